@@ -1,0 +1,39 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let package = Package(
+    name: "samtrain",
+    products: [
+        .executable(name: "samtrain", targets: ["samtrain"]),
+        .library(name: "SAMTrain", targets: ["SAMTrain"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        // System libraries, found with pkg-config. Each header also holds tiny static
+        // inline shims for what Swift cannot import (Open MPI's handle macros).
+        .systemLibrary(name: "CMPI", pkgConfig: "ompi-c",
+                       providers: [.apt(["libopenmpi-dev", "openmpi-bin"])]),
+        .systemLibrary(name: "CBLAS", pkgConfig: "openblas",
+                       providers: [.apt(["libopenblas-dev"])]),
+        .systemLibrary(name: "CZlib", pkgConfig: "zlib",
+                       providers: [.apt(["zlib1g-dev"])]),
+        .target(
+            name: "SAMTrain",
+            dependencies: ["CMPI", "CBLAS", "CZlib"]
+        ),
+        .executableTarget(
+            name: "samtrain",
+            dependencies: [
+                "SAMTrain",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .testTarget(
+            name: "SAMTrainTests",
+            dependencies: ["SAMTrain", "samtrain"]
+        ),
+    ],
+    swiftLanguageModes: [.v5]
+)

@@ -1,0 +1,39 @@
+/// How a forward pass runs.
+public struct PassMode: Sendable, Equatable {
+    /// Train mode: BatchNorm normalizes with the batch's statistics (and caches what the
+    /// backward pass needs). Eval mode: it uses the running statistics.
+    public var training: Bool
+    /// Whether BatchNorm folds this batch into its running statistics. SAM's clean pass
+    /// does; its perturbed passes must not (SPEC §1).
+    public var updatesRunningStatistics: Bool
+
+    public static let train = PassMode(training: true, updatesRunningStatistics: true)
+    public static let trainFrozenStatistics = PassMode(training: true, updatesRunningStatistics: false)
+    public static let eval = PassMode(training: false, updatesRunningStatistics: false)
+}
+
+/// A layer with an explicit forward and backward pass (llm.c style), called like a
+/// function (swift-apis style). Trainable tensors live in the model's `ParameterStore`.
+///
+/// `forward` caches what `backward` needs; `backward` takes ∂L/∂output, ADDS the parameter
+/// gradients into the store's gradient buffer (the model zeroes it first) and returns
+/// ∂L/∂input, or nil when `inputGradient` is false (the first layer needs none).
+/// The returned tensors are owned by the layer and overwritten by its next call.
+public protocol Layer: AnyObject {
+    func forward(_ input: Tensor, mode: PassMode) -> Tensor
+    func backward(_ gradOutput: Tensor, inputGradient: Bool) -> Tensor?
+    /// PyTorch's default initialization of this layer's tensors.
+    func initialize(using rng: inout SplitMix64)
+    /// Floating-point operations of one forward pass per example (for the bench).
+    func forwardFLOPsPerExample(inputShape: [Int]) -> Double
+    /// Output shape (without the batch dimension) for an input shape (without it).
+    func outputShape(for inputShape: [Int]) -> [Int]
+}
+
+extension Layer {
+    public func callAsFunction(_ input: Tensor, mode: PassMode = .train) -> Tensor {
+        forward(input, mode: mode)
+    }
+    public func initialize(using rng: inout SplitMix64) {}
+    public func forwardFLOPsPerExample(inputShape: [Int]) -> Double { 0 }
+}

@@ -1,0 +1,35 @@
+/// A fixed-size float32 buffer; the model's parameters, gradients, optimizer state and
+/// SAM's scratch vectors are each one of these, so an allreduce, a perturbation or an
+/// update is one pass over memory.
+public final class FlatBuffer {
+    public let count: Int
+    public let data: UnsafeMutablePointer<Float>
+
+    public init(count: Int) {
+        self.count = count
+        data = .allocate(capacity: max(count, 1))
+        data.initialize(repeating: 0, count: max(count, 1))
+    }
+
+    deinit { data.deallocate() }
+
+    public var buffer: UnsafeMutableBufferPointer<Float> { .init(start: data, count: count) }
+    public var array: [Float] { Array(buffer) }
+
+    public subscript(i: Int) -> Float {
+        get { data[i] }
+        set { data[i] = newValue }
+    }
+
+    public func zero() { data.update(repeating: 0, count: count) }
+
+    public func copy(from other: FlatBuffer) {
+        precondition(other.count == count)
+        data.update(from: other.data, count: count)
+    }
+
+    public func copy(from values: [Float]) {
+        precondition(values.count == count)
+        values.withUnsafeBufferPointer { data.update(from: $0.baseAddress!, count: count) }
+    }
+}

@@ -1,0 +1,67 @@
+/// The one random generator of samtrain: SplitMix64. Small, fast, with a state that is a
+/// single UInt64 (easy to checkpoint), and identical on every platform, so that the same
+/// seed gives the same initialization, permutation and label noise everywhere.
+public struct SplitMix64: RandomNumberGenerator {
+    public var state: UInt64
+
+    public init(seed: UInt64) { state = seed }
+
+    /// A generator for one purpose (`stream`) of one run (`seed`), e.g. the permutation of
+    /// epoch 3: streams never overlap in practice and need no stored state.
+    public init(seed: UInt64, stream: UInt64, index: UInt64 = 0) {
+        var mixer = SplitMix64(seed: seed ^ 0x5AD7_0000_0000_0000)
+        _ = mixer.next()
+        state = mixer.next() &+ stream &* 0x9E37_79B9_7F4A_7C15 &+ index &* 0xD1B5_4A32_D192_ED03
+        _ = next()
+    }
+
+    public mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+
+    /// Uniform in [0, 1) with 24 random bits (exact in float32).
+    public mutating func nextUnitFloat() -> Float {
+        Float(next() >> 40) * (1.0 / 16_777_216.0)
+    }
+
+    /// Uniform in [lo, hi).
+    public mutating func uniform(_ lo: Float, _ hi: Float) -> Float {
+        lo + (hi - lo) * nextUnitFloat()
+    }
+
+    /// Uniform integer in [0, n), without modulo bias (Lemire's method).
+    public mutating func nextInt(below n: Int) -> Int {
+        precondition(n > 0)
+        let bound = UInt64(n)
+        var m = next().multipliedFullWidth(by: bound)
+        if m.low < bound {
+            let threshold = (0 &- bound) % bound
+            while m.low < threshold { m = next().multipliedFullWidth(by: bound) }
+        }
+        return Int(m.high)
+    }
+
+    /// A Fisher-Yates permutation of 0..<n.
+    public mutating func permutation(_ n: Int) -> [Int] {
+        var p = Array(0..<n)
+        if n > 1 {
+            for i in stride(from: n - 1, to: 0, by: -1) {
+                p.swapAt(i, nextInt(below: i + 1))
+            }
+        }
+        return p
+    }
+}
+
+/// Named random streams, so that adding a new use of randomness never shifts another.
+public enum RandomStream: UInt64 {
+    case initialization = 1
+    case permutation = 2
+    case labelNoise = 3
+    case augmentation = 4
+    case sharpness = 5
+}

@@ -1,0 +1,2 @@
+import SAMTrain
+print("samtrain: under construction")
