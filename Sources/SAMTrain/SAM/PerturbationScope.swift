@@ -1,0 +1,59 @@
+/// Which examples share one perturbation ε (SPEC §3).
+public enum PerturbationScope: Equatable, Sendable {
+    /// Every rank uses the same ε, from the all-reduced clean gradient (m = B).
+    case global
+    /// m-sharpness: each shard of `m` examples has its own ε (nil: m = per-rank batch).
+    case shard(m: Int?)
+}
+
+/// How a scope maps onto ranks and micro-shards for one run: a rank runs `microShards`
+/// shards of `microShardSize` examples each, and a shard larger than a rank's batch spans
+/// `groupSize` consecutive ranks that average their clean gradients.
+public struct ShardLayout: Equatable, Sendable {
+    public let examplesPerPerturbation: Int   // m
+    public let microShards: Int               // shards per rank (b / m when m < b)
+    public let microShardSize: Int            // examples per micro-shard
+    public let groupSize: Int                 // ranks per shard (m / b when m > b)
+
+    /// Validates `scope` for a global batch of `globalBatch` examples over `worldSize` ranks,
+    /// with the errors of SPEC §3 (raised identically on every rank).
+    public init(scope: PerturbationScope, globalBatch: Int, worldSize: Int) throws {
+        let b = globalBatch / worldSize
+        let m: Int
+        switch scope {
+        case .global: m = globalBatch
+        case .shard(let given): m = given ?? b
+        }
+        guard m >= 1 else { throw SAMTrainError("--m \(m): must be at least 1") }
+        let valid = ShardLayout.validM(globalBatch: globalBatch, worldSize: worldSize)
+        let hint = "valid values of --m with global batch \(globalBatch) on \(worldSize) rank(s): \(valid.map(String.init).joined(separator: ", "))"
+        guard globalBatch % m == 0 else {
+            throw SAMTrainError("--m \(m) does not divide the global batch \(globalBatch); \(hint)")
+        }
+        if m <= b {
+            guard b % m == 0 else {
+                throw SAMTrainError("--m \(m) does not divide the per-rank batch \(b); \(hint)")
+            }
+            examplesPerPerturbation = m
+            microShards = b / m
+            microShardSize = m
+            groupSize = 1
+        } else {
+            guard m % b == 0, worldSize % (m / b) == 0 else {
+                throw SAMTrainError("--m \(m) spans \(Double(m) / Double(b)) ranks of \(b) examples, which does not divide \(worldSize) ranks; \(hint)")
+            }
+            examplesPerPerturbation = m
+            microShards = 1
+            microShardSize = b
+            groupSize = m / b
+        }
+    }
+
+    /// Every m the rules accept: divisors of b, and multiples b·k with k dividing R.
+    public static func validM(globalBatch: Int, worldSize: Int) -> [Int] {
+        let b = globalBatch / worldSize
+        let below = (1...max(b, 1)).filter { b % $0 == 0 }
+        let above = (2...max(worldSize, 2)).filter { worldSize % $0 == 0 && $0 <= worldSize }.map { $0 * b }
+        return below + above
+    }
+}

@@ -1,0 +1,75 @@
+import Foundation
+
+/// The dual-norm exponent of SAM's ascent (Foret et al. eq. 2).
+public enum AscentNorm: Equatable, Sendable, CustomStringConvertible {
+    case l2
+    case infinity
+    /// 1 < p < ∞
+    case p(Double)
+
+    public static func parse(_ text: String) throws -> AscentNorm {
+        switch text.lowercased() {
+        case "2", "2.0": return .l2
+        case "inf", "infinity", "∞": return .infinity
+        default:
+            guard let p = Double(text), p > 1, p.isFinite else {
+                throw SAMTrainError("--p \(text): must be a number greater than 1, or inf")
+            }
+            return p == 2 ? .l2 : .p(p)
+        }
+    }
+
+    public var description: String {
+        switch self {
+        case .l2: return "2"
+        case .infinity: return "inf"
+        case .p(let p): return "\(p)"
+        }
+    }
+}
+
+/// The ascent step of SAM: ε maximizing ⟨ε, g⟩ under ‖ε‖_p ≤ ρ (SPEC §2), one joint norm
+/// over all parameters, written into `epsilon` in one or two passes.
+public func samAscent(gradient g: FlatBuffer, rho: Float, norm: AscentNorm, normEps: Double, into epsilon: FlatBuffer) {
+    let n = g.count, gp = g.data, e = epsilon.data
+    switch norm {
+    case .l2:
+        let scale = Float(Double(rho) / (g.norm() + normEps))
+        for i in 0..<n { e[i] = scale * gp[i] }
+    case .infinity:
+        for i in 0..<n { e[i] = gp[i] > 0 ? rho : (gp[i] < 0 ? -rho : 0) }
+    case .p(let p):
+        // ε = ρ·sign(g)·|g|^(q−1) / (‖g‖_q^q + δ)^(1/p), with 1/p + 1/q = 1.
+        let q = p / (p - 1)
+        var sum = 0.0
+        for i in 0..<n { sum += pow(abs(Double(gp[i])), q) }
+        let scale = Double(rho) / pow(sum + normEps, 1 / p)
+        for i in 0..<n {
+            let v = Double(gp[i])
+            e[i] = v == 0 ? 0 : Float((v < 0 ? -scale : scale) * pow(abs(v), q - 1))
+        }
+    }
+}
+
+/// SAM (Foret et al. 2021): descend along the gradient taken at the worst nearby point.
+public final class SAM: SAMVariant {
+    public let name = "sam"
+    public let passesPerStep = 2
+    public let rho: Float
+    public let norm: AscentNorm
+    public let normEps: Double
+
+    public init(rho: Float, norm: AscentNorm = .l2, normEps: Double = 1e-12) {
+        self.rho = rho
+        self.norm = norm
+        self.normEps = normEps
+    }
+
+    public func direction(for shard: ShardPasses, context: StepContext) -> FlatBuffer {
+        let g = shard.cleanPass()
+        shard.timer.measure(.ascent) {
+            samAscent(gradient: g, rho: rho, norm: norm, normEps: normEps, into: shard.epsilon)
+        }
+        return shard.perturbedPass(offset: shard.epsilon)
+    }
+}

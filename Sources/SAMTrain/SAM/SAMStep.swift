@@ -1,0 +1,123 @@
+/// One training step of the SAM family (SPEC §1), top to bottom:
+///
+///     for each shard of this rank's batch:            (one, or b/m micro-shards)
+///         clean pass → ascent → perturbed pass(es) → restore     (the variant's moves)
+///         accumulate the shard's direction
+///     allreduce the direction (mean over ranks)       (the only collective of shard scope)
+///     clip by global norm (optional)
+///     base-optimizer update
+///
+/// A shard that spans several ranks (m > b, or `--scope global`) averages its clean
+/// gradient over its group inside `ShardPasses.cleanPass`: the global scope's one extra
+/// allreduce.
+public final class SAMStep {
+    public let model: Sequential
+    public let variant: SAMVariant
+    public let layout: ShardLayout
+    public let world: Communicator
+    public let optimizer: Optimizer
+    public let clipGradNorm: Float?
+    public let passes: ShardPasses
+    public let timer = PhaseTimer()
+
+    /// Σ over this rank's shards of their directions, then the mean over all ranks.
+    public let direction: FlatBuffer
+
+    /// - Parameters:
+    ///   - group: the sub-communicator of the ranks that share a shard (nil when
+    ///     `layout.groupSize` is 1); see `SAMStep.makeGroup`.
+    public init(model: Sequential, variant: SAMVariant, layout: ShardLayout, world: Communicator,
+                group: Communicator?, optimizer: Optimizer, descentLoss: LogitLoss,
+                weightDecayInLoss: Float = 0, clipGradNorm: Float? = nil) {
+        self.model = model
+        self.variant = variant
+        self.layout = layout
+        self.world = world
+        self.optimizer = optimizer
+        self.clipGradNorm = clipGradNorm
+        direction = FlatBuffer(count: model.store.count)
+        passes = ShardPasses(model: model, descentLoss: descentLoss, group: group,
+                             weightDecayInLoss: weightDecayInLoss, timer: timer)
+    }
+
+    /// The sub-communicator of consecutive ranks that share one shard (collective: every
+    /// rank calls it). Nil when every shard lives within one rank.
+    public static func makeGroup(layout: ShardLayout, world: Communicator) -> Communicator? {
+        guard layout.groupSize > 1 else { return nil }
+        return world.split(color: world.rank / layout.groupSize)
+    }
+
+    /// Runs one step on this rank's `images` [b, C, H, W] and `labels`.
+    @discardableResult
+    public func run(images: Tensor, labels: [Int32], context: StepContext) -> StepStatistics {
+        let shards = layout.microShards
+        let n = layout.microShardSize
+        var stats = StepStatistics()
+
+        // Moves 1–4, shard by shard.
+        for s in 0..<shards {
+            if shards == 1 {
+                passes.images = images
+                passes.labels = labels
+            } else {
+                timer.measure(.data) { loadMicroShard(s, size: n, images: images, labels: labels) }
+            }
+            let d = variant.direction(for: passes, context: context)
+            timer.measure(.ascent) {
+                if s == 0 { direction.copy(from: d) } else { direction.add(d) }
+            }
+            stats.add(passes, examples: n)
+        }
+
+        // Move 5: the descent.
+        timer.measure(.allreduce) {
+            if shards > 1 { direction.scale(by: 1 / Float(shards)) }
+            world.allreduceMean(direction)
+        }
+        if let clip = clipGradNorm {
+            let norm = direction.norm()
+            if norm > Double(clip) { direction.scale(by: Float(Double(clip) / norm)) }
+        }
+        timer.measure(.update) {
+            optimizer.step(parameters: model.store.values, direction: direction, learningRate: context.learningRate)
+        }
+        return stats
+    }
+
+    private let microImages = Tensor(shape: [0])
+    private var microLabels: [Int32] = []
+
+    private func loadMicroShard(_ s: Int, size n: Int, images: Tensor, labels: [Int32]) {
+        var shape = images.shape
+        let perExample = images.count / shape[0]
+        shape[0] = n
+        microImages.resize(shape)
+        microImages.data.update(from: images.data + s * n * perExample, count: n * perExample)
+        microLabels = Array(labels[(s * n)..<((s + 1) * n)])
+        passes.images = microImages
+        passes.labels = microLabels
+    }
+}
+
+/// What one step saw on this rank (means over its shards).
+public struct StepStatistics: Sendable {
+    public var examples = 0
+    public var lossAtWSum = 0.0
+    public var lossAtPerturbedSum = 0.0
+    public var correct = 0
+    public var gradientNormSum = 0.0
+    public var epsilonNormSum = 0.0
+    public var shards = 0
+
+    public init() {}
+
+    mutating func add(_ passes: ShardPasses, examples n: Int) {
+        examples += n
+        shards += 1
+        lossAtWSum += passes.lossAtW * Double(n)
+        lossAtPerturbedSum += passes.lossAtPerturbed * Double(n)
+        correct += passes.correctAtW
+        gradientNormSum += passes.gradientNorm
+        epsilonNormSum += passes.epsilonNorm
+    }
+}

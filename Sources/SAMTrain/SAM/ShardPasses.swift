@@ -1,0 +1,132 @@
+/// The passes a variant can make on one shard (SPEC §1, moves 1–4), and the shard's data.
+///
+/// `cleanPass` is move 1 (the only pass that updates BatchNorm's running statistics);
+/// `perturbedPass` is moves 3–4: it moves to `w + offset`, backpropagates there with frozen
+/// statistics and restores `w` by copying it back (bit-exact). When a shard spans several
+/// ranks (`group`), a pass can average its gradient over the group, so that a group
+/// computes what one process holding its m examples would.
+public final class ShardPasses {
+    public let model: Sequential
+    public let descentLoss: LogitLoss
+    /// The ranks that share this shard's ε (nil: the shard lives in this rank alone).
+    public let group: Communicator?
+    /// `wd` when `0.5·wd·‖w‖²` is part of the loss (`--wd-in-ascent`), else 0.
+    public let weightDecayInLoss: Float
+    public let timer: PhaseTimer
+    /// Scratch for a variant's ε (one pass to fill, no allocation per step).
+    public let epsilon: FlatBuffer
+    /// When set, the passes compute ‖g‖ and ‖ε‖ for the metrics.
+    public var measuresNorms = false
+    /// Receives every quantity of the shard (conformance runs).
+    public var recorder: ShardRecorder?
+
+    public internal(set) var images = Tensor(shape: [0])
+    public internal(set) var labels: [Int32] = []
+
+    /// Results of the latest passes, for the metrics.
+    public private(set) var lossAtW = 0.0
+    public private(set) var correctAtW = 0
+    public private(set) var lossAtPerturbed = 0.0
+    public private(set) var gradientNorm = 0.0
+    public private(set) var epsilonNorm = 0.0
+
+    private let savedWeights: FlatBuffer
+    private let logitGradient = Tensor(shape: [0])
+    private let scratchLogitGradient = Tensor(shape: [0])
+
+    public init(model: Sequential, descentLoss: LogitLoss, group: Communicator?, weightDecayInLoss: Float, timer: PhaseTimer) {
+        self.model = model
+        self.descentLoss = descentLoss
+        self.group = group
+        self.weightDecayInLoss = weightDecayInLoss
+        self.timer = timer
+        epsilon = FlatBuffer(count: model.store.count)
+        savedWeights = FlatBuffer(count: model.store.count)
+    }
+
+    public var weights: FlatBuffer { model.store.values }
+    public var gradient: FlatBuffer { model.store.gradients }
+    public var parameters: [ParameterSlot] { model.store.parameters }
+
+    /// Move 1: forward + backward at `w` in train mode, updating the running statistics.
+    /// Backpropagates `objective` (default: the descent loss); the descent loss at `w` is
+    /// always computed for the metrics. With `groupAverage`, the gradient is averaged over
+    /// the shard's ranks (the ascent of a multi-rank shard needs it; plain SGD does not).
+    @discardableResult
+    public func cleanPass(objective: LogitLoss? = nil, groupAverage: Bool = true) -> FlatBuffer {
+        let logits = timer.measure(.forward) { model.forward(images, mode: .train) }
+        let descent = descentLoss.evaluate(logits: logits, labels: labels, gradient: logitGradient)
+        var ascentValue: LossValue?
+        if let objective {
+            ascentValue = objective.evaluate(logits: logits, labels: labels, gradient: logitGradient)
+        }
+        timer.measure(.backward) { model.backward(logitGradient) }
+        lossAtW = descent.loss + weightDecayTerm()
+        correctAtW = descent.correct
+        addWeightDecayGradient()
+        if groupAverage, let group { timer.measure(.allreduce) { group.allreduceMean(gradient) } }
+        if measuresNorms { gradientNorm = gradient.norm() }
+        if let recorder {
+            recorder.record("loss_at_w", value: lossAtW, groupAveraged: false)
+            if let ascentValue {
+                recorder.record("ascent_loss_at_w", value: ascentValue.loss + weightDecayTerm(), groupAveraged: false)
+            }
+            recorder.record("grad_at_w", buffer: gradient, groupAveraged: groupAverage && group != nil)
+        }
+        return gradient
+    }
+
+    /// Moves 3–4: forward + backward at `w + offset` with frozen running statistics, then
+    /// `w` restored exactly. Returns the gradient there (group-averaged if asked).
+    @discardableResult
+    public func perturbedPass(offset: FlatBuffer, point: PerturbedPoint = .ascent, groupAverage: Bool = false) -> FlatBuffer {
+        let w = weights
+        timer.measure(.ascent) {
+            savedWeights.copy(from: w)
+            w.add(offset)
+        }
+        let logits = timer.measure(.forward) { model.forward(images, mode: .trainFrozenStatistics) }
+        let value = descentLoss.evaluate(logits: logits, labels: labels, gradient: logitGradient)
+        timer.measure(.backward) { model.backward(logitGradient) }
+        let loss = value.loss + weightDecayTerm()
+        addWeightDecayGradient()
+        timer.measure(.ascent) { w.copy(from: savedWeights) }
+        if groupAverage, let group { timer.measure(.allreduce) { group.allreduceMean(gradient) } }
+        if point == .ascent {
+            lossAtPerturbed = loss
+            if measuresNorms { epsilonNorm = offset.norm() }
+        }
+        if let recorder {
+            recorder.record(point.offsetKey, buffer: offset, groupAveraged: true)
+            recorder.record(point.lossKey, value: loss, groupAveraged: false)
+            recorder.record(point.gradientKey, buffer: gradient, groupAveraged: groupAverage && group != nil)
+        }
+        return gradient
+    }
+
+    /// `0.5·wd·‖w‖²` at the current weights (0 unless `--wd-in-ascent`).
+    private func weightDecayTerm() -> Double {
+        weightDecayInLoss == 0 ? 0 : 0.5 * Double(weightDecayInLoss) * weights.sumOfSquares()
+    }
+
+    private func addWeightDecayGradient() {
+        if weightDecayInLoss != 0 { gradient.add(weights, scaledBy: weightDecayInLoss) }
+    }
+}
+
+/// The points a pass can be made at besides `w`.
+public enum PerturbedPoint: Sendable {
+    case ascent    // w + ε
+    case minimum   // BSAM's w − ε_min
+    var offsetKey: String { self == .ascent ? "epsilon" : "epsilon_min" }
+    var lossKey: String { self == .ascent ? "loss_at_perturbed" : "loss_at_min_point" }
+    var gradientKey: String { self == .ascent ? "grad_at_perturbed" : "grad_at_min_point" }
+}
+
+/// Receives the quantities a shard computes (the conformance command records them).
+/// `groupAveraged` says whether the value is already the shard's (group's) value or still
+/// this rank's part of it.
+public protocol ShardRecorder: AnyObject {
+    func record(_ key: String, value: Double, groupAveraged: Bool)
+    func record(_ key: String, buffer: FlatBuffer, groupAveraged: Bool)
+}
