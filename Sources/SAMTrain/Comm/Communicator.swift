@@ -73,6 +73,16 @@ public final class Communicator {
         return v
     }
 
+    /// Element-wise maximum of doubles over all ranks (the slowest rank's timings).
+    public func allreduceMaxDoubles(_ values: [Double]) -> [Double] {
+        guard size > 1, !values.isEmpty else { return values }
+        var v = values
+        v.withUnsafeMutableBufferPointer { p in
+            _ = MPI_Allreduce(samtrain_in_place(), p.baseAddress, Int32(p.count), samtrain_double(), samtrain_op_max(), handle)
+        }
+        return v
+    }
+
     public func allreduceMax(_ value: Int64) -> Int64 {
         guard size > 1 else { return value }
         var v = value
@@ -154,6 +164,13 @@ public final class Communicator {
         return String(cString: buffer)
     }
 
+    /// Ends every rank of the job at once: for an error only this rank knows about at a
+    /// point where the others may already wait in a collective.
+    public func abort(code: Int32) -> Never {
+        MPI_Abort(handle, code)
+        exit(code)
+    }
+
     // MARK: Error agreement
 
     /// Runs `body` on every rank, then agrees on the outcome: if any rank threw, every
@@ -181,4 +198,15 @@ public final class Communicator {
 public struct AgreedFailure: Error {
     public let rank: Int
     public let message: String?
+
+    public init(rank: Int, message: String?) {
+        self.rank = rank
+        self.message = message
+    }
+
+    /// An error that every rank met identically (it followed from shared values): rank 0
+    /// reports it.
+    public static func everywhere(_ message: String, world: Communicator) -> AgreedFailure {
+        AgreedFailure(rank: 0, message: world.isCoordinator ? message : nil)
+    }
 }

@@ -103,7 +103,7 @@ public final class Trainer {
                                           maximumLearningRate: schedule.maximum, minimumLearningRate: schedule.minimum)
                 let stats = step.run(images: images, labels: labels, context: context)
                 guard step.direction.isFinite else {
-                    throw SAMTrainError("step \(globalStep + 1) (epoch \(epoch + 1)): the loss diverged (non-finite gradient; loss at w \(stats.lossAtWSum / Double(stats.examples))); lower --lr")
+                    throw AgreedFailure.everywhere("step \(globalStep + 1) (epoch \(epoch + 1)): the loss diverged (non-finite gradient; loss at w \(stats.lossAtWSum / Double(stats.examples))); lower --lr", world: world)
                 }
                 globalStep += 1
                 let local = [stats.lossAtWSum, Double(stats.correct), Double(stats.examples)]
@@ -161,7 +161,7 @@ public final class Trainer {
     func checkReplicasAgree(epoch: Int) throws {
         let digests = world.allgather(model.store.values.digest())
         if let bad = digests.firstIndex(where: { $0 != digests[0] }) {
-            throw SAMTrainError("after epoch \(epoch + 1), rank \(bad)'s parameters differ from rank 0's (digest \(String(digests[bad], radix: 16)) vs \(String(digests[0], radix: 16))): the replicas diverged")
+            throw AgreedFailure.everywhere("after epoch \(epoch + 1), rank \(bad)'s parameters differ from rank 0's (digest \(String(digests[bad], radix: 16)) vs \(String(digests[0], radix: 16))): the replicas diverged", world: world)
         }
     }
 }

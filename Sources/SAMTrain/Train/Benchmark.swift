@@ -1,0 +1,106 @@
+import CBLAS
+import Foundation
+
+/// `samtrain bench`: times training steps of a model on a fixed random batch, per phase,
+/// beside OpenBLAS's sgemm measured in the same run (the reference a speed is quoted
+/// against, since absolute times drift on shared machines).
+public struct Benchmark {
+    public struct Result: Codable, Sendable {
+        public var model: String
+        public var variant: String
+        public var scope: String
+        public var ranks: Int
+        public var threadsPerRank: Int
+        public var batchPerRank: Int
+        public var steps: Int
+        public var imagesPerSecond: Double
+        public var medianStepSeconds: Double
+        /// Mean seconds per step of each phase (slowest rank).
+        public var phaseSeconds: [String: Double]
+        public var modelGFLOPsPerRank: Double
+        public var sgemmGFLOPsPerRank: Double
+        public var sgemmSize: Int
+    }
+
+    public var model: Architecture
+    public var batchPerRank: Int
+    public var steps: Int
+    public var warmup: Int
+    public var threads: Int
+    public var sam: SAMConfiguration
+    public var seed: UInt64 = 0
+
+    public init(model: Architecture, batchPerRank: Int, steps: Int, warmup: Int, threads: Int, sam: SAMConfiguration) {
+        self.model = model
+        self.batchPerRank = batchPerRank
+        self.steps = steps
+        self.warmup = warmup
+        self.threads = threads
+        self.sam = sam
+    }
+
+    public func run(world: Communicator) throws -> Result {
+        openblas_set_num_threads(Int32(threads))
+        let R = world.size
+        let layout = try world.agree { try ShardLayout(scope: sam.scope, globalBatch: batchPerRank * R, worldSize: R) }
+        let variant = try world.agree { try sam.makeVariant() }
+        let net = model.build()
+        net.initialize(seed: seed)
+        let group = SAMStep.makeGroup(layout: layout, world: world)
+        let step = SAMStep(model: net, variant: variant, layout: layout, world: world, group: group,
+                           optimizer: OptimizerKind.sgd(momentum: 0.9, nesterov: false, weightDecay: 5e-4).make(parameterCount: net.store.count),
+                           descentLoss: SoftmaxCrossEntropy(labelSmoothing: 0))
+
+        var rng = SplitMix64(seed: seed &+ UInt64(world.rank), stream: RandomStream.sharpness.rawValue)
+        let images = Tensor(shape: [batchPerRank] + net.inputShape)
+        for i in 0..<images.count { images[i] = rng.uniform(-1, 1) }
+        let labels = (0..<batchPerRank).map { _ in Int32(rng.nextInt(below: net.classes)) }
+        let context = StepContext(step: 0, learningRate: 0.01, maximumLearningRate: 0.01, minimumLearningRate: 0)
+
+        for _ in 0..<warmup { step.run(images: images, labels: labels, context: context) }
+        world.barrier()
+        step.timer.reset()
+        var stepTimes: [Double] = []
+        for _ in 0..<steps {
+            let t0 = PhaseTimer.now()
+            step.run(images: images, labels: labels, context: context)
+            stepTimes.append(PhaseTimer.now() - t0)
+        }
+        // The job runs at the pace of its slowest rank.
+        let slowest = world.allreduceMaxDoubles(stepTimes)
+        let median = slowest.sorted()[slowest.count / 2]
+        let phases = Phase.allCases.map { step.timer.seconds[$0, default: 0] / Double(steps) }
+        let slowestPhases = world.allreduceMaxDoubles(phases)
+
+        let sgemm = Benchmark.sgemmGFLOPs(size: 512)
+        let imagesPerSecond = Double(batchPerRank * R) / median
+        // Backward ≈ 2 × forward; each pass of the variant is one forward + backward.
+        let flopsPerImage = net.forwardFLOPsPerExample * 3 * Double(variant.passesPerStep)
+        return Result(model: model.rawValue, variant: variant.name, scope: sam.globalScope ? "global" : "shard m \(layout.examplesPerPerturbation)",
+                      ranks: R, threadsPerRank: threads, batchPerRank: batchPerRank, steps: steps,
+                      imagesPerSecond: imagesPerSecond, medianStepSeconds: median,
+                      phaseSeconds: Dictionary(uniqueKeysWithValues: zip(Phase.allCases.map(\.rawValue), slowestPhases)),
+                      modelGFLOPsPerRank: flopsPerImage * imagesPerSecond / Double(R) / 1e9,
+                      sgemmGFLOPsPerRank: sgemm, sgemmSize: 512)
+    }
+
+    /// GFLOP/s of cblas_sgemm on n×n matrices with the current thread setting.
+    public static func sgemmGFLOPs(size n: Int) -> Double {
+        let a = FlatBuffer(count: n * n), b = FlatBuffer(count: n * n), c = FlatBuffer(count: n * n)
+        var rng = SplitMix64(seed: 1)
+        for i in 0..<(n * n) { a[i] = rng.uniform(-1, 1); b[i] = rng.uniform(-1, 1) }
+        func gemm() {
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(n), Int32(n), Int32(n),
+                        1, a.data, Int32(n), b.data, Int32(n), 0, c.data, Int32(n))
+        }
+        gemm()
+        var best = Double.infinity
+        for _ in 0..<3 {
+            let reps = 5
+            let t0 = PhaseTimer.now()
+            for _ in 0..<reps { gemm() }
+            best = min(best, (PhaseTimer.now() - t0) / Double(reps))
+        }
+        return 2 * Double(n * n * n) / best / 1e9
+    }
+}

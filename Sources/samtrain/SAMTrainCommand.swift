@@ -1,0 +1,32 @@
+import ArgumentParser
+import Foundation
+import SAMTrain
+
+@main
+struct SAMTrainCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "samtrain",
+        abstract: "Data-parallel Sharpness-Aware Minimization training on Open MPI.",
+        discussion: "Run under mpirun for several ranks (see launch/train); without it, samtrain is one process.",
+        subcommands: [TrainCommand.self, BenchCommand.self]
+    )
+
+    /// Parses the command line before MPI starts. A bad flag is the same on every rank, so
+    /// only rank 0 prints it; every rank exits non-zero.
+    static func main() {
+        signal(SIGPIPE, SIG_IGN)
+        do {
+            var command = try parseAsRoot()
+            try command.run()
+        } catch {
+            if launchRank == 0 { exit(withError: error) }
+            Foundation.exit(exitCode(for: error).rawValue == 0 ? 0 : 64)
+        }
+    }
+
+    /// This process's rank as mpirun announces it, before MPI_Init (0 without mpirun).
+    static var launchRank: Int {
+        let env = ProcessInfo.processInfo.environment
+        return Int(env["OMPI_COMM_WORLD_RANK"] ?? env["PMIX_RANK"] ?? "0") ?? 0
+    }
+}

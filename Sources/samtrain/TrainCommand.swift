@@ -1,0 +1,103 @@
+import ArgumentParser
+import SAMTrain
+
+struct TrainCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "train",
+        abstract: "Train a model, data-parallel over the MPI ranks; rank 0 reports."
+    )
+
+    @Option(help: "Model: mlp or cnn.")
+    var model: String = "cnn"
+
+    @Option(help: "Dataset: fashion-mnist or mnist (IDX files, raw or .gz).")
+    var dataset: String = "fashion-mnist"
+
+    @Option(help: "Directory of the dataset's files.")
+    var data: String = "/usr/share/datasets/fashion-mnist"
+
+    @Option(help: "Epochs.")
+    var epochs: Int = 3
+
+    @Option(help: "Global batch size (all ranks together; must be divisible by the rank count).")
+    var batchSize: Int = 128
+
+    @Option(help: "Base learning rate.")
+    var lr: Float = 0.05
+
+    @Option(help: "SGD momentum.")
+    var momentum: Float = 0.9
+
+    @Flag(help: "Nesterov momentum.")
+    var nesterov = false
+
+    @Option(help: "Weight decay (coupled L2 for SGD, decoupled for AdamW).")
+    var weightDecay: Float = 5e-4
+
+    @Option(help: "Base optimizer: sgd or adamw.")
+    var optimizer: String = "sgd"
+
+    @Option(help: "Learning-rate schedule: cosine, constant or multistep[:F1,F2,...[:FACTOR]].")
+    var schedule: String = "cosine"
+
+    @Option(help: "Linear warm-up steps.")
+    var warmupSteps: Int = 0
+
+    @Option(help: "Random seed (initialization, shuffling, label noise).")
+    var seed: UInt64 = 0
+
+    @Option(help: "OpenBLAS threads per rank.")
+    var threads: Int = 1
+
+    @Option(help: "Train on the first N training examples only.")
+    var trainSubset: Int?
+
+    @Option(help: "Stop after N steps in all.")
+    var maxSteps: Int?
+
+    @Option(help: "Fraction of training labels replaced by a random other class (seeded).")
+    var labelNoise: Float = 0
+
+    @Option(help: "Progress line every N steps.")
+    var logEvery: Int = 50
+
+    @Option(help: "Output directory (metrics, checkpoints).")
+    var out: String?
+
+    @OptionGroup var samOptions: SAMOptions
+
+    func configuration() throws -> TrainingConfiguration {
+        var c = TrainingConfiguration()
+        c.model = model
+        c.dataset = dataset
+        c.dataDirectory = data
+        c.epochs = epochs
+        c.batchSize = batchSize
+        c.learningRate = lr
+        c.momentum = momentum
+        c.nesterov = nesterov
+        c.weightDecay = weightDecay
+        c.optimizer = optimizer
+        c.schedule = schedule
+        c.warmupSteps = warmupSteps
+        c.seed = seed
+        c.threads = threads
+        c.trainSubset = trainSubset
+        c.maxSteps = maxSteps
+        c.labelNoise = labelNoise
+        c.labelSmoothing = samOptions.labelSmoothing
+        c.logEvery = logEvery
+        c.outDirectory = out
+        c.sam = try samOptions.configuration()
+        do { try c.validate() } catch let e as SAMTrainError { throw ValidationError(e.message) }
+        return c
+    }
+
+    func run() throws {
+        let c = try configuration()
+        MPIJob.run { world in
+            let trainer = try Trainer(configuration: c, world: world, log: Reporter(rank: world.rank))
+            try trainer.run()
+        }
+    }
+}

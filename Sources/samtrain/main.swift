@@ -1,2 +1,0 @@
-import SAMTrain
-print("samtrain: under construction")
