@@ -1,0 +1,109 @@
+import Foundation
+
+/// A training checkpoint: parameters, BatchNorm running statistics, optimizer state and
+/// the run's position, as a safetensors file that Python's `safetensors` reads.
+///
+/// Tensor names: parameters and buffers under their PyTorch names (`0.weight`,
+/// `1.running_mean`), optimizer state as `optimizer.<state>.<parameter name>`.
+public struct Checkpoint {
+    public static let formatVersion = "1"
+
+    public var file: SafeTensors.File
+
+    public init(file: SafeTensors.File) { self.file = file }
+
+    /// Captures the state of `model` and `optimizer` with the given metadata.
+    public init(model: Sequential, optimizer: Optimizer, metadata: [String: String]) {
+        var tensors: [SafeTensors.TensorEntry] = []
+        let store = model.store
+        for slot in store.parameters {
+            tensors.append(.init(name: slot.name, shape: slot.shape,
+                                 values: Array(UnsafeBufferPointer(start: store.values.data + slot.offset, count: slot.count))))
+        }
+        for slot in store.bufferSlots {
+            tensors.append(.init(name: slot.name, shape: slot.shape,
+                                 values: Array(UnsafeBufferPointer(start: store.buffers.data + slot.offset, count: slot.count))))
+        }
+        for (stateName, buffer) in optimizer.state {
+            for slot in store.parameters {
+                tensors.append(.init(name: "optimizer.\(stateName).\(slot.name)", shape: slot.shape,
+                                     values: Array(UnsafeBufferPointer(start: buffer.data + slot.offset, count: slot.count))))
+            }
+        }
+        var meta = metadata
+        meta["format"] = "samtrain-checkpoint"
+        meta["format_version"] = Checkpoint.formatVersion
+        meta["optimizer_step"] = String(optimizer.stepCount)
+        file = SafeTensors.File(tensors: tensors, metadata: meta)
+    }
+
+    public var metadata: [String: String] { file.metadata }
+
+    /// Loads the parameters, buffers and (if given) optimizer state into place, checking
+    /// that every tensor the model needs is present with the model's shape.
+    public func restore(into model: Sequential, optimizer: Optimizer?, source: String) throws {
+        let store = model.store
+        func load(_ name: String, shape: [Int], into pointer: UnsafeMutablePointer<Float>) throws {
+            guard let t = file.tensor(name) else {
+                throw SAMTrainError("\(source): checkpoint has no tensor \(name); it does not fit this model")
+            }
+            guard t.shape == shape else {
+                throw SAMTrainError("\(source): tensor \(name) has shape \(t.shape), the model needs \(shape)")
+            }
+            t.values.withUnsafeBufferPointer { pointer.update(from: $0.baseAddress!, count: t.values.count) }
+        }
+        for slot in store.parameters { try load(slot.name, shape: slot.shape, into: store.values.data + slot.offset) }
+        for slot in store.bufferSlots { try load(slot.name, shape: slot.shape, into: store.buffers.data + slot.offset) }
+        if let optimizer {
+            for (stateName, buffer) in optimizer.state {
+                for slot in store.parameters {
+                    try load("optimizer.\(stateName).\(slot.name)", shape: slot.shape, into: buffer.data + slot.offset)
+                }
+            }
+            guard let step = metadata["optimizer_step"].flatMap(Int.init) else {
+                throw SAMTrainError("\(source): checkpoint metadata has no optimizer_step")
+            }
+            optimizer.stepCount = step
+        }
+    }
+
+    /// Writes atomically: a temporary file in the same directory, fsync, rename, fsync of
+    /// the directory. A crash leaves either the old file or the new one, never half of one.
+    public func write(to path: String) throws {
+        let bytes = SafeTensors.encode(file)
+        let url = URL(fileURLWithPath: path)
+        let directory = url.deletingLastPathComponent().path
+        let temporary = directory + "/.\(url.lastPathComponent).tmp-\(getpid())"
+        let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        guard fd >= 0 else { throw SAMTrainError("\(temporary): cannot create checkpoint file: \(String(cString: strerror(errno)))") }
+        var written = 0
+        let ok: Bool = bytes.withUnsafeBytes { raw in
+            while written < raw.count {
+                let n = Foundation.write(fd, raw.baseAddress! + written, raw.count - written)
+                if n <= 0 { return false }
+                written += n
+            }
+            return fsync(fd) == 0
+        }
+        let error = String(cString: strerror(errno))
+        close(fd)
+        guard ok else {
+            unlink(temporary)
+            throw SAMTrainError("\(temporary): writing the checkpoint failed: \(error)")
+        }
+        guard rename(temporary, path) == 0 else {
+            let e = String(cString: strerror(errno))
+            unlink(temporary)
+            throw SAMTrainError("\(path): cannot move the checkpoint into place: \(e)")
+        }
+        let dfd = open(directory, O_RDONLY)
+        if dfd >= 0 { fsync(dfd); close(dfd) }
+    }
+
+    public static func read(from path: String) throws -> Checkpoint {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw SAMTrainError("\(path): cannot read checkpoint (missing or unreadable)")
+        }
+        return Checkpoint(file: try SafeTensors.decode([UInt8](data), source: path))
+    }
+}

@@ -1,0 +1,132 @@
+import Foundation
+
+/// The safetensors file format (Hugging Face): an 8-byte little-endian header length, a
+/// JSON header mapping each tensor name to its dtype, shape and byte range, an optional
+/// `__metadata__` map of strings, then the raw little-endian data.
+///
+/// samtrain writes float32 tensors only; the reader validates everything a damaged or
+/// foreign file can get wrong before any value is used.
+public enum SafeTensors {
+    public struct TensorEntry: Equatable {
+        public var name: String
+        public var shape: [Int]
+        public var values: [Float]
+        public init(name: String, shape: [Int], values: [Float]) {
+            self.name = name
+            self.shape = shape
+            self.values = values
+        }
+    }
+
+    public struct File {
+        public var tensors: [TensorEntry]
+        public var metadata: [String: String]
+
+        public init(tensors: [TensorEntry], metadata: [String: String]) {
+            self.tensors = tensors
+            self.metadata = metadata
+        }
+
+        public func tensor(_ name: String) -> TensorEntry? { tensors.first { $0.name == name } }
+    }
+
+    public static let maximumHeaderBytes = 100 * 1024 * 1024
+
+    /// Serializes tensors (in the given order) and metadata.
+    public static func encode(_ file: File) -> [UInt8] {
+        var header = "{"
+        var offset = 0
+        var parts: [String] = []
+        if !file.metadata.isEmpty {
+            let items = file.metadata.keys.sorted().map { "\(jsonString($0)):\(jsonString(file.metadata[$0]!))" }
+            parts.append("\"__metadata__\":{\(items.joined(separator: ","))}")
+        }
+        for t in file.tensors {
+            let bytes = t.values.count * 4
+            parts.append("\(jsonString(t.name)):{\"dtype\":\"F32\",\"shape\":[\(t.shape.map(String.init).joined(separator: ","))],\"data_offsets\":[\(offset),\(offset + bytes)]}")
+            offset += bytes
+        }
+        header += parts.joined(separator: ",") + "}"
+        var headerBytes = Array(header.utf8)
+        while headerBytes.count % 8 != 0 { headerBytes.append(0x20) }   // pad with spaces (alignment)
+        var out = [UInt8]()
+        out.reserveCapacity(8 + headerBytes.count + offset)
+        withUnsafeBytes(of: UInt64(headerBytes.count).littleEndian) { out.append(contentsOf: $0) }
+        out.append(contentsOf: headerBytes)
+        for t in file.tensors {
+            t.values.withUnsafeBufferPointer { p in
+                for v in p { withUnsafeBytes(of: v.bitPattern.littleEndian) { out.append(contentsOf: $0) } }
+            }
+        }
+        return out
+    }
+
+    /// Parses and validates a safetensors file; `source` names it in errors.
+    public static func decode(_ bytes: [UInt8], source: String) throws -> File {
+        func fail(_ why: String) -> SAMTrainError { SAMTrainError("\(source): not a valid safetensors checkpoint: \(why)") }
+        guard bytes.count >= 8 else { throw fail("file is \(bytes.count) bytes, shorter than the 8-byte header length") }
+        var n: UInt64 = 0
+        for i in 0..<8 { n |= UInt64(bytes[i]) << (8 * UInt64(i)) }
+        guard n <= UInt64(maximumHeaderBytes) else { throw fail("header length \(n) is above the 100 MB limit") }
+        guard n <= UInt64(bytes.count - 8) else { throw fail("header length \(n) runs past the end of the \(bytes.count)-byte file (truncated?)") }
+        let headerEnd = 8 + Int(n)
+        guard let json = try? JSONSerialization.jsonObject(with: Data(bytes[8..<headerEnd])),
+              let header = json as? [String: Any] else { throw fail("the header is not a JSON object") }
+        var metadata: [String: String] = [:]
+        if let m = header["__metadata__"] {
+            guard let map = m as? [String: Any] else { throw fail("__metadata__ is not a map of strings") }
+            for (k, v) in map {
+                guard let s = v as? String else { throw fail("__metadata__[\(k)] is not a string") }
+                metadata[k] = s
+            }
+        }
+        let dataSize = bytes.count - headerEnd
+        var entries: [(name: String, shape: [Int], begin: Int, end: Int)] = []
+        for (name, value) in header where name != "__metadata__" {
+            guard let info = value as? [String: Any] else { throw fail("entry \(name) is not an object") }
+            guard let dtype = info["dtype"] as? String else { throw fail("tensor \(name) has no dtype") }
+            guard dtype == "F32" else { throw fail("tensor \(name) has dtype \(dtype); samtrain reads F32 only") }
+            guard let shapeAny = info["shape"] as? [Any], let shape = shapeAny.map({ ($0 as? NSNumber)?.intValue }) as? [Int],
+                  shape.allSatisfy({ $0 >= 0 }) else { throw fail("tensor \(name) has no valid shape") }
+            guard let offsets = info["data_offsets"] as? [Any], offsets.count == 2,
+                  let begin = (offsets[0] as? NSNumber)?.intValue, let end = (offsets[1] as? NSNumber)?.intValue else {
+                throw fail("tensor \(name) has no valid data_offsets")
+            }
+            guard begin >= 0, begin <= end, end <= dataSize else {
+                throw fail("tensor \(name)'s data_offsets [\(begin), \(end)] are outside the \(dataSize) data bytes (truncated?)")
+            }
+            let elements = shape.reduce(1, *)
+            guard end - begin == elements * 4 else {
+                throw fail("tensor \(name) has shape \(shape) (\(elements * 4) bytes) but data_offsets span \(end - begin) bytes")
+            }
+            entries.append((name, shape, begin, end))
+        }
+        entries.sort { $0.begin < $1.begin || ($0.begin == $1.begin && $0.end < $1.end) }
+        var covered = 0
+        for e in entries {
+            guard e.begin >= covered else { throw fail("tensor \(e.name)'s bytes overlap another tensor's") }
+            covered = e.end
+        }
+        guard covered == dataSize else {
+            throw fail("the tensors cover \(covered) of the \(dataSize) data bytes")
+        }
+        let tensors = entries.map { e -> TensorEntry in
+            let count = (e.end - e.begin) / 4
+            var values = [Float](repeating: 0, count: count)
+            bytes.withUnsafeBytes { raw in
+                for i in 0..<count {
+                    let bits = raw.loadUnaligned(fromByteOffset: headerEnd + e.begin + 4 * i, as: UInt32.self)
+                    values[i] = Float(bitPattern: UInt32(littleEndian: bits))
+                }
+            }
+            return TensorEntry(name: e.name, shape: e.shape, values: values)
+        }
+        return File(tensors: tensors, metadata: metadata)
+    }
+
+    private static func jsonString(_ s: String) -> String {
+        let data = try! JSONSerialization.data(withJSONObject: [s], options: [.withoutEscapingSlashes])
+        let text = String(decoding: data, as: UTF8.self)
+        return String(text.dropFirst().dropLast())
+    }
+}
