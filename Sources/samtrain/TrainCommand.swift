@@ -64,6 +64,15 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Output directory (metrics, checkpoints).")
     var out: String?
 
+    @Option(help: "Checkpoint every N steps (500) or epochs (1epoch); default with --out: every epoch.")
+    var checkpointEvery: String?
+
+    @Option(help: "Checkpoints to keep (the newest).")
+    var keep: Int = 3
+
+    @Option(help: "Resume from a checkpoint file, or from the newest valid checkpoint in an --out directory.")
+    var resume: String?
+
     @OptionGroup var samOptions: SAMOptions
 
     func configuration() throws -> TrainingConfiguration {
@@ -88,6 +97,11 @@ struct TrainCommand: ParsableCommand {
         c.labelSmoothing = samOptions.labelSmoothing
         c.logEvery = logEvery
         c.outDirectory = out
+        c.keep = keep
+        c.resume = resume
+        do {
+            if let checkpointEvery { try c.setCheckpointEvery(checkpointEvery) }
+        } catch let e as SAMTrainError { throw ValidationError(e.message) }
         c.sam = try samOptions.configuration()
         do { try c.validate() } catch let e as SAMTrainError { throw ValidationError(e.message) }
         return c

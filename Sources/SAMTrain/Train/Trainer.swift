@@ -2,7 +2,8 @@ import CBLAS
 import Foundation
 
 /// Data-parallel training (SPEC §6): every rank holds a full replica, takes its slice of
-/// each global batch, and runs the same `SAMStep`; rank 0 reports.
+/// each global batch and runs the same `SAMStep`; rank 0 reports, records metrics and
+/// writes checkpoints.
 public final class Trainer {
     public let configuration: TrainingConfiguration
     public let world: Communicator
@@ -12,9 +13,12 @@ public final class Trainer {
     public let train: Dataset
     public let test: Dataset
     public let log: Reporter
+    public let metrics: MetricsLog
     public let stepsPerEpoch: Int
     public let totalSteps: Int
+    /// Steps completed (restored from a checkpoint when resuming).
     public private(set) var globalStep = 0
+    let checkpoints: CheckpointDirectory?
 
     /// Builds everything a run needs. Every stage that can fail on one rank alone goes
     /// through `world.agree`, so that all ranks fail together with one message.
@@ -32,12 +36,10 @@ public final class Trainer {
                 throw SAMTrainError("--batch-size \(c.batchSize) (global) is not divisible by \(R) ranks; use a multiple of \(R), e.g. \(lower > 0 ? "\(lower) or " : "")\(upper)")
             }
         }
-        let layout = try world.agree {
-            try ShardLayout(scope: c.sam.scope, globalBatch: c.batchSize, worldSize: R)
-        }
+        let layout = try world.agree { try ShardLayout(scope: c.sam.scope, globalBatch: c.batchSize, worldSize: R) }
         let variant = try world.agree { try c.sam.makeVariant() }
 
-        // Data: every rank reads the files itself (shared filesystem or a copy per host).
+        // Data: every rank reads the files itself (a shared filesystem, or a copy per host).
         let (train, test) = try world.agree {
             try MNISTFamily.load(directory: c.dataDirectory, kind: MNISTFamily.Kind.named(c.dataset),
                                  trainSubset: c.trainSubset, labelNoise: c.labelNoise, seed: c.seed)
@@ -50,35 +52,53 @@ public final class Trainer {
             }
         }
 
-        // Model: initialized from the seed on rank 0, broadcast so every replica starts equal.
         let architecture = try Architecture.named(c.model)
         model = architecture.build(inputShape: [train.channels, train.height, train.width], classes: train.classes)
-        if world.isCoordinator { model.initialize(seed: c.seed) }
-        world.broadcast(model.store.values)
-        world.broadcast(model.store.buffers)
-
         stepsPerEpoch = train.count / c.batchSize
         totalSteps = min(stepsPerEpoch * c.epochs, c.maxSteps ?? Int.max)
         schedule = LearningRateSchedule(base: c.learningRate, shape: try LearningRateSchedule.parseShape(c.schedule),
                                         totalSteps: stepsPerEpoch * c.epochs, warmupSteps: c.warmupSteps)
         let group = SAMStep.makeGroup(layout: layout, world: world)
-        let descentLoss = SoftmaxCrossEntropy(labelSmoothing: c.effectiveLabelSmoothing)
         step = SAMStep(model: model, variant: variant, layout: layout, world: world, group: group,
                        optimizer: c.optimizerKind.make(parameterCount: model.store.count),
-                       descentLoss: descentLoss,
+                       descentLoss: SoftmaxCrossEntropy(labelSmoothing: c.effectiveLabelSmoothing),
                        weightDecayInLoss: c.sam.weightDecayInAscent ? c.weightDecay : 0,
                        clipGradNorm: c.sam.clipGradNorm)
+
+        // Output directory: rank 0 writes; every rank learns whether it could.
+        let out = c.outDirectory
+        metrics = try world.agree {
+            try MetricsLog(directory: world.isCoordinator ? out : nil, resuming: c.resume != nil)
+        }
+        checkpoints = out.map { CheckpointDirectory(path: $0, keep: c.keep) }
+
+        // Parameters: from a checkpoint, or initialized from the seed on rank 0; then
+        // broadcast, so that every replica starts bit-identical.
+        if let resume = c.resume {
+            globalStep = try restore(from: resume)
+        } else if world.isCoordinator {
+            model.initialize(seed: c.seed)
+        }
+        world.broadcast(model.store.values)
+        world.broadcast(model.store.buffers)
 
         let hosts = world.allgather(Communicator.processorName)
         var seen: [String] = []
         for h in hosts where !seen.contains(h) { seen.append(h) }
-        log.info("samtrain: \(c.model) (\(model.store.count) parameters) on \(c.dataset): \(train.count) train / \(test.count) test examples")
+        try world.agree { try metrics.writeConfig(environment(hosts: hosts)) }
+        log.info("samtrain: \(c.model) (\(model.store.count) parameters) on \(c.dataset): \(train.count) train / \(test.count) test examples, \(stepsPerEpoch) steps per epoch")
         log.info("ranks: \(R), hosts: \(seen.joined(separator: ",")); global batch \(c.batchSize) = \(R) × \(c.batchSize / R); \(c.threads) BLAS thread(s) per rank")
         log.info("optimizer: \(c.optimizer) lr \(c.learningRate) \(c.schedule), momentum \(c.momentum)\(c.nesterov ? " nesterov" : ""), weight decay \(c.weightDecay)\(c.sam.weightDecayInAscent ? " (in the loss)" : "")")
-        log.info("sam: \(variant.name)\(c.sam.variant == .none ? "" : " ρ \(c.sam.effectiveRho), \(c.sam.globalScope ? "global scope" : "shard scope m \(layout.examplesPerPerturbation)")")")
+        if c.sam.variant == .none {
+            log.info("sam: none (plain \(c.optimizer))")
+        } else {
+            log.info("sam: \(variant.name) ρ \(c.sam.effectiveRho), \(c.sam.globalScope ? "global scope (m = \(c.batchSize))" : "shard scope, m = \(layout.examplesPerPerturbation)")\(layout.microShards > 1 ? " (\(layout.microShards) micro-shards per rank)" : "")\(layout.groupSize > 1 ? " (\(layout.groupSize) ranks per shard)" : "")")
+        }
+        if globalStep > 0 { log.info("resumed at step \(globalStep) of \(totalSteps)") }
     }
 
-    /// Trains for the configured epochs (or `--max-steps`), evaluating after each epoch.
+    /// Trains until the configured epochs (or `--max-steps`) are done, evaluating after
+    /// each epoch and checkpointing as configured.
     @discardableResult
     public func run() throws -> [EpochRecord] {
         let c = configuration
@@ -88,34 +108,60 @@ public final class Trainer {
         var records: [EpochRecord] = []
         let epochs = (totalSteps + stepsPerEpoch - 1) / stepsPerEpoch
 
-        for epoch in 0..<epochs {
+        while globalStep < totalSteps {
+            let epoch = globalStep / stepsPerEpoch
             let plan = EpochPlan(datasetCount: train.count, globalBatch: c.batchSize, rank: world.rank,
                                  worldSize: world.size, seed: c.seed, epoch: epoch)
             let start = PhaseTimer.now()
-            var sums = [0.0, 0.0, 0.0]   // loss·n, correct, n
-            var interval = [0.0, 0.0, 0.0]
+            var sums = [0.0, 0.0, 0.0]       // loss·n, correct, n over the epoch
+            var interval = [0.0, 0.0, 0.0, 0.0, 0.0, 0.0]   // + loss at w+ε·n, ‖g‖, ‖ε‖
             var intervalStart = start
-            let stepsThisEpoch = min(stepsPerEpoch, totalSteps - globalStep)
-            for k in 0..<stepsThisEpoch {
+            step.timer.reset()
+            let lastStep = min(stepsPerEpoch, totalSteps - epoch * stepsPerEpoch)
+            var k = globalStep - epoch * stepsPerEpoch
+            while k < lastStep {
                 step.timer.measure(.data) { train.gather(plan.indices(forStep: k), into: images, labels: &labels) }
                 let lr = schedule.rate(at: globalStep)
                 let context = StepContext(step: globalStep, learningRate: lr,
                                           maximumLearningRate: schedule.maximum, minimumLearningRate: schedule.minimum)
+                let logging = (k + 1) % c.logEvery == 0 && k + 1 < lastStep
+                step.passes.measuresNorms = logging
                 let stats = step.run(images: images, labels: labels, context: context)
-                guard step.direction.isFinite else {
-                    throw AgreedFailure.everywhere("step \(globalStep + 1) (epoch \(epoch + 1)): the loss diverged (non-finite gradient; loss at w \(stats.lossAtWSum / Double(stats.examples))); lower --lr", world: world)
+                guard step.direction.isFinite, stats.lossAtWSum.isFinite else {
+                    throw AgreedFailure.everywhere("step \(globalStep + 1) (epoch \(epoch + 1)): the loss is not finite (NaN or infinite gradient); the last good checkpoint is kept; try a lower --lr", world: world)
                 }
                 globalStep += 1
+                k += 1
                 let local = [stats.lossAtWSum, Double(stats.correct), Double(stats.examples)]
                 for i in 0..<3 { sums[i] += local[i]; interval[i] += local[i] }
-                if (k + 1) % c.logEvery == 0 && k + 1 < stepsThisEpoch {
+                interval[3] += stats.lossAtPerturbedSum
+                interval[4] += stats.gradientNormSum / Double(stats.shards)
+                interval[5] += stats.epsilonNormSum / Double(stats.shards)
+                if logging {
                     let g = world.allreduceSum(interval)
                     let now = PhaseTimer.now()
-                    log.progress(epoch: epoch + 1, epochs: epochs, step: k + 1, steps: stepsThisEpoch,
-                                 loss: g[0] / g[2], accuracy: g[1] / g[2],
-                                 imagesPerSecond: g[2] / (now - intervalStart), elapsed: now - start)
-                    interval = [0, 0, 0]
+                    let rate = g[2] / (now - intervalStart)
+                    log.progress(epoch: epoch + 1, epochs: epochs, step: k, steps: lastStep, loss: g[0] / g[2],
+                                 accuracy: g[1] / g[2], imagesPerSecond: rate, elapsed: now - start)
+                    var record: [String: Any] = [
+                        "kind": "step", "step": globalStep, "epoch": epoch + 1, "lr": Double(lr), "rho": Double(c.sam.effectiveRho),
+                        "loss": g[0] / g[2], "accuracy": g[1] / g[2], "images_per_s": rate,
+                        // The last step's norms (of rank 0's shards), the interval's losses.
+                        "grad_norm": stats.gradientNormSum / Double(stats.shards),
+                    ]
+                    if c.sam.variant != .none {
+                        record["loss_perturbed"] = g[3] / g[2]
+                        record["sharpness"] = (g[3] - g[0]) / g[2]
+                        record["epsilon_norm"] = stats.epsilonNormSum / Double(stats.shards)
+                    }
+                    let phases = step.timer.seconds
+                    record["seconds_per_step"] = Dictionary(uniqueKeysWithValues: Phase.allCases.map { ($0.rawValue, phases[$0, default: 0] / Double(k)) })
+                    metrics.record(record)
+                    interval = [0, 0, 0, 0, 0, 0]
                     intervalStart = now
+                }
+                if let every = c.checkpointEverySteps, globalStep % every == 0, globalStep < totalSteps {
+                    try saveCheckpoint()
                 }
             }
             let seconds = PhaseTimer.now() - start
@@ -127,7 +173,15 @@ public final class Trainer {
                                      imagesPerSecond: g[2] / seconds, seconds: seconds)
             records.append(record)
             log.epoch(record, epochs: epochs)
+            metrics.epoch(record)
+            let epochDone = globalStep % stepsPerEpoch == 0
+            let everyEpochs = c.checkpointEveryEpochs ?? (c.checkpointEverySteps == nil ? 1 : nil)
+            if globalStep == totalSteps || (epochDone && everyEpochs.map { (epoch + 1) % $0 == 0 } == true) {
+                try saveCheckpoint()
+            }
         }
+        let digest = model.store.values.digest()
+        log.info("done: \(globalStep) steps; parameter digest \(String(digest, radix: 16)) on all \(world.size) rank(s)")
         return records
     }
 
@@ -135,26 +189,63 @@ public final class Trainer {
     /// BatchNorm's running statistics averaged across ranks first.
     public func evaluate() -> (loss: Double, accuracy: Double) {
         world.allreduceMean(model.store.buffers)
-        let range = EvaluationSplit.range(count: test.count, rank: world.rank, worldSize: world.size)
-        let loss = SoftmaxCrossEntropy(labelSmoothing: 0)
-        let chunk = 500
-        let images = Tensor(shape: [chunk, test.channels, test.height, test.width])
-        let gradient = Tensor(shape: [chunk, test.classes])
-        var labels: [Int32] = []
-        var sums = [0.0, 0.0, 0.0]
-        var i = range.lowerBound
-        while i < range.upperBound {
-            let n = min(chunk, range.upperBound - i)
-            test.gather(Array(i..<(i + n)), into: images, labels: &labels)
-            let logits = model.forward(images, mode: .eval)
-            let value = loss.evaluate(logits: logits, labels: labels, gradient: gradient)
-            sums[0] += value.loss * Double(n)
-            sums[1] += Double(value.correct)
-            sums[2] += Double(n)
-            i += n
+        return Evaluation.run(model: model, dataset: test, world: world)
+    }
+
+    // MARK: Checkpoints
+
+    /// Writes a checkpoint (rank 0), with BatchNorm statistics averaged across ranks first.
+    /// Collective: every rank calls it at the same step.
+    func saveCheckpoint() throws {
+        guard let checkpoints else { return }
+        world.allreduceMean(model.store.buffers)
+        try world.agree {
+            guard world.isCoordinator else { return }
+            let epoch = globalStep / stepsPerEpoch
+            let settings = configuration.resultDefiningSettings
+            var metadata: [String: String] = [
+                "step": "\(globalStep)", "epoch": "\(epoch)", "step_in_epoch": "\(globalStep - epoch * stepsPerEpoch)",
+                "steps_per_epoch": "\(stepsPerEpoch)", "world_size": "\(world.size)",
+                "learning_rate_next": "\(schedule.rate(at: globalStep))",
+                // Every random draw is keyed by (seed, stream, index): no generator state to store.
+                "rng": "splitmix64 streams keyed by seed \(configuration.seed)",
+            ]
+            let json = try JSONSerialization.data(withJSONObject: settings, options: [.sortedKeys])
+            metadata["settings"] = String(decoding: json, as: UTF8.self)
+            try checkpoints.save(Checkpoint(model: model, optimizer: step.optimizer, metadata: metadata), step: globalStep)
         }
-        let g = world.allreduceSum(sums)
-        return (g[0] / g[2], g[1] / g[2])
+    }
+
+    /// Loads the checkpoint at `location` on every rank (rank 0 reads the file and
+    /// broadcasts it, so hosts need not share a filesystem). Returns the step to resume at.
+    func restore(from location: String) throws -> Int {
+        let bytes = try world.agree { () -> [UInt8] in
+            guard world.isCoordinator else { return [] }
+            let (path, _) = try CheckpointDirectory.resolve(location) { log.info("resume: \($0)") }
+            log.info("resuming from \(path)")
+            return [UInt8](FileManager.default.contents(atPath: path) ?? Data())
+        }
+        let shared = world.broadcast(bytes: bytes)
+        return try world.agree {
+            let checkpoint = Checkpoint(file: try SafeTensors.decode(shared, source: location))
+            let meta = checkpoint.metadata
+            var differences: [String] = []
+            if meta["world_size"] != "\(world.size)" {
+                differences.append("ranks: checkpoint \(meta["world_size"] ?? "?"), now \(world.size)")
+            }
+            let saved = (meta["settings"].flatMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) } as? [String: String]) ?? [:]
+            for (key, now) in configuration.resultDefiningSettings.sorted(by: { $0.key < $1.key }) where saved[key] != now {
+                differences.append("\(key): checkpoint \(saved[key] ?? "?"), now \(now)")
+            }
+            guard differences.isEmpty else {
+                throw SAMTrainError("--resume \(location): the checkpoint was made with other settings; \(differences.joined(separator: "; "))")
+            }
+            guard let step = meta["step"].flatMap(Int.init), step >= 0, step <= totalSteps else {
+                throw SAMTrainError("--resume \(location): the checkpoint's step is missing or beyond the run's \(totalSteps) steps")
+            }
+            try checkpoint.restore(into: model, optimizer: step == 0 ? nil : self.step.optimizer, source: location)
+            return step
+        }
     }
 
     /// SPEC §6: every rank must hold bit-identical parameters.
@@ -163,6 +254,28 @@ public final class Trainer {
         if let bad = digests.firstIndex(where: { $0 != digests[0] }) {
             throw AgreedFailure.everywhere("after epoch \(epoch + 1), rank \(bad)'s parameters differ from rank 0's (digest \(String(digests[bad], radix: 16)) vs \(String(digests[0], radix: 16))): the replicas diverged", world: world)
         }
+    }
+
+    /// `config.json`: every setting, the ranks and hosts, versions.
+    func environment(hosts: [String]) -> [String: Any] {
+        let c = configuration
+        var settings: [String: Any] = c.resultDefiningSettings
+        settings["data"] = c.dataDirectory
+        settings["max_steps"] = c.maxSteps.map { $0 as Any } ?? NSNull()
+        settings["threads"] = c.threads
+        settings["out"] = c.outDirectory ?? NSNull()
+        settings["resume"] = c.resume ?? NSNull()
+        settings["keep"] = c.keep
+        settings["log_every"] = c.logEvery
+        return [
+            "settings": settings,
+            "world_size": world.size,
+            "hosts": hosts,
+            "parameters": model.store.count,
+            "steps_per_epoch": stepsPerEpoch,
+            "total_steps": totalSteps,
+            "versions": Versions.all,
+        ]
     }
 }
 

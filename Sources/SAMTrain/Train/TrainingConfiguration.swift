@@ -21,6 +21,14 @@ public struct TrainingConfiguration: Equatable, Sendable, Codable {
     public var labelNoise: Float = 0
     public var labelSmoothing: Float?
     public var outDirectory: String?
+    /// Checkpoint every N steps (`--checkpoint-every N`) or every N epochs (`Nepoch`);
+    /// with `--out` and neither, every epoch. Always at the end.
+    public var checkpointEverySteps: Int?
+    public var checkpointEveryEpochs: Int?
+    /// Checkpoints kept (the newest).
+    public var keep = 3
+    /// A checkpoint file, or an `--out` directory whose newest valid checkpoint to resume.
+    public var resume: String?
     /// Plain progress lines every N steps when stdout is not a terminal.
     public var logEvery = 50
     public var sam = SAMConfiguration()
@@ -55,8 +63,45 @@ public struct TrainingConfiguration: Equatable, Sendable, Codable {
         if let maxSteps, maxSteps <= 0 { throw SAMTrainError("--max-steps \(maxSteps): must be positive") }
         guard labelNoise >= 0, labelNoise < 1 else { throw SAMTrainError("--label-noise \(labelNoise): must be in [0, 1)") }
         if let s = labelSmoothing, !(s >= 0 && s < 1) { throw SAMTrainError("--label-smoothing \(s): must be in [0, 1)") }
+        if let n = checkpointEverySteps, n <= 0 { throw SAMTrainError("--checkpoint-every \(n): must be positive") }
+        if let n = checkpointEveryEpochs, n <= 0 { throw SAMTrainError("--checkpoint-every \(n)epoch: must be positive") }
+        guard keep >= 1 else { throw SAMTrainError("--keep \(keep): keep at least 1 checkpoint") }
         guard logEvery > 0 else { throw SAMTrainError("--log-every \(logEvery): must be positive") }
         try sam.validate()
+    }
+
+    /// Parses `--checkpoint-every`: `N` or `Nstep(s)` for steps, `Nepoch(s)` for epochs.
+    public mutating func setCheckpointEvery(_ text: String) throws {
+        let digits = text.prefix { $0.isNumber }
+        let unit = text.dropFirst(digits.count).lowercased()
+        guard let n = Int(digits), n > 0 else {
+            throw SAMTrainError("--checkpoint-every \(text): give a positive number of steps (500) or epochs (1epoch)")
+        }
+        switch unit {
+        case "", "s", "step", "steps": checkpointEverySteps = n; checkpointEveryEpochs = nil
+        case "e", "epoch", "epochs": checkpointEveryEpochs = n; checkpointEverySteps = nil
+        default: throw SAMTrainError("--checkpoint-every \(text): unknown unit \(unit); use steps (500) or epochs (1epoch)")
+        }
+    }
+
+    /// Settings that change what a run computes: a resumed run must agree on all of them.
+    public var resultDefiningSettings: [String: String] {
+        var s: [String: String] = [
+            "model": model, "dataset": dataset, "epochs": "\(epochs)", "batch_size": "\(batchSize)",
+            "lr": "\(learningRate)", "momentum": "\(momentum)", "nesterov": "\(nesterov)",
+            "weight_decay": "\(weightDecay)", "optimizer": optimizer, "schedule": schedule,
+            "warmup_steps": "\(warmupSteps)", "seed": "\(seed)", "train_subset": trainSubset.map(String.init) ?? "all",
+            "label_noise": "\(labelNoise)", "label_smoothing": "\(effectiveLabelSmoothing)",
+        ]
+        let samSettings: [String: String] = [
+            "sam": sam.variant.rawValue, "rho": "\(sam.effectiveRho)", "p": sam.p, "norm_eps": "\(sam.effectiveNormEps)",
+            "scope": sam.globalScope ? "global" : "shard", "m": sam.m.map(String.init) ?? "per-rank batch",
+            "asam_scope": sam.asamScope.rawValue, "asam_eta": "\(sam.effectiveASAMEta)", "bisam_phi": sam.bisamPhi.rawValue,
+            "mu": "\(sam.mu)", "alpha": "\(sam.alpha)", "rho_min_max": "\(sam.rhoMinMax)", "rho_min_min": "\(sam.rhoMinMin)",
+            "wd_in_ascent": "\(sam.weightDecayInAscent)", "clip_grad_norm": sam.clipGradNorm.map { "\($0)" } ?? "off",
+        ]
+        s.merge(samSettings) { a, _ in a }
+        return s
     }
 
     /// The base optimizer; with `--wd-in-ascent` the decay is in the loss instead.

@@ -1,0 +1,26 @@
+/// Test-set evaluation (SPEC §6): each rank evaluates a contiguous part of the test set in
+/// eval mode; loss sums and correct counts are summed with one allreduce, so every test
+/// example counts exactly once whatever the rank count.
+public enum Evaluation {
+    public static func run(model: Sequential, dataset: Dataset, world: Communicator, chunk: Int = 500) -> (loss: Double, accuracy: Double) {
+        let range = EvaluationSplit.range(count: dataset.count, rank: world.rank, worldSize: world.size)
+        let loss = SoftmaxCrossEntropy(labelSmoothing: 0)
+        let images = Tensor(shape: [chunk, dataset.channels, dataset.height, dataset.width])
+        let gradient = Tensor(shape: [chunk, dataset.classes])
+        var labels: [Int32] = []
+        var sums = [0.0, 0.0, 0.0]
+        var i = range.lowerBound
+        while i < range.upperBound {
+            let n = min(chunk, range.upperBound - i)
+            dataset.gather(Array(i..<(i + n)), into: images, labels: &labels)
+            let logits = model.forward(images, mode: .eval)
+            let value = loss.evaluate(logits: logits, labels: labels, gradient: gradient)
+            sums[0] += value.loss * Double(n)
+            sums[1] += Double(value.correct)
+            sums[2] += Double(n)
+            i += n
+        }
+        let g = world.allreduceSum(sums)
+        return (g[0] / max(g[2], 1), g[1] / max(g[2], 1))
+    }
+}

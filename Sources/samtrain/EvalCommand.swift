@@ -1,0 +1,26 @@
+import ArgumentParser
+import Foundation
+import SAMTrain
+
+struct EvalCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "eval",
+        abstract: "Evaluate a checkpoint on the test set (any rank count)."
+    )
+
+    @Option(help: "A checkpoint written by samtrain train.")
+    var checkpoint: String
+
+    @Option(help: "Directory of the dataset's files (default: the one the checkpoint was trained on, or Debian's Fashion-MNIST).")
+    var data: String?
+
+    func run() throws {
+        MPIJob.run { world in
+            let r = try CheckpointEvaluation.run(checkpoint: checkpoint, dataDirectory: data, world: world)
+            if world.isCoordinator {
+                print(String(format: "checkpoint %@ (step %d): test_loss %.4f  test_acc %.4f  (%d examples, %d rank(s))",
+                             checkpoint, r.step, r.loss, r.accuracy, r.examples, world.size))
+            }
+        }
+    }
+}
