@@ -1,0 +1,67 @@
+import CBLAS
+
+/// y = x·Wᵀ + b, with W stored [out][in] as in PyTorch; both products go through sgemm.
+public final class Linear: Layer {
+    public let inputs: Int
+    public let outputs: Int
+    unowned let store: ParameterStore
+    let weight: Int
+    let bias: Int?
+    private var input = Tensor(shape: [0])
+    private let output = Tensor(shape: [0])
+    private let inputGradient = Tensor(shape: [0])
+
+    public init(store: ParameterStore, name: String, inputs: Int, outputs: Int, bias: Bool = true) {
+        self.store = store
+        self.inputs = inputs
+        self.outputs = outputs
+        weight = store.addParameter("\(name).weight", shape: [outputs, inputs], role: .weight)
+        self.bias = bias ? store.addParameter("\(name).bias", shape: [outputs], role: .bias) : nil
+    }
+
+    public func initialize(using rng: inout SplitMix64) {
+        // PyTorch: kaiming_uniform(a = √5) for W, i.e. U(±1/√fan_in); the same bound for b.
+        let bound = 1 / Float(inputs).squareRoot()
+        let w = store.value(weight)
+        for i in 0..<(inputs * outputs) { w[i] = rng.uniform(-bound, bound) }
+        if let bias {
+            let b = store.value(bias)
+            for i in 0..<outputs { b[i] = rng.uniform(-bound, bound) }
+        }
+    }
+
+    public func forward(_ x: Tensor, mode: PassMode) -> Tensor {
+        let n = x.shape[0]
+        precondition(x.count == n * inputs, "Linear expects \(inputs) inputs per example, got shape \(x.shape)")
+        input = x
+        output.resize([n, outputs])
+        let y = output.data
+        if let bias {
+            let b = store.value(bias)
+            for r in 0..<n { (y + r * outputs).update(from: b, count: outputs) }
+        }
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(n), Int32(outputs), Int32(inputs),
+                    1, x.data, Int32(inputs), store.value(weight), Int32(inputs), bias == nil ? 0 : 1, y, Int32(outputs))
+        return output
+    }
+
+    public func backward(_ gradOutput: Tensor, inputGradient needed: Bool) -> Tensor? {
+        let n = gradOutput.shape[0]
+        let g = gradOutput.data
+        // ∂W += gᵀ·x ; ∂b += Σ_rows g
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Int32(outputs), Int32(inputs), Int32(n),
+                    1, g, Int32(outputs), input.data, Int32(inputs), 1, store.gradient(weight), Int32(inputs))
+        if let bias {
+            let db = store.gradient(bias)
+            for r in 0..<n { for o in 0..<outputs { db[o] += g[r * outputs + o] } }
+        }
+        guard needed else { return nil }
+        inputGradient.resize(input.shape)
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(n), Int32(inputs), Int32(outputs),
+                    1, g, Int32(outputs), store.value(weight), Int32(inputs), 0, inputGradient.data, Int32(inputs))
+        return inputGradient
+    }
+
+    public func forwardFLOPsPerExample(inputShape: [Int]) -> Double { 2 * Double(inputs * outputs) }
+    public func outputShape(for inputShape: [Int]) -> [Int] { [outputs] }
+}
