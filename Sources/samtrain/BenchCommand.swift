@@ -56,7 +56,8 @@ struct BenchCommand: ParsableCommand {
             String(format: "step (median)     %10.2f ms", r.medianStepSeconds * 1e3),
         ]
         for phase in Phase.allCases {
-            lines.append(String(format: "  %-15s %10.2f ms", phase.rawValue, (r.phaseSeconds[phase.rawValue] ?? 0) * 1e3))
+            let name = phase.rawValue.padding(toLength: 16, withPad: " ", startingAt: 0)
+            lines.append("  " + name + String(format: "%10.2f ms", (r.phaseSeconds[phase.rawValue] ?? 0) * 1e3))
         }
         lines.append(String(format: "model GFLOP/s     %10.1f per rank", r.modelGFLOPsPerRank))
         lines.append(String(format: "sgemm GFLOP/s     %10.1f per rank (%d×%d, same run) → model at %.0f%% of sgemm",

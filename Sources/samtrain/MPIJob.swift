@@ -12,7 +12,11 @@ enum MPIJob {
         do {
             try body(world)
         } catch let failure as AgreedFailure {
-            if let message = failure.message { report(message, rank: failure.rank, size: world.size) }
+            if let message = failure.message {
+                report(message, rank: failure.rank, size: world.size)
+            } else {
+                usleep(300_000)   // let the reporting rank's message out before the job ends
+            }
             Communicator.finalize()
             exit(1)
         } catch {

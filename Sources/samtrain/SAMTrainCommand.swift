@@ -19,8 +19,16 @@ struct SAMTrainCommand: ParsableCommand {
             var command = try parseAsRoot()
             try command.run()
         } catch {
-            if launchRank == 0 { exit(withError: error) }
-            Foundation.exit(exitCode(for: error).rawValue == 0 ? 0 : 64)
+            let code = exitCode(for: error)
+            if code == .success { exit(withError: error) }   // --help, --version
+            if launchRank == 0 {
+                let hint = "see 'samtrain --help' or 'samtrain SUBCOMMAND --help'"
+                FileHandle.standardError.write(Data("samtrain: error: \(message(for: error)) (\(hint))\n".utf8))
+            } else {
+                // Give rank 0 time to print before mpirun ends the job on this exit.
+                usleep(500_000)
+            }
+            Foundation.exit(code.rawValue)
         }
     }
 

@@ -73,6 +73,9 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Resume from a checkpoint file, or from the newest valid checkpoint in an --out directory.")
     var resume: String?
 
+    @Flag(help: "Every rank prints the digest of its final parameters.")
+    var reportDigests = false
+
     @OptionGroup var samOptions: SAMOptions
 
     func configuration() throws -> TrainingConfiguration {
@@ -98,6 +101,7 @@ struct TrainCommand: ParsableCommand {
         c.logEvery = logEvery
         c.outDirectory = out
         c.keep = keep
+        c.reportDigests = reportDigests
         c.resume = resume
         do {
             if let checkpointEvery { try c.setCheckpointEvery(checkpointEvery) }

@@ -9,7 +9,14 @@ public final class Reporter {
 
     public init(rank: Int) {
         enabled = rank == 0
-        isTerminal = isatty(STDOUT_FILENO) != 0
+        // Under mpirun, a rank's stdout is a pty even when the job's output goes to a file:
+        // launch/train says whether the user's terminal is one (SAMTRAIN_TTY).
+        let environment = ProcessInfo.processInfo.environment
+        if environment["OMPI_COMM_WORLD_RANK"] != nil {
+            isTerminal = environment["SAMTRAIN_TTY"] == "1"
+        } else {
+            isTerminal = isatty(STDOUT_FILENO) != 0
+        }
     }
 
     public func info(_ line: String) {

@@ -31,6 +31,8 @@ public struct TrainingConfiguration: Equatable, Sendable, Codable {
     public var resume: String?
     /// Plain progress lines every N steps when stdout is not a terminal.
     public var logEvery = 50
+    /// Every rank prints its final parameter digest (replica-consistency tests).
+    public var reportDigests = false
     public var sam = SAMConfiguration()
 
     public init() {}
