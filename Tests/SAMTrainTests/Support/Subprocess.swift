@@ -9,6 +9,8 @@ enum Subprocess {
         var stderr: String
         var seconds: Double
         var timedOut: Bool
+        /// Killed by `killWhen`.
+        var killed = false
         var output: String { stdout + stderr }
     }
 
@@ -50,7 +52,7 @@ enum Subprocess {
     /// Runs `executable arguments` with a time limit; on time-out the whole process group
     /// is killed.
     static func run(_ executable: String, _ arguments: [String], environment extra: [String: String] = [:],
-                    timeout: Double = 120, directory: URL? = nil) throws -> Result {
+                    timeout: Double = 120, directory: URL? = nil, killWhen: (() -> Bool)? = nil) throws -> Result {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/setsid")
         process.arguments = ["--wait", executable] + arguments
@@ -71,29 +73,51 @@ enum Subprocess {
         let start = Date()
         try process.run()
         let pid = process.processIdentifier
-        var timedOut = false
+        var timedOut = false, killed = false
         while process.isRunning {
             if Date().timeIntervalSince(start) > timeout {
                 timedOut = true
-                kill(-pid, SIGKILL)
+                killTree(pid)
                 break
             }
-            usleep(20_000)
+            if let killWhen, killWhen() {
+                killed = true
+                killTree(pid)
+                break
+            }
+            usleep(5_000)
         }
         process.waitUntilExit()
         group.wait()
         return Result(status: process.terminationStatus, stdout: String(decoding: stdoutData.data, as: UTF8.self),
                       stderr: String(decoding: stderrData.data, as: UTF8.self),
-                      seconds: Date().timeIntervalSince(start), timedOut: timedOut)
+                      seconds: Date().timeIntervalSince(start), timedOut: timedOut, killed: killed)
     }
 
     /// `mpirun -np N samtrain ARGS` on this machine.
-    static func mpirun(_ ranks: Int, _ arguments: [String], timeout: Double = 180) throws -> Result {
+    static func mpirun(_ ranks: Int, _ arguments: [String], timeout: Double = 180, killWhen: (() -> Bool)? = nil) throws -> Result {
         var env: [String: String] = ["OPENBLAS_NUM_THREADS": "1"]
         if isRoot { env["OMPI_ALLOW_RUN_AS_ROOT"] = "1"; env["OMPI_ALLOW_RUN_AS_ROOT_CONFIRM"] = "1" }
         var mpi = ["-np", "\(ranks)", "--bind-to", "none"]
         if ranks > ProcessInfo.processInfo.activeProcessorCount { mpi.append("--oversubscribe") }
-        return try run("/usr/bin/mpirun", mpi + [samtrain] + arguments, environment: env, timeout: timeout)
+        return try run("/usr/bin/mpirun", mpi + [samtrain] + arguments, environment: env, timeout: timeout, killWhen: killWhen)
+    }
+
+    /// SIGKILL to `pid` and all its descendants. Open MPI puts its ranks in process groups
+    /// of their own, so killing mpirun's group alone would leave the ranks running.
+    static func killTree(_ pid: Int32) {
+        var children: [Int32: [Int32]] = [:]
+        for entry in (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? [] {
+            guard let p = Int32(entry), let stat = try? String(contentsOfFile: "/proc/\(entry)/stat", encoding: .utf8),
+                  let close = stat.lastIndex(of: ")") else { continue }
+            let fields = stat[stat.index(after: close)...].split(separator: " ")
+            if fields.count > 1, let parent = Int32(fields[1]) { children[parent, default: []].append(p) }
+        }
+        var stack = [pid], all: [Int32] = []
+        while let p = stack.popLast() { all.append(p); stack += children[p] ?? [] }
+        for p in all { kill(p, SIGSTOP) }   // no one reacts to the others' deaths first
+        for p in all { kill(p, SIGKILL) }
+        kill(-pid, SIGKILL)
     }
 
     /// What a reader thread collected (read after the group is done).

@@ -1,0 +1,107 @@
+import Foundation
+import XCTest
+@testable import SAMTrain
+
+/// Checkpoints and resume, end to end under mpirun.
+final class CheckpointResumeTests: XCTestCase {
+    /// 2 epochs of 40 steps of the cnn, a checkpoint every 7 steps (mid-epoch).
+    func run(out: String, _ extra: [String] = []) -> [String] {
+        ["train", "--model", "cnn", "--epochs", "2", "--train-subset", "2560", "--batch-size", "64",
+         "--checkpoint-every", "7", "--keep", "2", "--log-every", "5", "--out", out] + extra
+    }
+
+    func finalCheckpoint(_ dir: String) throws -> Data {
+        try XCTUnwrap(FileManager.default.contents(atPath: dir + "/checkpoint-step0000080.safetensors"), "no final checkpoint in \(dir)")
+    }
+
+    func testRunKilledMidEpochResumesBitIdentically() throws {
+        try Subprocess.requireFashionMNIST()
+        let root = Subprocess.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: root) }
+        let a = root.appendingPathComponent("a").path, b = root.appendingPathComponent("b").path
+
+        let whole = try Subprocess.mpirun(2, run(out: a))
+        XCTAssertEqual(whole.status, 0, whole.output)
+
+        // The same run, killed with SIGKILL (mpirun and both ranks) once step 21 is saved.
+        let killed = try Subprocess.mpirun(2, run(out: b), timeout: 120,
+                                           killWhen: { FileManager.default.fileExists(atPath: b + "/checkpoint-step0000021.safetensors") })
+        XCTAssertTrue(killed.killed, "the run ended before it could be killed:\n\(killed.output)")
+        XCTAssertNil(FileManager.default.contents(atPath: b + "/checkpoint-step0000080.safetensors"))
+        XCTAssertEqual(CheckpointDirectory.list(b).count, 2, "--keep 2")
+
+        let resumed = try Subprocess.mpirun(2, run(out: b, ["--resume", b]))
+        XCTAssertEqual(resumed.status, 0, resumed.output)
+        XCTAssertTrue(resumed.stdout.contains("resumed at step"), resumed.output)
+        XCTAssertEqual(try finalCheckpoint(a), try finalCheckpoint(b), "resumed parameters differ from the uninterrupted run's")
+
+        // Metrics: the step and epoch records, the CSV and the configuration.
+        let jsonl = try String(contentsOfFile: a + "/metrics.jsonl", encoding: .utf8).split(separator: "\n")
+        let records = try jsonl.map { try JSONSerialization.jsonObject(with: Data($0.utf8)) as! [String: Any] }
+        XCTAssertEqual(records.filter { $0["kind"] as? String == "epoch" }.count, 2)
+        let step = try XCTUnwrap(records.first { $0["kind"] as? String == "step" })
+        for key in ["step", "epoch", "lr", "rho", "loss", "loss_perturbed", "sharpness", "accuracy", "grad_norm", "epsilon_norm", "images_per_s", "seconds_per_step"] {
+            XCTAssertNotNil(step[key], "step record lacks \(key)")
+        }
+        let csv = try String(contentsOfFile: a + "/metrics.csv", encoding: .utf8).split(separator: "\n")
+        XCTAssertEqual(csv.count, 3)
+        XCTAssertTrue(csv[0].hasPrefix("epoch,step,train_loss"))
+        let config = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: a + "/config.json"))) as! [String: Any]
+        XCTAssertEqual(config["world_size"] as? Int, 2)
+        XCTAssertNotNil((config["versions"] as? [String: String])?["mpi"])
+
+        // A resume with other settings is refused, listing them.
+        let other = try Subprocess.mpirun(2, run(out: b, ["--resume", a + "/checkpoint-step0000077.safetensors", "--seed", "5", "--lr", "0.1"]))
+        XCTAssertNotEqual(other.status, 0)
+        XCTAssertTrue(other.stderr.contains("seed: checkpoint 0, now 5") && other.stderr.contains("lr: checkpoint 0.05, now 0.1"), other.output)
+
+        // `samtrain eval` gives the same figures with 1 and 2 ranks.
+        let e1 = try Subprocess.mpirun(1, ["eval", "--checkpoint", a + "/checkpoint-step0000080.safetensors"])
+        let e2 = try Subprocess.mpirun(2, ["eval", "--checkpoint", a + "/checkpoint-step0000080.safetensors"])
+        XCTAssertEqual(e1.status, 0, e1.output)
+        let accuracy = { (r: Subprocess.Result) in r.stdout.components(separatedBy: "test_acc ").last?.prefix(6) }
+        XCTAssertEqual(accuracy(e1), accuracy(e2))
+        XCTAssertTrue(whole.stdout.contains("test_acc \(accuracy(e1) ?? "?")"), "eval disagrees with the run's last epoch line:\n\(whole.stdout)\n\(e1.stdout)")
+
+        try checkPythonSafetensorsReads(a + "/checkpoint-step0000080.safetensors")
+    }
+
+    /// Python's `safetensors` library reads our file, with the expected names and shapes.
+    func checkPythonSafetensorsReads(_ path: String) throws {
+        let probe = try Subprocess.run("/usr/bin/env", ["python3", "-c", "import safetensors, numpy"])
+        if probe.status != 0 {
+            _ = try Subprocess.run("/usr/bin/env", ["python3", "-m", "pip", "install", "-q", "safetensors", "numpy"], timeout: 180)
+        }
+        let script = """
+        import json, sys
+        from safetensors.numpy import load_file
+        from safetensors import safe_open
+        t = load_file(sys.argv[1])
+        with safe_open(sys.argv[1], framework="numpy") as f: meta = f.metadata()
+        print(json.dumps({"shapes": {k: list(v.shape) for k, v in t.items()}, "dtype": str(t["0.weight"].dtype), "step": meta["step"]}))
+        """
+        let r = try Subprocess.run("/usr/bin/env", ["python3", "-c", script, path])
+        guard r.status == 0 else {
+            if r.stderr.contains("No module named") { throw XCTSkip("Python's safetensors is not installable here: \(r.stderr)") }
+            XCTFail("python could not read the checkpoint: \(r.output)")
+            return
+        }
+        let out = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as! [String: Any]
+        let shapes = out["shapes"] as! [String: [Int]]
+        XCTAssertEqual(shapes["0.weight"], [32, 1, 3, 3])
+        XCTAssertEqual(shapes["1.running_var"], [32])
+        XCTAssertEqual(shapes["15.weight"], [256, 3136])
+        XCTAssertEqual(shapes["17.bias"], [10])
+        XCTAssertEqual(shapes["optimizer.momentum_buffer.10.weight"], [64, 64, 3, 3])
+        XCTAssertEqual(out["dtype"] as? String, "float32")
+        XCTAssertEqual(out["step"] as? String, "80")
+    }
+
+    func testUnwritableOutputDirectoryIsRefused() throws {
+        try Subprocess.requireFashionMNIST()
+        let r = try Subprocess.mpirun(2, ["train", "--model", "mlp", "--out", "/proc/samtrain-cannot-write-here"], timeout: 30)
+        XCTAssertNotEqual(r.status, 0)
+        XCTAssertLessThan(r.seconds, 10)
+        XCTAssertTrue(r.stderr.contains("--out /proc/samtrain-cannot-write-here"), r.output)
+    }
+}
