@@ -1,0 +1,116 @@
+import XCTest
+@testable import SAMTrain
+
+/// Every layer's backward pass against central finite differences of a scalar loss
+/// L = Σ cᵢ·yᵢ (random c), w.r.t. the input and every parameter.
+final class FiniteDifferenceTests: XCTestCase {
+    /// Checks `layer` on `input`; `mode` is the forward mode used for the loss.
+    func check(_ layer: Layer, store: ParameterStore, input: Tensor, mode: PassMode = .trainFrozenStatistics,
+               seed: UInt64 = 1, h: Float = 1e-2, tolerance: Double = 2e-3, file: StaticString = #filePath, line: UInt = #line) {
+        store.seal()
+        var rng = SplitMix64(seed: seed)
+        layer.initialize(using: &rng)
+        // Move BN's γ, β (and every parameter) off their special initial values.
+        for i in 0..<store.count { store.values[i] += rng.uniform(-0.3, 0.3) }
+        let y0 = layer.forward(input, mode: mode)
+        let c = (0..<y0.count).map { _ in Double(rng.uniform(-1, 1)) }
+        func loss() -> Double {
+            let y = layer.forward(input, mode: mode)
+            var s = 0.0
+            for i in 0..<y.count { s += c[i] * Double(y[i]) }
+            return s
+        }
+        _ = loss()
+        let gradOut = Tensor(shape: y0.shape, values: c.map(Float.init))
+        store.gradients.zero()
+        let dx = layer.backward(gradOut, inputGradient: true)!.array
+        let dw = store.gradients.array
+
+        func compare(_ analytic: Float, _ bump: (Float) -> Void, _ what: String) {
+            bump(h); let plus = loss()
+            bump(-2 * h); let minus = loss()
+            bump(h)
+            let numeric = (plus - minus) / (2 * Double(h))
+            let error = abs(numeric - Double(analytic)) / max(1, abs(numeric))
+            XCTAssertLessThan(error, tolerance, "\(type(of: layer)) \(what): analytic \(analytic), numeric \(numeric)", file: file, line: line)
+        }
+        for i in 0..<input.count { compare(dx[i], { input[i] += $0 }, "∂input[\(i)]") }
+        for i in 0..<store.count { compare(dw[i], { store.values[i] += $0 }, "∂param[\(i)]") }
+    }
+
+    func randomTensor(_ shape: [Int], seed: UInt64 = 7) -> Tensor {
+        var rng = SplitMix64(seed: seed)
+        let t = Tensor(shape: shape)
+        for i in 0..<t.count { t[i] = rng.uniform(-1, 1) }
+        return t
+    }
+
+    func testLinear() {
+        let store = ParameterStore()
+        check(Linear(store: store, name: "fc", inputs: 5, outputs: 4), store: store, input: randomTensor([3, 5]))
+    }
+
+    func testConvolutions() {
+        for (stride, padding, bias) in [(1, 1, true), (2, 0, false), (2, 1, true), (1, 0, false)] {
+            let store = ParameterStore()
+            let conv = Conv2d(store: store, name: "c", inChannels: 2, outChannels: 3, kernelSize: 3, stride: stride, padding: padding, bias: bias)
+            check(conv, store: store, input: randomTensor([2, 2, 6, 5]))
+        }
+    }
+
+    func testBatchNormThroughTheBatchStatistics() {
+        let store = ParameterStore()
+        check(BatchNorm2d(store: store, name: "bn", channels: 3), store: store, input: randomTensor([4, 3, 3, 2]), h: 5e-3)
+        let store1d = ParameterStore()
+        check(BatchNorm2d(store: store1d, name: "bn", channels: 5), store: store1d, input: randomTensor([6, 5]), h: 5e-3)
+    }
+
+    func testReLUMaxPoolFlatten() {
+        // Inputs kept away from ReLU's kink and from max-pool ties.
+        let x = randomTensor([2, 2, 4, 6])
+        for i in 0..<x.count where abs(x[i]) < 0.05 { x[i] = 0.3 }
+        let store = ParameterStore()
+        check(ReLU(), store: store, input: x)
+        check(MaxPool2d(), store: ParameterStore(), input: x)
+        check(Flatten(), store: ParameterStore(), input: x)
+    }
+
+    func testCrossEntropyGradientAndValue() {
+        for smoothing: Float in [0, 0.1] {
+            let loss = SoftmaxCrossEntropy(labelSmoothing: smoothing)
+            let logits = randomTensor([4, 5], seed: 3)
+            let labels: [Int32] = [0, 4, 2, 2]
+            let grad = Tensor(shape: [0])
+            let value = loss.evaluate(logits: logits, labels: labels, gradient: grad)
+            // Direct formula in Double.
+            var expected = 0.0
+            for r in 0..<4 {
+                let row = (0..<5).map { Double(logits[r * 5 + $0]) }
+                let lse = log(row.map(exp).reduce(0, +))
+                for j in 0..<5 {
+                    let target = j == Int(labels[r]) ? 1 - Double(smoothing) : Double(smoothing) / 4
+                    expected -= target * (row[j] - lse)
+                }
+            }
+            XCTAssertEqual(value.loss, expected / 4, accuracy: 1e-6)
+            let g = grad.array
+            for i in 0..<logits.count {
+                let h: Float = 1e-2
+                logits[i] += h; let plus = loss.evaluate(logits: logits, labels: labels, gradient: Tensor(shape: [0])).loss
+                logits[i] -= 2 * h; let minus = loss.evaluate(logits: logits, labels: labels, gradient: Tensor(shape: [0])).loss
+                logits[i] += h
+                XCTAssertEqual(Double(g[i]), (plus - minus) / Double(2 * h), accuracy: 1e-4)
+            }
+        }
+    }
+
+    func testCrossEntropyIsStableForHugeLogits() {
+        let loss = SoftmaxCrossEntropy()
+        let logits = Tensor(shape: [2, 3], values: [1e4, -1e4, 0, -1e4, 1e4, 1e4])
+        let grad = Tensor(shape: [0])
+        let v = loss.evaluate(logits: logits, labels: [0, 0], gradient: grad)
+        XCTAssertEqual(v.loss, (0 + 2e4 + log(2.0)) / 2, accuracy: 1e-2)
+        XCTAssertTrue(grad.array.allSatisfy(\.isFinite))
+        XCTAssertEqual(v.correct, 1)
+    }
+}
