@@ -61,8 +61,12 @@ public struct SAMConfiguration: Equatable, Sendable, Codable {
             return NoPerturbation()
         case .sam:
             return SAM(rho: effectiveRho, norm: try AscentNorm.parse(p), normEps: effectiveNormEps)
-        case .asam, .bisam, .bsam:
-            throw SAMTrainError("--sam \(variant.rawValue): not built yet")   // replaced as the variants land
+        case .asam:
+            return ASAM(rho: effectiveRho, eta: effectiveASAMEta, normEps: effectiveNormEps, scope: asamScope)
+        case .bisam:
+            return BiSAM(rho: effectiveRho, normEps: effectiveNormEps, phi: bisamPhi, mu: mu, alpha: alpha)
+        case .bsam:
+            return BSAM(rho: effectiveRho, normEps: effectiveNormEps, rhoMinMax: rhoMinMax, rhoMinMin: rhoMinMin)
         }
     }
 }

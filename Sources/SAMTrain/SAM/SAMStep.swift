@@ -63,6 +63,7 @@ public final class SAMStep {
                 timer.measure(.data) { loadMicroShard(s, size: n, images: images, labels: labels) }
             }
             let d = variant.direction(for: passes, context: context)
+            passes.recorder?.record("direction", buffer: d)
             timer.measure(.ascent) {
                 if s == 0 { direction.copy(from: d) } else { direction.add(d) }
             }

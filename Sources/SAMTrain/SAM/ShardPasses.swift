@@ -67,11 +67,9 @@ public final class ShardPasses {
         if groupAverage, let group { timer.measure(.allreduce) { group.allreduceMean(gradient) } }
         if measuresNorms { gradientNorm = gradient.norm() }
         if let recorder {
-            recorder.record("loss_at_w", value: lossAtW, groupAveraged: false)
-            if let ascentValue {
-                recorder.record("ascent_loss_at_w", value: ascentValue.loss + weightDecayTerm(), groupAveraged: false)
-            }
-            recorder.record("grad_at_w", buffer: gradient, groupAveraged: groupAverage && group != nil)
+            recorder.record("loss_at_w", value: lossAtW)
+            if let ascentValue { recorder.record("ascent_loss_at_w", value: ascentValue.loss + weightDecayTerm()) }
+            recorder.record("grad_at_w", buffer: gradient)
         }
         return gradient
     }
@@ -97,9 +95,9 @@ public final class ShardPasses {
             if measuresNorms { epsilonNorm = offset.norm() }
         }
         if let recorder {
-            recorder.record(point.offsetKey, buffer: offset, groupAveraged: true)
-            recorder.record(point.lossKey, value: loss, groupAveraged: false)
-            recorder.record(point.gradientKey, buffer: gradient, groupAveraged: groupAverage && group != nil)
+            recorder.record(point.offsetKey, buffer: offset)
+            recorder.record(point.lossKey, value: loss)
+            recorder.record(point.gradientKey, buffer: gradient)
         }
         return gradient
     }
@@ -123,10 +121,11 @@ public enum PerturbedPoint: Sendable {
     var gradientKey: String { self == .ascent ? "grad_at_perturbed" : "grad_at_min_point" }
 }
 
-/// Receives the quantities a shard computes (the conformance command records them).
-/// `groupAveraged` says whether the value is already the shard's (group's) value or still
-/// this rank's part of it.
+/// Receives the quantities a shard computes, in the order of the passes (the conformance
+/// command records them). Values are this rank's: for a shard that spans several ranks,
+/// the shard's value is their mean over the ranks (for the quantities that are already
+/// group-averaged, all ranks hold the same value).
 public protocol ShardRecorder: AnyObject {
-    func record(_ key: String, value: Double, groupAveraged: Bool)
-    func record(_ key: String, buffer: FlatBuffer, groupAveraged: Bool)
+    func record(_ key: String, value: Double)
+    func record(_ key: String, buffer: FlatBuffer)
 }

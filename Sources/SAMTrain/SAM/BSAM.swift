@@ -1,0 +1,60 @@
+/// Bilateral SAM (Deng et al.): besides the worst point w + ε it looks at a flat nearby
+/// point w − ε_min, three passes (SPEC §2):
+///   g0 = ∇L(w); g_max = ∇L(w + ρ·ĝ0); g_min = ∇L(w − ρ_min,t·ĝ0), ĝ0 = g0/(‖g0‖+δ);
+///   d = g_max + g0 − (‖g_max‖/‖g_min‖)·g_min   (d = g_max when ‖g_min‖ = 0).
+/// ρ_min,t follows the learning rate between `rhoMinMin` and `rhoMinMax`. Under a shard
+/// spanning several ranks, g_max and g_min are group averages before they are combined.
+public final class BSAM: SAMVariant {
+    public let name = "bsam"
+    public let passesPerStep = 3
+    public let rho: Float
+    public let normEps: Double
+    public let rhoMinMax: Float
+    public let rhoMinMin: Float
+    /// ρ_min for each step, when given explicitly (conformance files) instead of following lr.
+    public var rhoMinPerStep: [Float]?
+    private var cleanGradient = FlatBuffer(count: 0)
+    private var maxGradient = FlatBuffer(count: 0)
+
+    public init(rho: Float, normEps: Double, rhoMinMax: Float, rhoMinMin: Float) {
+        self.rho = rho
+        self.normEps = normEps
+        self.rhoMinMax = rhoMinMax
+        self.rhoMinMin = rhoMinMin
+    }
+
+    public func rhoMin(_ c: StepContext) -> Float {
+        if let list = rhoMinPerStep, c.step < list.count { return list[c.step] }
+        let span = c.maximumLearningRate - c.minimumLearningRate
+        guard span > 0 else { return rhoMinMax }
+        return rhoMinMin + (rhoMinMax - rhoMinMin) * (c.learningRate - c.minimumLearningRate) / span
+    }
+
+    public func direction(for shard: ShardPasses, context: StepContext) -> FlatBuffer {
+        if cleanGradient.count != shard.weights.count {
+            cleanGradient = FlatBuffer(count: shard.weights.count)
+            maxGradient = FlatBuffer(count: shard.weights.count)
+        }
+        let g0 = cleanGradient, e = shard.epsilon
+        g0.copy(from: shard.cleanPass())
+        let unit = Float(1 / (g0.norm() + normEps))
+
+        shard.timer.measure(.ascent) { e.copy(from: g0); e.scale(by: rho * unit) }
+        maxGradient.copy(from: shard.perturbedPass(offset: e, point: .ascent, groupAverage: true))
+
+        shard.timer.measure(.ascent) { e.copy(from: g0); e.scale(by: -rhoMin(context) * unit) }
+        let gMin = shard.perturbedPass(offset: e, point: .minimum, groupAverage: true)
+
+        // d = g_max + g0 − (‖g_max‖/‖g_min‖)·g_min, written over g_min's buffer.
+        shard.timer.measure(.ascent) {
+            let minNorm = gMin.norm()
+            let ratio = minNorm == 0 ? 0 : Float(maxGradient.norm() / minNorm)
+            let d = gMin.data, gmax = maxGradient.data, gc = g0.data
+            for i in 0..<gMin.count { d[i] = gmax[i] + gc[i] - ratio * d[i] }
+            if minNorm == 0 {
+                gMin.copy(from: maxGradient)
+            }
+        }
+        return gMin
+    }
+}

@@ -1,0 +1,85 @@
+import Foundation
+
+/// BiSAM (Xie et al. 2024): the ascent maximizes a lower bound of the 0-1 loss instead of
+/// the cross-entropy; the descent is the usual cross-entropy at w + ε (SPEC §2).
+public final class BiSAM: SAMVariant {
+    public let name = "bisam"
+    public let passesPerStep = 2
+    public let rho: Float
+    public let normEps: Double
+    public let ascentLoss: BiSAMLowerBoundLoss
+
+    public init(rho: Float, normEps: Double, phi: SAMConfiguration.BiSAMPhi, mu: Float, alpha: Float) {
+        self.rho = rho
+        self.normEps = normEps
+        ascentLoss = BiSAMLowerBoundLoss(phi: phi, mu: Double(mu), alpha: Double(alpha))
+    }
+
+    public func direction(for shard: ShardPasses, context: StepContext) -> FlatBuffer {
+        let gradQ = shard.cleanPass(objective: ascentLoss)
+        shard.timer.measure(.ascent) {
+            samAscent(gradient: gradQ, rho: rho, norm: .l2, normEps: normEps, into: shard.epsilon)
+        }
+        return shard.perturbedPass(offset: shard.epsilon)
+    }
+}
+
+/// BiSAM's ascent loss: per example `Q = logsumexp_j(μ·φ(z_j − z_y))` over all classes
+/// (the term j = y is μ·φ(0) = 0), mean over the batch, with φ a lower bound of the 0-1
+/// loss: `log` φ(x) = 1 − log(1 + e^(γ−x)), γ = log(e − 1); `tanh` φ(x) = tanh(αx).
+/// Its logit gradient is closed-form: with s = softmax_j(μφ(m_j)),
+/// ∂Q/∂z_j = μ·s_j·φ'(m_j) for j ≠ y and ∂Q/∂z_y = −Σ_{j≠y} μ·s_j·φ'(m_j).
+public final class BiSAMLowerBoundLoss: LogitLoss {
+    public let phi: SAMConfiguration.BiSAMPhi
+    public let mu: Double
+    public let alpha: Double
+    static let gamma = log(M_E - 1)
+
+    public init(phi: SAMConfiguration.BiSAMPhi, mu: Double, alpha: Double) {
+        self.phi = phi
+        self.mu = mu
+        self.alpha = alpha
+    }
+
+    /// φ(x) and φ'(x), computed stably.
+    func bound(_ x: Double) -> (value: Double, slope: Double) {
+        switch phi {
+        case .log:
+            let u = BiSAMLowerBoundLoss.gamma - x
+            let softplus = u > 30 ? u : log1p(exp(u))
+            return (1 - softplus, 1 / (1 + exp(-u)))
+        case .tanh:
+            let t = tanh(alpha * x)
+            return (t, alpha * (1 - t * t))
+        }
+    }
+
+    public func evaluate(logits: Tensor, labels: [Int32], gradient: Tensor) -> LossValue {
+        let n = logits.shape[0], k = logits.shape[1]
+        gradient.resize([n, k])
+        let z = logits.data, dz = gradient.data
+        var total = 0.0
+        var a = [Double](repeating: 0, count: k), slope = [Double](repeating: 0, count: k)
+        for r in 0..<n {
+            let y = Int(labels[r]), row = z + r * k
+            var maxA = -Double.infinity
+            for j in 0..<k {
+                let (v, d) = bound(Double(row[j]) - Double(row[y]))
+                a[j] = mu * v
+                slope[j] = d
+                maxA = max(maxA, a[j])
+            }
+            var sum = 0.0
+            for j in 0..<k { sum += exp(a[j] - maxA) }
+            total += maxA + log(sum)
+            var toTrue = 0.0
+            for j in 0..<k where j != y {
+                let g = mu * exp(a[j] - maxA) / sum * slope[j] / Double(n)
+                dz[r * k + j] = Float(g)
+                toTrue -= g
+            }
+            dz[r * k + y] = Float(toTrue)
+        }
+        return LossValue(loss: total / Double(n), correct: 0)
+    }
+}
