@@ -56,7 +56,11 @@ enum Subprocess {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/setsid")
         process.arguments = ["--wait", executable] + arguments
-        var env = ProcessInfo.processInfo.environment
+        // A test process that called MPI_Init is an MPI singleton: its Open MPI variables
+        // must not leak into the mpirun it starts.
+        var env = ProcessInfo.processInfo.environment.filter { key, _ in
+            !["OMPI_", "PMIX_", "ORTE_", "OPAL_"].contains { key.hasPrefix($0) } || key.hasPrefix("OMPI_ALLOW_RUN_AS_ROOT")
+        }
         for (k, v) in extra { env[k] = v }
         process.environment = env
         if let directory { process.currentDirectoryURL = directory }

@@ -1,0 +1,84 @@
+import Foundation
+import XCTest
+@testable import SAMTrain
+
+final class AscentTests: XCTestCase {
+    func randomBuffer(_ n: Int, seed: UInt64) -> FlatBuffer {
+        var rng = SplitMix64(seed: seed)
+        let b = FlatBuffer(count: n)
+        for i in 0..<n { b[i] = rng.uniform(-1, 1) }
+        return b
+    }
+
+    /// ε maximizes ⟨ε, g⟩ on the p-ball: ⟨ε, g⟩ = ρ‖g‖_q and ‖ε‖_p = ρ (1/p + 1/q = 1).
+    func testDualNormSolution() {
+        let g = randomBuffer(1000, seed: 4)
+        let e = FlatBuffer(count: 1000)
+        let rho: Float = 0.05
+        func norm(_ b: FlatBuffer, _ p: Double) -> Double {
+            p.isInfinite ? b.array.map { Double(abs($0)) }.max()! : pow(b.array.reduce(0.0) { $0 + pow(Double(abs($1)), p) }, 1 / p)
+        }
+        for (norm_, p) in [(AscentNorm.l2, 2.0), (.p(3), 3.0), (.infinity, Double.infinity)] {
+            samAscent(gradient: g, rho: rho, norm: norm_, normEps: 0, into: e)
+            let q = p.isInfinite ? 1 : p / (p - 1)
+            XCTAssertEqual(e.dot(g), Double(rho) * norm(g, q), accuracy: 1e-5 * Double(rho) * norm(g, q), "p = \(p)")
+            XCTAssertEqual(norm(e, p), Double(rho), accuracy: 1e-5, "p = \(p)")
+        }
+        // Any other point of the ball does worse.
+        samAscent(gradient: g, rho: rho, norm: .l2, normEps: 0, into: e)
+        let other = randomBuffer(1000, seed: 5)
+        other.scale(by: rho / Float(other.norm()))
+        XCTAssertLessThan(other.dot(g), e.dot(g))
+    }
+
+    /// BiSAM's closed-form logit gradient of Q against finite differences, for both bounds.
+    func testBiSAMLowerBoundGradient() {
+        for (phi, mu, alpha) in [(SAMConfiguration.BiSAMPhi.log, 1.0, 0.1), (.tanh, 10.0, 0.1), (.log, 3.0, 0.1)] {
+            let q = BiSAMLowerBoundLoss(phi: phi, mu: mu, alpha: alpha)
+            var rng = SplitMix64(seed: 11)
+            let logits = Tensor(shape: [3, 4])
+            for i in 0..<12 { logits[i] = rng.uniform(-3, 3) }
+            let labels: [Int32] = [1, 3, 0]
+            let grad = Tensor(shape: [0])
+            let value = q.evaluate(logits: logits, labels: labels, gradient: grad)
+            XCTAssertTrue(value.loss.isFinite)
+            for i in 0..<12 {
+                let h: Float = 1e-2
+                logits[i] += h; let plus = q.evaluate(logits: logits, labels: labels, gradient: Tensor(shape: [0])).loss
+                logits[i] -= 2 * h; let minus = q.evaluate(logits: logits, labels: labels, gradient: Tensor(shape: [0])).loss
+                logits[i] += h
+                XCTAssertEqual(Double(grad[i]), (plus - minus) / Double(2 * h), accuracy: 2e-4, "\(phi) logit \(i)")
+            }
+        }
+        // φ(0) = 0: a perfectly tied example has Q = log K.
+        let q = BiSAMLowerBoundLoss(phi: .log, mu: 1, alpha: 0.1)
+        let v = q.evaluate(logits: Tensor(shape: [1, 5]), labels: [2], gradient: Tensor(shape: [0]))
+        XCTAssertEqual(v.loss, log(5), accuracy: 1e-9)
+    }
+
+    /// Only the clean pass moves BatchNorm's running statistics: after a SAM step they are
+    /// bit-identical to those after the clean pass alone.
+    func testBatchNormStatisticsAfterASAMStepEqualTheCleanPassAlone() throws {
+        func model() -> Sequential {
+            let m = Architecture.cnn.build(inputShape: [1, 8, 8], classes: 3)
+            m.initialize(seed: 2)
+            return m
+        }
+        var rng = SplitMix64(seed: 3)
+        let images = Tensor(shape: [6, 1, 8, 8])
+        for i in 0..<images.count { images[i] = rng.uniform(-1, 1) }
+        let labels: [Int32] = [0, 1, 2, 0, 1, 2]
+        let world = Communicator.world()
+        let context = StepContext(step: 0, learningRate: 0.1, maximumLearningRate: 0.1, minimumLearningRate: 0)
+        for variant in [SAM(rho: 0.5) as SAMVariant, BSAM(rho: 0.5, normEps: 1e-12, rhoMinMax: 0.3, rhoMinMin: 0)] {
+            let a = model(), b = model()
+            let step = SAMStep(model: a, variant: variant, layout: try ShardLayout(scope: .shard(m: nil), globalBatch: 6, worldSize: 1),
+                               world: world, group: nil, optimizer: SGD(count: a.store.count, momentum: 0.9, nesterov: false, weightDecay: 0),
+                               descentLoss: SoftmaxCrossEntropy())
+            step.run(images: images, labels: labels, context: context)
+            _ = b.forward(images, mode: .train)
+            XCTAssertEqual(a.store.buffers.array.map(\.bitPattern), b.store.buffers.array.map(\.bitPattern), variant.name)
+            XCTAssertNotEqual(a.store.buffers.array, model().store.buffers.array, "the clean pass did update them")
+        }
+    }
+}
