@@ -54,10 +54,11 @@ public final class MetricsLog {
         jsonl.write(Data("\n".utf8))
     }
 
-    public func epoch(_ r: EpochRecord) {
+    public func epoch(_ r: EpochRecord, coordinatorSeconds: Double = 0) {
         let values: [Any] = [r.epoch, r.step, r.trainLoss, r.trainAccuracy, r.testLoss, r.testAccuracy, r.imagesPerSecond, r.seconds]
         csv?.write(Data((values.map { "\($0)" }.joined(separator: ",") + "\n").utf8))
         record(["kind": "epoch", "epoch": r.epoch, "step": r.step, "train_loss": r.trainLoss, "train_acc": r.trainAccuracy,
-                "test_loss": r.testLoss, "test_acc": r.testAccuracy, "images_per_s": r.imagesPerSecond, "seconds": r.seconds])
+                "test_loss": r.testLoss, "test_acc": r.testAccuracy, "images_per_s": r.imagesPerSecond, "seconds": r.seconds,
+                "checkpoint_seconds": coordinatorSeconds])
     }
 }

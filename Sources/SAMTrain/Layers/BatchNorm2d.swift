@@ -1,119 +1,202 @@
-import Foundation
-
-/// Batch normalization over N·H·W per channel (PyTorch's BatchNorm2d; a [N, C] input is
-/// BatchNorm1d). Train mode normalizes with the batch's biased variance and, unless the
-/// pass freezes them (SAM's perturbed passes), folds the batch into the running statistics
-/// with momentum 0.1 and the unbiased variance. Eval mode uses the running statistics.
+/// Batch normalization over the channels of NCHW input (PyTorch's BatchNorm2d); a 2-D input
+/// [N, C] is normalized per feature (BatchNorm1d semantics).
+///
+/// Train mode normalizes with the batch's mean and biased variance; when the mode says so it
+/// also folds the batch into the running statistics with momentum 0.1 and the UNBIASED
+/// variance, as PyTorch does. Eval mode normalizes with the running statistics.
+/// Statistics are computed in two passes with Double accumulation.
+///
+/// The layer keeps a reference to its input for the backward pass (x̂ is recomputed from it
+/// rather than stored): the input must not be changed between `forward` and `backward`.
 public final class BatchNorm2d: Layer {
     public let channels: Int
     public let momentum: Float
-    public let eps: Float
-    unowned let store: ParameterStore
-    let gamma: Int, beta: Int
-    let runningMean: Int, runningVariance: Int
-    private let output = Tensor(shape: [0])
-    private let normalized = Tensor(shape: [0])     // x̂, for the backward pass
-    private let inputGradient = Tensor(shape: [0])
-    private var inverseStd: [Float] = []
+    public let epsilon: Float
+    public let weightIndex: Int
+    public let biasIndex: Int
+    public let runningMeanIndex: Int
+    public let runningVarianceIndex: Int
+    private let store: ParameterStore
 
-    public init(store: ParameterStore, name: String, channels: Int, momentum: Float = 0.1, eps: Float = 1e-5) {
+    private var input: Tensor?
+    private var usedBatchStatistics = true
+    private let output = Tensor(shape: [0])
+    private let inputGradient = Tensor(shape: [0])
+    /// Per channel, the mean and 1/√(var + eps) used by the last forward pass.
+    private var mean: [Float]
+    private var inverseStd: [Float]
+
+    public init(store: ParameterStore, name: String, channels: Int,
+                momentum: Float = 0.1, epsilon: Float = 1e-5) {
+        precondition(channels > 0)
         self.store = store
         self.channels = channels
         self.momentum = momentum
-        self.eps = eps
-        gamma = store.addParameter("\(name).weight", shape: [channels], role: .normWeight)
-        beta = store.addParameter("\(name).bias", shape: [channels], role: .normBias)
-        runningMean = store.addBuffer("\(name).running_mean", shape: [channels], initial: 0)
-        runningVariance = store.addBuffer("\(name).running_var", shape: [channels], initial: 1)
-        inverseStd = [Float](repeating: 0, count: channels)
+        self.epsilon = epsilon
+        weightIndex = store.addParameter("\(name).weight", shape: [channels], role: .normWeight)
+        biasIndex = store.addParameter("\(name).bias", shape: [channels], role: .normBias)
+        runningMeanIndex = store.addBuffer("\(name).running_mean", shape: [channels], initial: 0)
+        runningVarianceIndex = store.addBuffer("\(name).running_var", shape: [channels], initial: 1)
+        mean = Array(repeating: 0, count: channels)
+        inverseStd = Array(repeating: 1, count: channels)
     }
 
+    /// γ = 1, β = 0. The running statistics keep their registered 0 / 1 (draws no numbers).
     public func initialize(using rng: inout SplitMix64) {
-        store.value(gamma).update(repeating: 1, count: channels)
-        store.value(beta).update(repeating: 0, count: channels)
+        store.value(weightIndex).update(repeating: 1, count: channels)
+        store.value(biasIndex).update(repeating: 0, count: channels)
     }
 
-    public func forward(_ x: Tensor, mode: PassMode) -> Tensor {
-        let n = x.shape[0]
-        let plane = x.count / (n * channels)
-        output.resize(x.shape)
-        let g = store.value(gamma), b = store.value(beta)
-        let rm = store.buffer(runningMean), rv = store.buffer(runningVariance)
-        let xs = x.data, ys = output.data
-        guard mode.training else {
-            for c in 0..<channels {
-                let scale = g[c] / (rv[c] + eps).squareRoot(), shift = b[c] - rm[c] * scale
-                for i in 0..<n {
-                    let o = (i * channels + c) * plane
-                    for j in 0..<plane { ys[o + j] = xs[o + j] * scale + shift }
+    public func outputShape(for inputShape: [Int]) -> [Int] { inputShape }
+
+    public func forwardFLOPsPerExample(inputShape: [Int]) -> Double {
+        2 * Double(inputShape.reduce(1, *))
+    }
+
+    /// (N, C, spatial size) of an [N, C, ...] input.
+    private func dimensions(_ shape: [Int]) -> (Int, Int) {
+        precondition(shape.count >= 2 && shape[1] == channels,
+                     "BatchNorm expects [N, \(channels), ...], got \(shape)")
+        return (shape[0], shape.dropFirst(2).reduce(1, *))
+    }
+
+    public func forward(_ input: Tensor, mode: PassMode) -> Tensor {
+        let (n, plane) = dimensions(input.shape)
+        self.input = input
+        usedBatchStatistics = mode.training
+        output.resize(input.shape)
+        let c = channels, x = input.data, y = output.data
+        let gamma = store.value(weightIndex), beta = store.value(biasIndex)
+        let runningMean = store.buffer(runningMeanIndex), runningVar = store.buffer(runningVarianceIndex)
+        let m = n * plane
+        for ch in 0..<c {
+            if mode.training {
+                precondition(m > 1 || !mode.updatesRunningStatistics,
+                             "BatchNorm needs more than one value per channel in train mode")
+                var sum = 0.0
+                for i in 0..<n { sum += Double(laneSum(x + (i * c + ch) * plane, plane)) }
+                let mu = sum / Double(m)
+                let muF = Float(mu)
+                var squares = 0.0
+                for i in 0..<n { squares += Double(laneSquaredDeviations(x + (i * c + ch) * plane, plane, muF)) }
+                let variance = squares / Double(m)
+                mean[ch] = muF
+                inverseStd[ch] = Float(1 / (variance + Double(epsilon)).squareRoot())
+                if mode.updatesRunningStatistics {
+                    let unbiased = squares / Double(m - 1)
+                    runningMean[ch] = (1 - momentum) * runningMean[ch] + momentum * muF
+                    runningVar[ch] = (1 - momentum) * runningVar[ch] + momentum * Float(unbiased)
                 }
+            } else {
+                mean[ch] = runningMean[ch]
+                inverseStd[ch] = 1 / (runningVar[ch] + epsilon).squareRoot()
             }
-            return output
-        }
-        normalized.resize(x.shape)
-        let xh = normalized.data
-        let count = Double(n * plane)
-        for c in 0..<channels {
-            // Two passes in Double: the mean, then the variance around it.
-            var sum = 0.0
+            // y = γ·(x − μ)·σ⁻¹ + β = scale·x + shift
+            let scale = gamma[ch] * inverseStd[ch]
+            let shift = beta[ch] - scale * mean[ch]
             for i in 0..<n {
-                let o = (i * channels + c) * plane
-                for j in 0..<plane { sum += Double(xs[o + j]) }
-            }
-            let mean = sum / count
-            var squares = 0.0
-            for i in 0..<n {
-                let o = (i * channels + c) * plane
-                for j in 0..<plane { let d = Double(xs[o + j]) - mean; squares += d * d }
-            }
-            let variance = squares / count
-            let invStd = Float(1 / (variance + Double(eps)).squareRoot())
-            inverseStd[c] = invStd
-            let m = Float(mean), gc = g[c], bc = b[c]
-            for i in 0..<n {
-                let o = (i * channels + c) * plane
-                for j in 0..<plane {
-                    let h = (xs[o + j] - m) * invStd
-                    xh[o + j] = h
-                    ys[o + j] = gc * h + bc
-                }
-            }
-            if mode.updatesRunningStatistics {
-                let unbiased = count > 1 ? variance * count / (count - 1) : variance
-                rm[c] = (1 - momentum) * rm[c] + momentum * m
-                rv[c] = (1 - momentum) * rv[c] + momentum * Float(unbiased)
+                let p = x + (i * c + ch) * plane, q = y + (i * c + ch) * plane
+                for j in 0..<plane { q[j] = scale * p[j] + shift }
             }
         }
         return output
     }
 
-    /// ∂x = γ·σ⁻¹/M · (M·∂y − Σ∂y − x̂·Σ(∂y·x̂)), with ∂β = Σ∂y and ∂γ = Σ(∂y·x̂).
-    public func backward(_ gradOutput: Tensor, inputGradient needed: Bool) -> Tensor? {
-        let n = gradOutput.shape[0]
-        let plane = gradOutput.count / (n * channels)
-        let dy = gradOutput.data, xh = normalized.data
-        let dg = store.gradient(gamma), db = store.gradient(beta), g = store.value(gamma)
-        if needed { inputGradient.resize(gradOutput.shape) }
-        let dx = inputGradient.data
-        let count = Float(n * plane)
-        for c in 0..<channels {
-            var sumDy: Float = 0, sumDyXh: Float = 0
+    /// With batch statistics: ∂x = γσ⁻¹·(∂y − mean(∂y) − x̂·mean(∂y·x̂)), since μ and σ
+    /// depend on x. With running statistics the normalization is affine: ∂x = γσ⁻¹·∂y.
+    public func backward(_ gradOutput: Tensor, inputGradient wantsInput: Bool) -> Tensor? {
+        guard let input else { preconditionFailure("backward before forward") }
+        let (n, plane) = dimensions(input.shape)
+        precondition(gradOutput.count == input.count, "gradient shape mismatch")
+        if wantsInput { inputGradient.resize(input.shape) }
+        let c = channels, x = input.data, dy = gradOutput.data, dx = inputGradient.data
+        let gamma = store.value(weightIndex)
+        let dGamma = store.gradient(weightIndex), dBeta = store.gradient(biasIndex)
+        let m = Double(n * plane)
+        for ch in 0..<c {
+            let mu = mean[ch], inv = inverseStd[ch]
+            var sumDy = 0.0, sumDyXhat = 0.0
             for i in 0..<n {
-                let o = (i * channels + c) * plane
-                for j in 0..<plane { sumDy += dy[o + j]; sumDyXh += dy[o + j] * xh[o + j] }
+                let (s, t) = laneSumAndDot(dy + (i * c + ch) * plane, x + (i * c + ch) * plane, plane, mu)
+                sumDy += Double(s)
+                sumDyXhat += Double(t)
             }
-            db[c] += sumDy
-            dg[c] += sumDyXh
-            guard needed else { continue }
-            let scale = g[c] * inverseStd[c] / count
-            for i in 0..<n {
-                let o = (i * channels + c) * plane
-                for j in 0..<plane { dx[o + j] = scale * (count * dy[o + j] - sumDy - xh[o + j] * sumDyXh) }
+            sumDyXhat *= Double(inv)
+            dGamma[ch] += Float(sumDyXhat)
+            dBeta[ch] += Float(sumDy)
+            guard wantsInput else { continue }
+            let k = gamma[ch] * inv
+            if usedBatchStatistics {
+                let meanDy = Float(sumDy / m), meanDyXhat = Float(sumDyXhat / m)
+                for i in 0..<n {
+                    let p = x + (i * c + ch) * plane, g = dy + (i * c + ch) * plane
+                    let d = dx + (i * c + ch) * plane
+                    for j in 0..<plane {
+                        let xhat = (p[j] - mu) * inv
+                        d[j] = k * (g[j] - meanDy - xhat * meanDyXhat)
+                    }
+                }
+            } else {
+                for i in 0..<n {
+                    let g = dy + (i * c + ch) * plane, d = dx + (i * c + ch) * plane
+                    for j in 0..<plane { d[j] = k * g[j] }
+                }
             }
         }
-        return needed ? inputGradient : nil
+        return wantsInput ? inputGradient : nil
     }
+}
 
-    public func forwardFLOPsPerExample(inputShape: [Int]) -> Double { 2 * Double(inputShape.reduce(1, *)) }
-    public func outputShape(for inputShape: [Int]) -> [Int] { inputShape }
+// Float reductions: a plain loop does not vectorize (the compiler may not reassociate a
+// Float sum), so these keep sixteen partial sums in a SIMD register.
+
+/// Σ p[j].
+@inline(__always)
+func laneSum(_ p: UnsafePointer<Float>, _ count: Int) -> Float {
+    let raw = UnsafeRawPointer(p)
+    var acc = SIMD16<Float>()
+    var j = 0
+    while j + 16 <= count {
+        acc += raw.loadUnaligned(fromByteOffset: 4 * j, as: SIMD16<Float>.self)
+        j += 16
+    }
+    var s = acc.sum()
+    while j < count { s += p[j]; j += 1 }
+    return s
+}
+
+/// Σ (p[j] − mean)².
+@inline(__always)
+func laneSquaredDeviations(_ p: UnsafePointer<Float>, _ count: Int, _ mean: Float) -> Float {
+    let raw = UnsafeRawPointer(p)
+    var acc = SIMD16<Float>()
+    let m = SIMD16<Float>(repeating: mean)
+    var j = 0
+    while j + 16 <= count {
+        let d = raw.loadUnaligned(fromByteOffset: 4 * j, as: SIMD16<Float>.self) - m
+        acc += d * d
+        j += 16
+    }
+    var s = acc.sum()
+    while j < count { let d = p[j] - mean; s += d * d; j += 1 }
+    return s
+}
+
+/// (Σ g[j], Σ g[j]·(x[j] − mean)).
+@inline(__always)
+func laneSumAndDot(_ g: UnsafePointer<Float>, _ x: UnsafePointer<Float>, _ count: Int,
+                   _ mean: Float) -> (Float, Float) {
+    let rg = UnsafeRawPointer(g), rx = UnsafeRawPointer(x)
+    var accG = SIMD16<Float>(), accD = SIMD16<Float>()
+    let m = SIMD16<Float>(repeating: mean)
+    var j = 0
+    while j + 16 <= count {
+        let gv = rg.loadUnaligned(fromByteOffset: 4 * j, as: SIMD16<Float>.self)
+        accG += gv
+        accD += gv * (rx.loadUnaligned(fromByteOffset: 4 * j, as: SIMD16<Float>.self) - m)
+        j += 16
+    }
+    var s = accG.sum(), t = accD.sum()
+    while j < count { s += g[j]; t += g[j] * (x[j] - mean); j += 1 }
+    return (s, t)
 }

@@ -1,24 +1,26 @@
-/// [N, C, H, W] → [N, C·H·W]; the data is already contiguous, so only the shape changes.
+/// [N, d1, d2, ...] → [N, d1·d2·...]. Copies, since a layer owns the tensor it returns.
 public final class Flatten: Layer {
+    private var inputShape: [Int] = []
     private let output = Tensor(shape: [0])
     private let inputGradient = Tensor(shape: [0])
-    private var inputShape: [Int] = []
 
     public init() {}
 
+    public func outputShape(for inputShape: [Int]) -> [Int] { [inputShape.reduce(1, *)] }
+
     public func forward(_ input: Tensor, mode: PassMode) -> Tensor {
         inputShape = input.shape
-        output.copy(from: input)
-        output.resize([input.shape[0], input.count / max(input.shape[0], 1)])
+        let n = input.shape[0]
+        output.resize([n, n == 0 ? 0 : input.count / n])
+        output.data.update(from: input.data, count: input.count)
         return output
     }
 
-    public func backward(_ gradOutput: Tensor, inputGradient needed: Bool) -> Tensor? {
-        guard needed else { return nil }
-        inputGradient.copy(from: gradOutput)
+    public func backward(_ gradOutput: Tensor, inputGradient wantsInput: Bool) -> Tensor? {
+        guard wantsInput else { return nil }
+        precondition(gradOutput.count == output.count, "gradient shape mismatch")
         inputGradient.resize(inputShape)
+        inputGradient.data.update(from: gradOutput.data, count: gradOutput.count)
         return inputGradient
     }
-
-    public func outputShape(for inputShape: [Int]) -> [Int] { [inputShape.reduce(1, *)] }
 }

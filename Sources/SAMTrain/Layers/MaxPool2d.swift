@@ -1,52 +1,69 @@
-/// 2×2 max pooling with stride 2 (floor of odd sizes). The gradient goes to the first
-/// maximum of each window in row-major order, as in PyTorch.
+/// 2×2 max pooling with stride 2 over NCHW (PyTorch's MaxPool2d(2): odd trailing rows and
+/// columns are dropped). The forward pass records which of the four inputs won, the first
+/// maximum in row-major window order, and the backward pass routes the gradient there.
 public final class MaxPool2d: Layer {
+    private var inputShape: [Int] = []
     private let output = Tensor(shape: [0])
     private let inputGradient = Tensor(shape: [0])
-    private var argmax: [Int32] = []
-    private var inputShape: [Int] = []
+    /// Offset of the winning input within its channel plane, one per output element.
+    private var winners = UnsafeMutablePointer<Int32>.allocate(capacity: 1)
+    private var winnerCapacity = 1
 
     public init() {}
 
+    deinit { winners.deallocate() }
+
+    public func outputShape(for inputShape: [Int]) -> [Int] {
+        precondition(inputShape.count == 3, "MaxPool2d expects [C, H, W]")
+        return [inputShape[0], inputShape[1] / 2, inputShape[2] / 2]
+    }
+
     public func forward(_ input: Tensor, mode: PassMode) -> Tensor {
-        let (n, c, h, w) = (input.shape[0], input.shape[1], input.shape[2], input.shape[3])
-        let (oh, ow) = (h / 2, w / 2)
+        precondition(input.shape.count == 4, "MaxPool2d expects [N, C, H, W], got \(input.shape)")
         inputShape = input.shape
-        output.resize([n, c, oh, ow])
-        if argmax.count < output.count { argmax = [Int32](repeating: 0, count: output.count) }
-        let x = input.data, y = output.data
-        argmax.withUnsafeMutableBufferPointer { arg in
-            for plane in 0..<(n * c) {
-                let xp = x + plane * h * w, base = plane * oh * ow
-                for i in 0..<oh {
-                    for j in 0..<ow {
-                        let r0 = 2 * i * w + 2 * j
-                        var best = r0, v = xp[r0]
-                        for r in [r0 + 1, r0 + w, r0 + w + 1] where xp[r] > v { v = xp[r]; best = r }
-                        y[base + i * ow + j] = v
-                        arg[base + i * ow + j] = Int32(best)
-                    }
+        let planes = input.shape[0] * input.shape[1]
+        let h = input.shape[2], w = input.shape[3], oh = h / 2, ow = w / 2
+        output.resize([input.shape[0], input.shape[1], oh, ow])
+        if output.count > winnerCapacity {
+            winners.deallocate()
+            winnerCapacity = output.count
+            winners = .allocate(capacity: winnerCapacity)
+        }
+        for p in 0..<planes {
+            let x = input.data + p * h * w
+            let y = output.data + p * oh * ow
+            let win = winners + p * oh * ow
+            for i in 0..<oh {
+                for j in 0..<ow {
+                    let top = 2 * i * w + 2 * j
+                    // strict > keeps the first maximum in row-major order (selects, no branches)
+                    var best = top, v = x[top]
+                    let a = x[top + 1], b = x[top + w], d = x[top + w + 1]
+                    if a > v { v = a; best = top + 1 }
+                    if b > v { v = b; best = top + w }
+                    if d > v { v = d; best = top + w + 1 }
+                    y[i * ow + j] = v
+                    win[i * ow + j] = Int32(best)
                 }
             }
         }
         return output
     }
 
-    public func backward(_ gradOutput: Tensor, inputGradient needed: Bool) -> Tensor? {
-        guard needed else { return nil }
-        let (h, w) = (inputShape[2], inputShape[3])
-        let (oh, ow) = (h / 2, w / 2)
+    public func backward(_ gradOutput: Tensor, inputGradient wantsInput: Bool) -> Tensor? {
+        guard wantsInput else { return nil }
+        precondition(gradOutput.count == output.count, "gradient shape mismatch")
         inputGradient.resize(inputShape)
         inputGradient.zero()
-        let g = gradOutput.data, dx = inputGradient.data
-        argmax.withUnsafeBufferPointer { arg in
-            for plane in 0..<(inputShape[0] * inputShape[1]) {
-                let base = plane * oh * ow, xbase = plane * h * w
-                for o in 0..<(oh * ow) { dx[xbase + Int(arg[base + o])] += g[base + o] }
-            }
+        let planes = inputShape[0] * inputShape[1]
+        let inPlane = inputShape[2] * inputShape[3]
+        let outPlane = output.shape[2] * output.shape[3]
+        for p in 0..<planes {
+            let d = inputGradient.data + p * inPlane
+            let g = gradOutput.data + p * outPlane
+            let win = winners + p * outPlane
+            for k in 0..<outPlane { d[Int(win[k])] += g[k] }
         }
         return inputGradient
     }
-
-    public func outputShape(for s: [Int]) -> [Int] { [s[0], s[1] / 2, s[2] / 2] }
 }

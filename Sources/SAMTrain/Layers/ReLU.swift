@@ -1,9 +1,11 @@
-/// max(0, x), element-wise.
+/// max(0, x). The backward pass reads the mask from the layer's own output.
 public final class ReLU: Layer {
     private let output = Tensor(shape: [0])
     private let inputGradient = Tensor(shape: [0])
 
     public init() {}
+
+    public func outputShape(for inputShape: [Int]) -> [Int] { inputShape }
 
     public func forward(_ input: Tensor, mode: PassMode) -> Tensor {
         output.resize(input.shape)
@@ -12,13 +14,13 @@ public final class ReLU: Layer {
         return output
     }
 
-    public func backward(_ gradOutput: Tensor, inputGradient needed: Bool) -> Tensor? {
-        guard needed else { return nil }
-        inputGradient.resize(gradOutput.shape)
-        let y = output.data, g = gradOutput.data, dx = inputGradient.data
-        for i in 0..<gradOutput.count { dx[i] = y[i] > 0 ? g[i] : 0 }
+    public func backward(_ gradOutput: Tensor, inputGradient wantsInput: Bool) -> Tensor? {
+        guard wantsInput else { return nil }
+        precondition(gradOutput.count == output.count, "gradient shape mismatch")
+        inputGradient.resize(output.shape)
+        let y = output.data, g = gradOutput.data, d = inputGradient.data
+        // load g unconditionally so the loop is a branch-free vector select
+        for i in 0..<output.count { let gi = g[i]; d[i] = y[i] > 0 ? gi : 0 }
         return inputGradient
     }
-
-    public func outputShape(for inputShape: [Int]) -> [Int] { inputShape }
 }

@@ -1,83 +1,150 @@
-/// The lowering of a convolution to a matrix product: `im2col` lays out every k×k patch of
-/// one image as a column, so that the convolution is W[Cout][Cin·k·k] × cols[Cin·k·k][OH·OW];
-/// `col2im` adds the columns back into an image (the transpose, for the input gradient).
+/// The shape of a 2-D convolution over one image; shared by im2col, col2im and Conv2d.
 public struct ConvGeometry: Sendable, Equatable {
-    public let channels: Int, height: Int, width: Int
-    public let kernel: Int, stride: Int, padding: Int
+    public var channels: Int
+    public var height: Int
+    public var width: Int
+    public var kernelHeight: Int
+    public var kernelWidth: Int
+    public var stride: Int
+    public var padding: Int
 
-    public var outputHeight: Int { (height + 2 * padding - kernel) / stride + 1 }
-    public var outputWidth: Int { (width + 2 * padding - kernel) / stride + 1 }
-    /// Rows of the column matrix: Cin·k·k.
-    public var patchSize: Int { channels * kernel * kernel }
-    /// Columns: OH·OW.
-    public var outputPixels: Int { outputHeight * outputWidth }
+    public init(channels: Int, height: Int, width: Int, kernelHeight: Int, kernelWidth: Int,
+                stride: Int, padding: Int) {
+        self.channels = channels
+        self.height = height
+        self.width = width
+        self.kernelHeight = kernelHeight
+        self.kernelWidth = kernelWidth
+        self.stride = stride
+        self.padding = padding
+    }
+
+    public var outputHeight: Int { (height + 2 * padding - kernelHeight) / stride + 1 }
+    public var outputWidth: Int { (width + 2 * padding - kernelWidth) / stride + 1 }
+    /// Rows of the column matrix: one per (channel, kernel row, kernel column).
+    public var patchSize: Int { channels * kernelHeight * kernelWidth }
+    public var inputSize: Int { channels * height * width }
+    public var outputPlane: Int { outputHeight * outputWidth }
+
+    /// Output columns `ow` whose input column `ow·stride − padding + kx` lies inside the image.
+    @inline(__always)
+    func validColumns(kx: Int) -> Range<Int> {
+        let ow = outputWidth
+        // smallest ow with ow·s ≥ p − kx, and largest with ow·s ≤ W − 1 + p − kx
+        let lo = max(0, (padding - kx + stride - 1) / stride)
+        let hiInclusive = (width - 1 + padding - kx)
+        let hi = hiInclusive < 0 ? 0 : min(ow, hiInclusive / stride + 1)
+        return lo..<max(lo, hi)
+    }
 }
 
-/// cols[(c·k + ky)·k + kx][oy·OW + ox] = x[c][oy·s − p + ky][ox·s − p + kx], 0 outside.
-public func im2col(_ g: ConvGeometry, image x: UnsafePointer<Float>, columns cols: UnsafeMutablePointer<Float>) {
-    let (h, w, k, s, p) = (g.height, g.width, g.kernel, g.stride, g.padding)
-    let (oh, ow) = (g.outputHeight, g.outputWidth)
-    var row = cols
+/// Unfolds a chunk of `images` NCHW images into the column matrix of shape
+/// [patchSize][images · outputPlane], so that one GEMM `W[out][patch] × col` convolves the
+/// whole chunk: the GEMM's N dimension is large and its operands contiguous.
+///
+/// col[(c·kh + ky)·kw + kx][b·OH·OW + oh·OW + ow] = x[b][c][oh·s − p + ky][ow·s − p + kx], 0 outside.
+public func im2col(_ x: UnsafePointer<Float>, images: Int, geometry g: ConvGeometry,
+                   into col: UnsafeMutablePointer<Float>) {
+    let oh = g.outputHeight, ow = g.outputWidth, plane = g.outputPlane
+    let rowLength = images * plane
+    let s = g.stride, p = g.padding, h = g.height, w = g.width
+    var row = 0
     for c in 0..<g.channels {
-        let plane = x + c * h * w
-        for ky in 0..<k {
-            for kx in 0..<k {
-                for oy in 0..<oh {
-                    let iy = oy * s - p + ky
-                    let out = row + oy * ow
-                    if iy < 0 || iy >= h {
-                        out.update(repeating: 0, count: ow)
-                        continue
-                    }
-                    let line = plane + iy * w
-                    if s == 1 {
-                        // ix = ox − p + kx: a shifted copy with zeros at the borders.
-                        let shift = kx - p
-                        let lo = max(0, -shift), hi = min(ow, w - shift)
-                        if lo > 0 { out.update(repeating: 0, count: lo) }
-                        if hi > lo { (out + lo).update(from: line + lo + shift, count: hi - lo) }
-                        if hi < ow { (out + max(hi, lo)).update(repeating: 0, count: ow - max(hi, lo)) }
-                    } else {
-                        for ox in 0..<ow {
-                            let ix = ox * s - p + kx
-                            out[ox] = ix >= 0 && ix < w ? line[ix] : 0
+        for ky in 0..<g.kernelHeight {
+            for kx in 0..<g.kernelWidth {
+                let cols = g.validColumns(kx: kx)
+                let firstInput = cols.lowerBound * s - p + kx
+                for b in 0..<images {
+                    let src = x + (b * g.channels + c) * h * w
+                    var dst = col + row * rowLength + b * plane
+                    for y in 0..<oh {
+                        let iy = y * s - p + ky
+                        if iy < 0 || iy >= h || cols.isEmpty {
+                            fillZero(dst, ow)
+                        } else {
+                            let srcRow = src + iy * w + firstInput
+                            fillZero(dst, cols.lowerBound)
+                            if s == 1 {
+                                copyShort(dst + cols.lowerBound, srcRow, cols.count)
+                            } else {
+                                for i in 0..<cols.count { dst[cols.lowerBound + i] = srcRow[i * s] }
+                            }
+                            fillZero(dst + cols.upperBound, ow - cols.upperBound)
                         }
+                        dst += ow
                     }
                 }
-                row += oh * ow
+                row += 1
             }
         }
     }
 }
 
-/// The adjoint of `im2col`: x[c][iy][ix] += every column entry that was copied from it.
-/// `x` must be zeroed by the caller when it is to hold only this image's gradient.
-public func col2im(_ g: ConvGeometry, columns cols: UnsafePointer<Float>, image x: UnsafeMutablePointer<Float>) {
-    let (h, w, k, s, p) = (g.height, g.width, g.kernel, g.stride, g.padding)
-    let (oh, ow) = (g.outputHeight, g.outputWidth)
-    var row = cols
+/// The adjoint of `im2col`: folds a column-matrix gradient back into image gradients,
+/// summing the overlapping patches. Overwrites `dx` (`images · inputSize` floats).
+public func col2im(_ col: UnsafePointer<Float>, images: Int, geometry g: ConvGeometry,
+                   into dx: UnsafeMutablePointer<Float>) {
+    dx.update(repeating: 0, count: images * g.inputSize)
+    let oh = g.outputHeight, ow = g.outputWidth, plane = g.outputPlane
+    let rowLength = images * plane
+    let s = g.stride, p = g.padding, h = g.height, w = g.width
+    var row = 0
     for c in 0..<g.channels {
-        let plane = x + c * h * w
-        for ky in 0..<k {
-            for kx in 0..<k {
-                for oy in 0..<oh {
-                    let iy = oy * s - p + ky
-                    guard iy >= 0 && iy < h else { continue }
-                    let line = plane + iy * w
-                    let src = row + oy * ow
-                    if s == 1 {
-                        let shift = kx - p
-                        let lo = max(0, -shift), hi = min(ow, w - shift)
-                        if hi > lo { for ox in lo..<hi { line[ox + shift] += src[ox] } }
-                    } else {
-                        for ox in 0..<ow {
-                            let ix = ox * s - p + kx
-                            if ix >= 0 && ix < w { line[ix] += src[ox] }
+        for ky in 0..<g.kernelHeight {
+            for kx in 0..<g.kernelWidth {
+                let cols = g.validColumns(kx: kx)
+                let firstInput = cols.lowerBound * s - p + kx
+                if !cols.isEmpty {
+                    for b in 0..<images {
+                        let dst = dx + (b * g.channels + c) * h * w
+                        var src = UnsafePointer(col + row * rowLength + b * plane) + cols.lowerBound
+                        for y in 0..<oh {
+                            let iy = y * s - p + ky
+                            if iy >= 0 && iy < h {
+                                let dstRow = dst + iy * w + firstInput
+                                if s == 1 {
+                                    for i in 0..<cols.count { dstRow[i] += src[i] }
+                                } else {
+                                    for i in 0..<cols.count { dstRow[i * s] += src[i] }
+                                }
+                            }
+                            src += ow
                         }
                     }
                 }
-                row += oh * ow
+                row += 1
             }
         }
     }
+}
+
+// Rows of 14 or 28 floats are too short for memcpy / memset calls (which a plain loop
+// would become): copy them eight lanes at a time inline.
+
+@inline(__always)
+func copyShort(_ dst: UnsafeMutablePointer<Float>, _ src: UnsafePointer<Float>, _ count: Int) {
+    let d = UnsafeMutableRawPointer(dst), s = UnsafeRawPointer(src)
+    var i = 0
+    while i + 8 <= count {
+        d.storeBytes(of: s.loadUnaligned(fromByteOffset: 4 * i, as: SIMD8<Float>.self),
+                     toByteOffset: 4 * i, as: SIMD8<Float>.self)
+        i += 8
+    }
+    if i + 4 <= count {
+        d.storeBytes(of: s.loadUnaligned(fromByteOffset: 4 * i, as: SIMD4<Float>.self),
+                     toByteOffset: 4 * i, as: SIMD4<Float>.self)
+        i += 4
+    }
+    while i < count { dst[i] = src[i]; i += 1 }
+}
+
+@inline(__always)
+func fillZero(_ dst: UnsafeMutablePointer<Float>, _ count: Int) {
+    let d = UnsafeMutableRawPointer(dst)
+    var i = 0
+    while i + 8 <= count {
+        d.storeBytes(of: SIMD8<Float>(), toByteOffset: 4 * i, as: SIMD8<Float>.self)
+        i += 8
+    }
+    while i < count { dst[i] = 0; i += 1 }
 }

@@ -19,6 +19,8 @@ public final class Trainer {
     /// Steps completed (restored from a checkpoint when resuming).
     public private(set) var globalStep = 0
     let checkpoints: CheckpointDirectory?
+    /// Time spent writing checkpoints and metrics (the coordinator's overhead), per epoch.
+    var checkpointSeconds = 0.0
 
     /// Builds everything a run needs. Every stage that can fail on one rank alone goes
     /// through `world.agree`, so that all ranks fail together with one message.
@@ -173,12 +175,19 @@ public final class Trainer {
                                      imagesPerSecond: g[2] / seconds, seconds: seconds)
             records.append(record)
             log.epoch(record, epochs: epochs)
-            metrics.epoch(record)
             let epochDone = globalStep % stepsPerEpoch == 0
             let everyEpochs = c.checkpointEveryEpochs ?? (c.checkpointEverySteps == nil ? 1 : nil)
             if globalStep == totalSteps || (epochDone && everyEpochs.map { (epoch + 1) % $0 == 0 } == true) {
                 try saveCheckpoint()
             }
+            let loggingStart = PhaseTimer.now()
+            metrics.epoch(record, coordinatorSeconds: checkpointSeconds)
+            if checkpoints != nil {
+                let overhead = checkpointSeconds + PhaseTimer.now() - loggingStart
+                log.info(String(format: "  checkpoints and metrics: %.3f s this epoch (%.2f%% of the epoch's %.1f s)",
+                                overhead, 100 * overhead / seconds, seconds))
+            }
+            checkpointSeconds = 0
         }
         let digest = model.store.values.digest()
         if configuration.reportDigests {
@@ -204,7 +213,9 @@ public final class Trainer {
     /// Collective: every rank calls it at the same step.
     func saveCheckpoint() throws {
         guard let checkpoints else { return }
+        let start = PhaseTimer.now()
         world.allreduceMean(model.store.buffers)
+        defer { checkpointSeconds += PhaseTimer.now() - start }
         try world.agree {
             guard world.isCoordinator else { return }
             let epoch = globalStep / stepsPerEpoch

@@ -69,4 +69,20 @@ final class BadInputTests: XCTestCase {
         try expectFailure(["eval", "--checkpoint", path], naming: [path])
         try expectFailure(["train", "--resume", dir.path], naming: [dir.path, "no valid checkpoint"])
     }
+
+    /// A diverging run stops with the step named, and the last good checkpoint is kept.
+    func testNonFiniteLossStopsTheRunAndKeepsTheLastGoodCheckpoint() throws {
+        try Subprocess.requireFashionMNIST()
+        let dir = Subprocess.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let r = try Subprocess.mpirun(2, ["train", "--model", "mlp", "--sam", "none", "--lr", "1e12", "--momentum", "0",
+                                          "--epochs", "1", "--train-subset", "2048", "--batch-size", "64",
+                                          "--checkpoint-every", "1", "--out", dir.path], timeout: 60)
+        XCTAssertNotEqual(r.status, 0, r.output)
+        let message = try XCTUnwrap(r.stderr.split(separator: "\n").first { $0.contains("samtrain: error") }, r.output)
+        XCTAssertTrue(message.contains("step ") && message.contains("not finite"), String(message))
+        let kept = try XCTUnwrap(CheckpointDirectory.list(dir.path).first, "no checkpoint kept")
+        let checkpoint = try Checkpoint.read(from: kept)
+        XCTAssertTrue(checkpoint.file.tensors.allSatisfy { $0.values.allSatisfy(\.isFinite) }, "the kept checkpoint is not finite")
+    }
 }
