@@ -16,10 +16,11 @@ struct EvalCommand: ParsableCommand {
 
     func run() throws {
         MPIJob.run { world in
-            let r = try CheckpointEvaluation.run(checkpoint: checkpoint, dataDirectory: data, world: world)
+            let loaded = try CheckpointModel.load(checkpoint: checkpoint, dataDirectory: data, world: world)
+            let (loss, accuracy) = Evaluation.run(model: loaded.model, dataset: loaded.test, world: world)
             if world.isCoordinator {
                 print(String(format: "checkpoint %@ (step %d): test_loss %.4f  test_acc %.4f  (%d examples, %d rank(s))",
-                             checkpoint, r.step, r.loss, r.accuracy, r.examples, world.size))
+                             checkpoint, loaded.step, loss, accuracy, loaded.test.count, world.size))
             }
         }
     }

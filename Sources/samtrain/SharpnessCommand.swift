@@ -1,0 +1,71 @@
+import ArgumentParser
+import Foundation
+import SAMTrain
+
+struct SharpnessCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "sharpness",
+        abstract: "Sharpness of a checkpoint: Hessian eigenvalues, m-sharpness and a 1-D loss line (data-parallel).",
+        discussion: "Computed on the first --subset training examples with BatchNorm in eval mode."
+    )
+
+    @Option(help: "A checkpoint written by samtrain train.")
+    var checkpoint: String
+
+    @Option(help: "Directory of the dataset's files.")
+    var data: String?
+
+    @Option(help: "Training examples to probe.")
+    var subset: Int = 2000
+
+    @Option(help: "Top Hessian eigenvalues by Lanczos (1: power iteration only).")
+    var topK: Int = 1
+
+    @Option(help: "Radius of the m-sharpness estimate.")
+    var rho: Float = 0.05
+
+    @Option(name: .customLong("m"), help: "Examples per shard of the m-sharpness estimate.")
+    var m: Int = 128
+
+    @Option(help: "Points on the 1-D loss line (0: none).")
+    var linePoints: Int = 11
+
+    @Option(help: "Half-width of the 1-D loss line (a random unit direction).")
+    var lineRadius: Float = 1
+
+    @Flag(help: "Print the result as JSON.")
+    var json = false
+
+    func run() throws {
+        guard subset > 0, topK > 0, rho > 0, m > 0, linePoints >= 0, lineRadius > 0 else {
+            throw ValidationError("--subset, --top-k, --rho, --m and --line-radius must be positive, --line-points ≥ 0")
+        }
+        MPIJob.run { world in
+            let loaded = try CheckpointModel.load(checkpoint: checkpoint, dataDirectory: data, world: world)
+            let landscape = LossLandscape(model: loaded.model, dataset: loaded.train, subset: subset, world: world)
+            let loss = landscape.evaluate(withGradient: false)
+            let (lambda, iterations) = HessianSpectrum.topEigenvalue(landscape)
+            let top = topK > 1 ? HessianSpectrum.topEigenvalues(landscape, k: topK) : [lambda]
+            let sharpness = MSharpness.estimate(landscape, rho: rho, m: m)
+            let line = linePoints > 0 ? MSharpness.line(landscape, radius: lineRadius, points: linePoints) : []
+            guard world.isCoordinator else { return }
+            if json {
+                let object: [String: Any] = [
+                    "checkpoint": checkpoint, "step": loaded.step, "subset": min(subset, loaded.train.count), "loss": loss,
+                    "lambda_max": lambda, "power_iterations": iterations, "top_eigenvalues": top,
+                    "m_sharpness": ["rho": Double(rho), "m": m, "value": sharpness],
+                    "line": line.map { ["t": Double($0.t), "loss": $0.loss] },
+                ]
+                let data = try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys])
+                print(String(decoding: data, as: UTF8.self))
+                return
+            }
+            print(String(format: "checkpoint %@ (step %d), %d training examples, %d rank(s): loss %.4f",
+                         checkpoint, loaded.step, min(subset, loaded.train.count), world.size, loss))
+            print(String(format: "hessian λ_max      %.4f  (%d power iterations)", lambda, iterations))
+            if topK > 1 { print("hessian top \(topK)      " + top.map { String(format: "%.4f", $0) }.joined(separator: "  ")) }
+            print(String(format: "m-sharpness        %.5f  (ρ %.3g, m %d)", sharpness, rho, m))
+            for p in line { print(String(format: "line t %+6.3f     loss %.4f", p.t, p.loss)) }
+        }
+    }
+}

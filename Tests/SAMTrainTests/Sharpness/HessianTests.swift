@@ -1,0 +1,86 @@
+import Foundation
+import XCTest
+@testable import SAMTrain
+
+/// The Hessian probes against an exact dense Hessian (softmax regression, where H is known
+/// in closed form) and against a dense finite-difference Hessian of a small mlp.
+final class HessianTests: XCTestCase {
+    let features = 6, classes = 3, examples = 40
+
+    func data(seed: UInt64) -> Dataset {
+        var rng = SplitMix64(seed: seed)
+        let x = (0..<(examples * features)).map { _ in rng.uniform(-1.5, 1.5) }
+        let y = (0..<examples).map { _ in Int32(rng.nextInt(below: classes)) }
+        return Dataset(images: x, labels: y, channels: 1, height: 1, width: features, classes: classes)
+    }
+
+    func testPowerIterationAndLanczosMatchTheExactHessianOfSoftmaxRegression() {
+        let store = ParameterStore()
+        let model = Sequential(store: store, layers: [Linear(store: store, name: "0", inputs: features, outputs: classes)],
+                               inputShape: [1, 1, features], classes: classes)
+        model.initialize(seed: 3)
+        let dataset = data(seed: 4)
+        let landscape = LossLandscape(model: model, dataset: dataset, subset: nil, world: Communicator.world())
+
+        // Exact: H = mean_n (diag p − p pᵀ) ⊗ z zᵀ with z = [x, 1]; W[k][i] at k·F + i, b[k] at K·F + k.
+        let n = store.count
+        var h = [[Double]](repeating: [Double](repeating: 0, count: n), count: n)
+        func index(_ k: Int, _ i: Int) -> Int { i < features ? k * features + i : classes * features + k }
+        let w = store.values
+        for e in 0..<examples {
+            let z = (0..<features).map { Double(dataset.images[e * features + $0]) } + [1]
+            var logits = (0..<classes).map { k in (0...features).reduce(0.0) { $0 + z[$1] * Double($1 < features ? w[k * features + $1] : w[classes * features + k]) } }
+            let top = logits.max()!
+            logits = logits.map { exp($0 - top) }
+            let p = logits.map { $0 / logits.reduce(0, +) }
+            for k in 0..<classes { for l in 0..<classes {
+                let s = (k == l ? p[k] : 0) - p[k] * p[l]
+                for i in 0...features { for j in 0...features { h[index(k, i)][index(l, j)] += s * z[i] * z[j] / Double(examples) } }
+            } }
+        }
+        let exact = HessianSpectrum.symmetricEigenvalues(h).sorted(by: >)
+        let power = HessianSpectrum.topEigenvalue(landscape).value
+        XCTAssertEqual(power, exact[0], accuracy: 0.02 * exact[0], "power iteration λ_max \(power) vs exact \(exact[0])")
+        let lanczos = HessianSpectrum.topEigenvalues(landscape, k: 3)
+        for i in 0..<3 { XCTAssertEqual(lanczos[i], exact[i], accuracy: 0.02 * exact[0], "eigenvalue \(i + 1)") }
+    }
+
+    func testPowerIterationMatchesADenseHessianOfAnMLP() {
+        let store = ParameterStore()
+        let layers: [Layer] = [Linear(store: store, name: "0", inputs: features, outputs: 5), ReLU(),
+                               Linear(store: store, name: "2", inputs: 5, outputs: classes)]
+        let model = Sequential(store: store, layers: layers, inputShape: [1, 1, features], classes: classes)
+        model.initialize(seed: 5)
+        let landscape = LossLandscape(model: model, dataset: data(seed: 6), subset: nil, world: Communicator.world())
+        let n = store.count
+        var dense = [[Double]](repeating: [Double](repeating: 0, count: n), count: n)
+        let basis = FlatBuffer(count: n), column = FlatBuffer(count: n)
+        for j in 0..<n {
+            basis.zero(); basis[j] = 1
+            landscape.hessianVectorProduct(basis, into: column)
+            for i in 0..<n { dense[i][j] = Double(column[i]) }
+        }
+        for i in 0..<n { for j in (i + 1)..<n { let s = (dense[i][j] + dense[j][i]) / 2; dense[i][j] = s; dense[j][i] = s } }
+        let exact = HessianSpectrum.symmetricEigenvalues(dense).max()!
+        let power = HessianSpectrum.topEigenvalue(landscape, seed: 9).value
+        XCTAssertEqual(power, exact, accuracy: 0.02 * abs(exact))
+        XCTAssertGreaterThan(exact, 0)
+    }
+
+    func testMSharpnessIsPositiveAndGrowsWithRho() {
+        let store = ParameterStore()
+        let model = Sequential(store: store, layers: [Linear(store: store, name: "0", inputs: features, outputs: classes)],
+                               inputShape: [1, 1, features], classes: classes)
+        model.initialize(seed: 3)
+        let landscape = LossLandscape(model: model, dataset: data(seed: 4), subset: nil, world: Communicator.world())
+        let before = store.values.array
+        let small = MSharpness.estimate(landscape, rho: 0.01, m: 8)
+        let large = MSharpness.estimate(landscape, rho: 0.1, m: 8)
+        XCTAssertGreaterThan(small, 0)
+        XCTAssertGreaterThan(large, small)
+        XCTAssertEqual(store.values.array, before, "the probes restore w")
+        let line = MSharpness.line(landscape, radius: 1, points: 5)
+        XCTAssertEqual(line.count, 5)
+        XCTAssertEqual(line[2].loss, landscape.evaluate(withGradient: false), accuracy: 1e-9)
+    }
+}
