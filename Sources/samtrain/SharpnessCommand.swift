@@ -18,6 +18,9 @@ struct SharpnessCommand: ParsableCommand {
     @Option(help: "Training examples to probe.")
     var subset: Int = 2000
 
+    @Option(help: "Largest number of power iterations for λ_max (stops earlier at 0.1 % change).")
+    var iterations: Int = 20
+
     @Option(help: "Top Hessian eigenvalues by Lanczos (1: power iteration only).")
     var topK: Int = 1
 
@@ -37,14 +40,14 @@ struct SharpnessCommand: ParsableCommand {
     var json = false
 
     func run() throws {
-        guard subset > 0, topK > 0, rho > 0, m > 0, linePoints >= 0, lineRadius > 0 else {
+        guard subset > 0, iterations > 0, topK > 0, rho > 0, m > 0, linePoints >= 0, lineRadius > 0 else {
             throw ValidationError("--subset, --top-k, --rho, --m and --line-radius must be positive, --line-points ≥ 0")
         }
         MPIJob.run { world in
             let loaded = try CheckpointModel.load(checkpoint: checkpoint, dataDirectory: data, world: world)
             let landscape = LossLandscape(model: loaded.model, dataset: loaded.train, subset: subset, world: world)
             let loss = landscape.evaluate(withGradient: false)
-            let (lambda, iterations) = HessianSpectrum.topEigenvalue(landscape)
+            let (lambda, used) = HessianSpectrum.topEigenvalue(landscape, maxIterations: iterations)
             let top = topK > 1 ? HessianSpectrum.topEigenvalues(landscape, k: topK) : [lambda]
             let sharpness = MSharpness.estimate(landscape, rho: rho, m: m)
             let line = linePoints > 0 ? MSharpness.line(landscape, radius: lineRadius, points: linePoints) : []
@@ -52,7 +55,7 @@ struct SharpnessCommand: ParsableCommand {
             if json {
                 let object: [String: Any] = [
                     "checkpoint": checkpoint, "step": loaded.step, "subset": min(subset, loaded.train.count), "loss": loss,
-                    "lambda_max": lambda, "power_iterations": iterations, "top_eigenvalues": top,
+                    "lambda_max": lambda, "power_iterations": used, "top_eigenvalues": top,
                     "m_sharpness": ["rho": Double(rho), "m": m, "value": sharpness],
                     "line": line.map { ["t": Double($0.t), "loss": $0.loss] },
                 ]
@@ -62,7 +65,7 @@ struct SharpnessCommand: ParsableCommand {
             }
             print(String(format: "checkpoint %@ (step %d), %d training examples, %d rank(s): loss %.4f",
                          checkpoint, loaded.step, min(subset, loaded.train.count), world.size, loss))
-            print(String(format: "hessian λ_max      %.4f  (%d power iterations)", lambda, iterations))
+            print(String(format: "hessian λ_max      %.4f  (%d power iterations)", lambda, used))
             if topK > 1 { print("hessian top \(topK)      " + top.map { String(format: "%.4f", $0) }.joined(separator: "  ")) }
             print(String(format: "m-sharpness        %.5f  (ρ %.3g, m %d)", sharpness, rho, m))
             for p in line { print(String(format: "line t %+6.3f     loss %.4f", p.t, p.loss)) }

@@ -14,8 +14,8 @@ public enum HessianSpectrum {
 
     /// λ_max by power iteration, until the estimate changes by less than `tolerance`
     /// (relative) or `maxIterations`.
-    public static func topEigenvalue(_ landscape: LossLandscape, seed: UInt64 = 0, maxIterations: Int = 100,
-                                     tolerance: Double = 1e-4) -> (value: Double, iterations: Int) {
+    public static func topEigenvalue(_ landscape: LossLandscape, seed: UInt64 = 0, maxIterations: Int = 50,
+                                     tolerance: Double = 1e-3) -> (value: Double, iterations: Int) {
         let n = landscape.weights.count
         let v = randomUnit(count: n, seed: seed), hv = FlatBuffer(count: n)
         var lambda = 0.0

@@ -1,0 +1,200 @@
+import Foundation
+
+/// A sweep: a grid of training runs described in a small JSON file.
+///
+///     { "name": "m-rho", "description": "...", "expected_time": "≈ 9 h on 2 cores",
+///       "ranks": 2,
+///       "fixed": { "model": "cnn", "epochs": 10 },
+///       "axes":  { "m": [1, 4, 16], "rho": [0.01, 0.05] },
+///       "sharpness": { "subset": 500, "rho": 0.05, "m": 128 },
+///       "quick": { "expected_time": "≈ 4 min", "fixed": { "epochs": 1, "train_subset": 2048 } } }
+///
+/// `fixed` and `axes` take `samtrain train` flags (`label_noise` or `label-noise`); every
+/// cell of the grid is a normal training run. `quick` overrides for `--quick`.
+public struct SweepFile {
+    public var name: String
+    public var description: String
+    public var expectedTime: String
+    public var ranks: Int
+    public var fixed: [(key: String, value: String)]
+    public var axes: [(key: String, values: [String])]
+    public var sharpness: (subset: Int, rho: Float, m: Int)?
+
+    /// The flags of `samtrain train` a sweep may set, and the kind of value each takes.
+    public enum ValueKind { case integer, number, text, flag }
+    public static let trainFlags: [String: ValueKind] = [
+        "model": .text, "dataset": .text, "data": .text, "epochs": .integer, "batch-size": .integer, "lr": .number,
+        "momentum": .number, "nesterov": .flag, "weight-decay": .number, "optimizer": .text, "schedule": .text,
+        "warmup-steps": .integer, "seed": .integer, "threads": .integer, "train-subset": .integer, "max-steps": .integer,
+        "label-noise": .number, "log-every": .integer, "checkpoint-every": .text, "keep": .integer,
+        "sam": .text, "rho": .number, "p": .text, "norm-eps": .number, "scope": .text, "m": .integer,
+        "label-smoothing": .number, "wd-in-ascent": .flag, "clip-grad-norm": .number, "asam-scope": .text,
+        "asam-eta": .number, "bisam-phi": .text, "mu": .number, "alpha": .number, "rho-min-max": .number, "rho-min-min": .number,
+    ]
+
+    /// JSON's true/false (Foundation bridges numbers to Bool too, so test the type).
+    static func isBoolean(_ v: Any) -> Bool {
+        type(of: v) == Bool.self || String(describing: type(of: v)).contains("Boolean")
+    }
+
+    /// One training run of the grid.
+    public struct Cell {
+        public var name: String
+        public var settings: [(key: String, value: String)]
+        public func value(_ key: String) -> String? { settings.last { $0.key == key }?.value }
+        /// `samtrain train` arguments.
+        public var arguments: [String] {
+            settings.flatMap { s -> [String] in
+                SweepFile.trainFlags[s.key] == .flag ? (s.value == "true" ? ["--" + s.key] : []) : ["--" + s.key, s.value]
+            }
+        }
+    }
+
+    public var cells: [Cell] {
+        var grid: [[(String, String)]] = [[]]
+        for axis in axes {
+            grid = grid.flatMap { partial in axis.values.map { partial + [(axis.key, $0)] } }
+        }
+        return grid.map { point in
+            let name = point.isEmpty ? "run" : point.map { "\($0.0)=\($0.1)" }.joined(separator: ",")
+            return Cell(name: name, settings: fixed.filter { f in !point.contains { $0.0 == f.key } } + point.map { ($0.0, $0.1) })
+        }
+    }
+
+    /// Reads and validates `path`; `quick` applies the file's `quick` overrides. Errors name
+    /// the line and the key.
+    public init(path: String, quick: Bool) throws {
+        guard let data = FileManager.default.contents(atPath: path) else { throw SAMTrainError("\(path): cannot read the sweep file") }
+        let text = String(decoding: data, as: UTF8.self)
+        func line(of key: String) -> Int {
+            guard let r = text.range(of: "\"\(key)\"") else { return 1 }
+            return text[..<r.lowerBound].filter { $0 == "\n" }.count + 1
+        }
+        func fail(_ key: String, _ why: String) -> SAMTrainError { SAMTrainError("\(path):\(line(of: key)): \(key): \(why)") }
+        guard let root = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else {
+            throw SAMTrainError("\(path): not a JSON object (sweep files are JSON)")
+        }
+        let known: Set<String> = ["name", "description", "expected_time", "ranks", "fixed", "axes", "sharpness", "quick"]
+        for key in root.keys.sorted() where !known.contains(key) {
+            throw fail(key, "unknown key; the keys are \(known.sorted().joined(separator: ", "))")
+        }
+        func string(_ v: Any?, _ key: String) throws -> String? {
+            guard let v else { return nil }
+            guard let s = v as? String else { throw fail(key, "must be a string") }
+            return s
+        }
+        func value(_ v: Any, key: String) throws -> String {
+            let flag = key.replacingOccurrences(of: "_", with: "-")
+            guard let kind = SweepFile.trainFlags[flag] else {
+                throw fail(key, "unknown setting; use samtrain train's flags: \(SweepFile.trainFlags.keys.sorted().joined(separator: ", "))")
+            }
+            switch kind {
+            case .integer:
+                if !SweepFile.isBoolean(v), !(v is String), let d = v as? Double, d == d.rounded() { return String(Int(d)) }
+                throw fail(key, "must be an integer, got \(v)")
+            case .number:
+                if !SweepFile.isBoolean(v), !(v is String), let d = v as? Double { return "\(d)" }
+                throw fail(key, "must be a number, got \(v)")
+            case .text:
+                if let s = v as? String { return s }
+                if !SweepFile.isBoolean(v), let d = v as? Double { return d == d.rounded() ? String(Int(d)) : "\(d)" }
+                throw fail(key, "must be a string, got \(v)")
+            case .flag:
+                if SweepFile.isBoolean(v), let b = v as? Bool { return b ? "true" : "false" }
+                throw fail(key, "must be true or false, got \(v)")
+            }
+        }
+        func settings(_ v: Any?, _ where_: String) throws -> [(key: String, value: String)] {
+            guard let v else { return [] }
+            guard let map = v as? [String: Any] else { throw fail(where_, "must be an object of settings") }
+            return try map.keys.sorted().map { k in (k.replacingOccurrences(of: "_", with: "-"), try value(map[k]!, key: k)) }
+        }
+        func axesOf(_ v: Any?) throws -> [(key: String, values: [String])] {
+            guard let v else { return [] }
+            guard let map = v as? [String: Any] else { throw fail("axes", "must be an object of lists") }
+            // Axis order: as written in the file (the grid's nesting and the cells' names).
+            let ordered = map.keys.sorted { line(of: $0) < line(of: $1) || (line(of: $0) == line(of: $1) && $0 < $1) }
+            return try ordered.map { k in
+                guard let list = map[k] as? [Any], !list.isEmpty else { throw fail(k, "an axis must be a non-empty list") }
+                return (k.replacingOccurrences(of: "_", with: "-"), try list.map { try value($0, key: k) })
+            }
+        }
+
+        name = try string(root["name"], "name") ?? (path as NSString).lastPathComponent
+        description = try string(root["description"], "description") ?? ""
+        expectedTime = try string(root["expected_time"], "expected_time") ?? "unknown"
+        if let r = root["ranks"] {
+            guard let i = r as? Int, i >= 1 else { throw fail("ranks", "must be a positive integer") }
+            ranks = i
+        } else {
+            ranks = 2
+        }
+        fixed = try settings(root["fixed"], "fixed")
+        axes = try axesOf(root["axes"])
+        func probe(_ s: Any?) throws -> (subset: Int, rho: Float, m: Int)? {
+            guard let s else { return nil }
+            guard let map = s as? [String: Any] else { throw fail("sharpness", "must be an object with subset, rho, m") }
+            for key in map.keys where !["subset", "rho", "m"].contains(key) { throw fail(key, "unknown sharpness setting; use subset, rho, m") }
+            guard let subset = map["subset"] as? Int, let rho = map["rho"] as? Double, let m = map["m"] as? Int, subset > 0, rho > 0, m > 0 else {
+                throw fail("sharpness", "needs positive subset (integer), rho (number) and m (integer)")
+            }
+            return (subset, Float(rho), m)
+        }
+        sharpness = try probe(root["sharpness"])
+        if let q = root["quick"] {
+            guard let map = q as? [String: Any] else { throw fail("quick", "must be an object") }
+            for key in map.keys where !["fixed", "axes", "expected_time", "sharpness"].contains(key) {
+                throw fail(key, "unknown key in quick; use fixed, axes, expected_time, sharpness")
+            }
+            if quick {
+                for (k, v) in try settings(map["fixed"], "fixed") {
+                    fixed.removeAll { $0.key == k }
+                    fixed.append((k, v))
+                }
+                for axis in try axesOf(map["axes"]) {
+                    if let i = axes.firstIndex(where: { $0.key == axis.key }) { axes[i] = axis } else { axes.append(axis) }
+                }
+                expectedTime = try string(map["expected_time"], "expected_time") ?? expectedTime
+                sharpness = try probe(map["sharpness"]) ?? sharpness
+            }
+        }
+        if axes.isEmpty && root["axes"] == nil { throw fail("axes", "a sweep needs axes") }
+    }
+
+    /// Refuses, before any cell starts, what would fail inside one: settings that
+    /// `samtrain train` rejects, an impossible m for the rank count, a missing dataset.
+    public func validate() throws {
+        for cell in cells {
+            var c = TrainingConfiguration()
+            func number(_ k: String) -> Double? { cell.value(k).flatMap(Double.init) }
+            if let v = cell.value("model") { c.model = v }
+            if let v = cell.value("dataset") { c.dataset = v }
+            if let v = cell.value("data") { c.dataDirectory = v }
+            if let v = number("batch-size") { c.batchSize = Int(v) }
+            if let v = number("epochs") { c.epochs = Int(v) }
+            if let v = number("lr") { c.learningRate = Float(v) }
+            if let v = cell.value("sam") {
+                guard let variant = SAMConfiguration.Variant(rawValue: v) else {
+                    throw SAMTrainError("cell \(cell.name): sam \(v) is not one of none, sam, asam, bisam, bsam")
+                }
+                c.sam.variant = variant
+            }
+            if let v = number("rho") { c.sam.rho = Float(v) }
+            if let v = number("m") { c.sam.m = Int(v) }
+            if cell.value("scope") == "global" { c.sam.globalScope = true }
+            if let v = number("label-noise") { c.labelNoise = Float(v) }
+            do {
+                try c.validate()
+                guard c.batchSize % ranks == 0 else {
+                    throw SAMTrainError("batch-size \(c.batchSize) is not divisible by \(ranks) ranks")
+                }
+                _ = try ShardLayout(scope: c.sam.scope, globalBatch: c.batchSize, worldSize: ranks)
+            } catch let e as SAMTrainError {
+                throw SAMTrainError("cell \(cell.name): \(e.message)")
+            }
+            for file in ["train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"] {
+                _ = try MNISTFamily.find(c.dataDirectory, file)
+            }
+        }
+    }
+}

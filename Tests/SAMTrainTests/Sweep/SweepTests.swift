@@ -1,0 +1,82 @@
+import Foundation
+import XCTest
+@testable import SAMTrain
+
+final class SweepTests: XCTestCase {
+    func writeSweep(_ text: String) throws -> (URL, String) {
+        let dir = Subprocess.temporaryDirectory("samtrain-sweep")
+        let path = dir.appendingPathComponent("sweep.json").path
+        try text.write(toFile: path, atomically: true, encoding: .utf8)
+        return (dir, path)
+    }
+
+    func testBadSweepFilesAreRefusedWithLineAndKey() throws {
+        let cases: [(String, [String])] = [
+            ("{\n \"axes\": {\"rho\": [0.1]},\n \"colour\": 1\n}", [":3:", "colour", "unknown key"]),
+            ("{\n \"fixed\": {\"epochs\": \"ten\"},\n \"axes\": {\"rho\": [0.1]}\n}", [":2:", "epochs", "integer"]),
+            ("{\n \"axes\": {\n  \"rho\": [0.1],\n  \"learning_speed\": [1]\n }\n}", [":4:", "learning_speed", "unknown setting"]),
+            ("{\n \"axes\": {\"nesterov\": [1]}\n}", ["nesterov", "true or false"]),
+        ]
+        for (text, fragments) in cases {
+            let (dir, path) = try writeSweep(text)
+            defer { try? FileManager.default.removeItem(at: dir) }
+            XCTAssertThrowsError(try SweepFile(path: path, quick: false)) { e in
+                for f in fragments { XCTAssertTrue("\(e)".contains(f), "'\(f)' not in \(e)") }
+            }
+        }
+        // Valid syntax, impossible settings: refused by validate() before any cell runs.
+        let (dir, path) = try writeSweep("{\"ranks\": 2, \"fixed\": {\"batch_size\": 128}, \"axes\": {\"m\": [16, 48]}}")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        XCTAssertThrowsError(try SweepFile(path: path, quick: false).validate()) { e in
+            XCTAssertTrue("\(e)".contains("cell m=48") && "\(e)".contains("--m 48"), "\(e)")
+        }
+        let (dir2, path2) = try writeSweep("{\"fixed\": {\"data\": \"/nonexistent\"}, \"axes\": {\"rho\": [0.1]}}")
+        defer { try? FileManager.default.removeItem(at: dir2) }
+        XCTAssertThrowsError(try SweepFile(path: path2, quick: false).validate()) { e in
+            XCTAssertTrue("\(e)".contains("/nonexistent"), "\(e)")
+        }
+    }
+
+    func testShippedSweepFilesAreValid() throws {
+        try Subprocess.requireFashionMNIST()
+        let dir = Subprocess.repositoryRoot.appendingPathComponent("sweeps")
+        for name in ["m-rho", "label-noise", "variants"] {
+            for quick in [false, true] {
+                let sweep = try SweepFile(path: dir.appendingPathComponent(name + ".json").path, quick: quick)
+                try sweep.validate()
+                XCTAssertFalse(sweep.cells.isEmpty)
+                XCTAssertNotEqual(sweep.expectedTime, "unknown")
+            }
+        }
+        let grid = try SweepFile(path: dir.appendingPathComponent("m-rho.json").path, quick: false)
+        XCTAssertEqual(grid.cells.count, 25)
+        XCTAssertEqual(Set(grid.cells.compactMap { $0.value("m") }), ["1", "4", "16", "64", "128"])
+    }
+
+    /// A sweep runs its cells, writes results.csv, and a rerun redoes only a missing cell.
+    func testSweepRunsAndResumesOnlyMissingCells() throws {
+        try Subprocess.requireFashionMNIST()
+        let (dir, path) = try writeSweep("""
+        {"name": "tiny", "expected_time": "seconds", "ranks": 2,
+         "fixed": {"model": "mlp", "epochs": 1, "train_subset": 512, "batch_size": 64},
+         "axes": {"rho": [0.02, 0.1]},
+         "sharpness": {"subset": 64, "rho": 0.05, "m": 32}}
+        """)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let out = dir.appendingPathComponent("out").path
+        let first = try Subprocess.run(Subprocess.samtrain, ["sweep", path, "--out", out], timeout: 300)
+        XCTAssertEqual(first.status, 0, first.output)
+        let csv = try String(contentsOfFile: out + "/results.csv", encoding: .utf8).split(separator: "\n")
+        XCTAssertEqual(csv.count, 3, csv.joined(separator: "\n"))
+        XCTAssertTrue(csv[0].hasPrefix("cell,rho,final_test_acc"))
+        XCTAssertTrue(csv[1].contains("0.02"))
+        let sharpness = csv[1].split(separator: ",")[6]
+        XCTAssertNotNil(Double(sharpness), "m-sharpness recorded: \(csv[1])")
+
+        try FileManager.default.removeItem(atPath: out + "/rho=0.1/result.json")
+        let second = try Subprocess.run(Subprocess.samtrain, ["sweep", path, "--out", out], timeout: 300)
+        XCTAssertEqual(second.status, 0, second.output)
+        XCTAssertTrue(second.stdout.contains("rho=0.02: done before"), second.output)
+        XCTAssertTrue(second.stdout.contains("rho=0.1: resuming"), second.output)
+    }
+}
