@@ -1,0 +1,102 @@
+import ArgumentParser
+import Foundation
+import SAMTrain
+
+struct PlotCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "plot",
+        abstract: "Draw figures (SVG and PNG, with gnuplot) from sweep results, training metrics or sharpness spectra.",
+        discussion: """
+        sweep:    results.csv → y against --x, one line per --series (e.g. test error vs rho per m)
+        curves:   metrics.csv files → test accuracy and train loss per epoch, one line per run
+        spectrum: sharpness --json files → Hessian eigenvalues by rank, one line per checkpoint
+        """
+    )
+
+    enum Kind: String, ExpressibleByArgument { case sweep, curves, spectrum }
+
+    @Argument(help: "sweep, curves or spectrum.")
+    var kind: Kind
+
+    @Argument(help: "Input files.")
+    var inputs: [String]
+
+    @Option(help: "Output file name without extension.")
+    var out: String
+
+    @Option(help: "sweep: the x column (e.g. rho, label-noise).")
+    var x: String = "rho"
+
+    @Option(help: "sweep: the column whose values make the lines (e.g. m, sam).")
+    var series: String = "m"
+
+    @Option(help: "sweep: error (1 − final test accuracy), accuracy, best, sharpness or lambda.")
+    var y: String = "error"
+
+    @Flag(help: "Logarithmic x axis.")
+    var logX = false
+
+    func run() throws {
+        do {
+            let files: [String]
+            switch kind {
+            case .sweep: files = try sweepChart().render(to: out)
+            case .curves: files = try curves()
+            case .spectrum: files = try spectrum().render(to: out)
+            }
+            for f in files { print(f) }
+        } catch let e as SAMTrainError {
+            FileHandle.standardError.write(Data("samtrain: error: \(e.message)\n".utf8))
+            throw ExitCode(1)
+        }
+    }
+
+    func sweepChart() throws -> LineChart {
+        let columns = ["error": "final_test_acc", "accuracy": "final_test_acc", "best": "best_test_acc",
+                       "sharpness": "m_sharpness", "lambda": "lambda_max"]
+        guard let yColumn = columns[y] else { throw SAMTrainError("--y \(y): choose one of \(columns.keys.sorted().joined(separator: ", "))") }
+        var chart = LineChart(title: "", xLabel: x, yLabel: y == "error" ? "test error" : y, logX: logX)
+        var groups: [String: [(Double, Double)]] = [:], order: [String] = []
+        for path in inputs {
+            let table = try CSVTable(path: path)
+            let (xi, si, yi) = (try table.column(x, source: path), try table.column(series, source: path), try table.column(yColumn, source: path))
+            for row in table.rows where row.count > max(xi, si, yi) {
+                guard let xv = Double(row[xi]), let yv = Double(row[yi]) else { continue }
+                let name = "\(series) = \(row[si])"
+                if groups[name] == nil { order.append(name) }
+                groups[name, default: []].append((xv, y == "error" ? 1 - yv : yv))
+            }
+            chart.title = (path as NSString).deletingLastPathComponent.split(separator: "/").last.map(String.init) ?? path
+        }
+        chart.series = order.sorted { (Double($0.split(separator: " ").last!) ?? 0, $0) < (Double($1.split(separator: " ").last!) ?? 0, $1) }
+            .map { ($0, groups[$0]!.map { (x: $0.0, y: $0.1) }) }
+        return chart
+    }
+
+    func curves() throws -> [String] {
+        var accuracy = LineChart(title: "test accuracy", xLabel: "epoch", yLabel: "test accuracy")
+        var loss = LineChart(title: "train loss", xLabel: "epoch", yLabel: "train loss")
+        for path in inputs {
+            let table = try CSVTable(path: path)
+            let (e, a, l) = (try table.column("epoch", source: path), try table.column("test_acc", source: path), try table.column("train_loss", source: path))
+            let name = (path as NSString).deletingLastPathComponent.split(separator: "/").last.map(String.init) ?? path
+            accuracy.series.append((name, table.rows.compactMap { r in Double(r[e]).flatMap { x in Double(r[a]).map { (x: x, y: $0) } } }))
+            loss.series.append((name, table.rows.compactMap { r in Double(r[e]).flatMap { x in Double(r[l]).map { (x: x, y: $0) } } }))
+        }
+        return try accuracy.render(to: out + "-test-accuracy") + loss.render(to: out + "-train-loss")
+    }
+
+    func spectrum() throws -> LineChart {
+        var chart = LineChart(title: "Hessian spectrum", xLabel: "eigenvalue rank", yLabel: "eigenvalue")
+        for path in inputs {
+            guard let data = FileManager.default.contents(atPath: path),
+                  let json = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
+                  let values = json["top_eigenvalues"] as? [Double] else {
+                throw SAMTrainError("\(path): not the JSON of samtrain sharpness --json")
+            }
+            let name = (path as NSString).deletingLastPathComponent.split(separator: "/").last.map(String.init) ?? path
+            chart.series.append((name, values.enumerated().map { (x: Double($0.offset + 1), y: $0.element) }))
+        }
+        return chart
+    }
+}
