@@ -53,15 +53,8 @@ public final class Conv2d: Layer {
 
     private var fanIn: Int { inChannels * kernelSize * kernelSize }
 
-    /// Kaiming-uniform with a = √5, i.e. U(±1/√fan_in), for weights and biases alike.
     public func initialize(using rng: inout SplitMix64) {
-        let bound = 1 / Float(fanIn).squareRoot()
-        let w = store.value(weightIndex)
-        for i in 0..<(outChannels * fanIn) { w[i] = rng.uniform(-bound, bound) }
-        if let biasIndex {
-            let b = store.value(biasIndex)
-            for i in 0..<outChannels { b[i] = rng.uniform(-bound, bound) }
-        }
+        store.initializeLikePyTorch(weight: weightIndex, bias: biasIndex, fanIn: fanIn, using: &rng)
     }
 
     private func makeGeometry(_ shape: [Int]) -> ConvGeometry {

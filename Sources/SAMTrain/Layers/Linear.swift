@@ -20,14 +20,7 @@ public final class Linear: Layer {
     }
 
     public func initialize(using rng: inout SplitMix64) {
-        // PyTorch: kaiming_uniform(a = √5) for W, i.e. U(±1/√fan_in); the same bound for b.
-        let bound = 1 / Float(inputs).squareRoot()
-        let w = store.value(weight)
-        for i in 0..<(inputs * outputs) { w[i] = rng.uniform(-bound, bound) }
-        if let bias {
-            let b = store.value(bias)
-            for i in 0..<outputs { b[i] = rng.uniform(-bound, bound) }
-        }
+        store.initializeLikePyTorch(weight: weight, bias: bias, fanIn: inputs, using: &rng)
     }
 
     public func forward(_ x: Tensor, mode: PassMode) -> Tensor {

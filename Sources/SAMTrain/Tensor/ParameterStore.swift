@@ -81,3 +81,16 @@ public final class ParameterStore {
         parameters.first { $0.name == name }
     }
 }
+
+extension ParameterStore {
+    /// PyTorch's default for Linear and Conv2d: kaiming_uniform(a = √5) on the weight, which
+    /// is U(±1/√fan_in), and the same bound for the bias; the weight's elements are drawn
+    /// first, in row-major order.
+    public func initializeLikePyTorch(weight: Int, bias: Int?, fanIn: Int, using rng: inout SplitMix64) {
+        let bound = 1 / Float(fanIn).squareRoot()
+        for index in [weight] + (bias.map { [$0] } ?? []) {
+            let p = value(index)
+            for i in 0..<parameters[index].count { p[i] = rng.uniform(-bound, bound) }
+        }
+    }
+}
