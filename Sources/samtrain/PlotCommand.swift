@@ -52,25 +52,7 @@ struct PlotCommand: ParsableCommand {
     }
 
     func sweepChart() throws -> LineChart {
-        let columns = ["error": "final_test_acc", "accuracy": "final_test_acc", "best": "best_test_acc",
-                       "sharpness": "m_sharpness", "lambda": "lambda_max"]
-        guard let yColumn = columns[y] else { throw SAMTrainError("--y \(y): choose one of \(columns.keys.sorted().joined(separator: ", "))") }
-        var chart = LineChart(title: "", xLabel: x, yLabel: y == "error" ? "test error" : y, logX: logX)
-        var groups: [String: [(Double, Double)]] = [:], order: [String] = []
-        for path in inputs {
-            let table = try CSVTable(path: path)
-            let (xi, si, yi) = (try table.column(x, source: path), try table.column(series, source: path), try table.column(yColumn, source: path))
-            for row in table.rows where row.count > max(xi, si, yi) {
-                guard let xv = Double(row[xi]), let yv = Double(row[yi]) else { continue }
-                let name = "\(series) = \(row[si])"
-                if groups[name] == nil { order.append(name) }
-                groups[name, default: []].append((xv, y == "error" ? 1 - yv : yv))
-            }
-            chart.title = (path as NSString).deletingLastPathComponent.split(separator: "/").last.map(String.init) ?? path
-        }
-        chart.series = order.sorted { (Double($0.split(separator: " ").last!) ?? 0, $0) < (Double($1.split(separator: " ").last!) ?? 0, $1) }
-            .map { ($0, groups[$0]!.map { (x: $0.0, y: $0.1) }) }
-        return chart
+        try SweepFigure.chart(results: inputs, x: x, series: series, y: y, logX: logX)
     }
 
     func curves() throws -> [String] {

@@ -37,6 +37,15 @@ struct SweepCommand: ParsableCommand {
             print("")
             print(SweepCommand.table(results, axes: sweep.axes.map(\.key)))
             print("results: \(runner.directory)/results.csv")
+            for f in sweep.figures {
+                let base = "\(runner.directory)/\(f.y)-vs-\(f.x)-per-\(f.series)"
+                do {
+                    let files = try SweepFigure.chart(results: [runner.directory + "/results.csv"], x: f.x, series: f.series, y: f.y, logX: f.logX).render(to: base)
+                    print("figure: " + files.joined(separator: ", "))
+                } catch let e as SAMTrainError {
+                    print("figure not drawn: \(e.message)")
+                }
+            }
             if !failed.isEmpty { throw SAMTrainError("\(failed.count) cell(s) failed: \(failed.joined(separator: "; "))") }
         } catch let e as SAMTrainError {
             FileHandle.standardError.write(Data("samtrain: error: \(e.message)\n".utf8))

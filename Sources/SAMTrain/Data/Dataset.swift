@@ -6,6 +6,8 @@ public struct Dataset: Sendable {
     public let height: Int
     public let width: Int
     public let classes: Int
+    /// Training labels replaced by label noise (0 for clean data).
+    public var corruptedLabels = 0
 
     public init(images: [Float], labels: [Int32], channels: Int, height: Int, width: Int, classes: Int) {
         precondition(images.count == labels.count * channels * height * width)
@@ -40,7 +42,9 @@ public struct Dataset: Sendable {
                        channels: channels, height: height, width: width, classes: classes)
     }
 
-    public func replacingLabels(_ newLabels: [Int32]) -> Dataset {
-        Dataset(images: images, labels: newLabels, channels: channels, height: height, width: width, classes: classes)
+    public func replacingLabels(_ newLabels: [Int32], corrupted: Int) -> Dataset {
+        var d = Dataset(images: images, labels: newLabels, channels: channels, height: height, width: width, classes: classes)
+        d.corruptedLabels = corrupted
+        return d
     }
 }

@@ -31,7 +31,7 @@ public enum MNISTFamily {
         if let n = trainSubset { train = train.prefix(n) }
         if labelNoise > 0 {
             let noisy = LabelNoise.corrupt(train.labels, fraction: labelNoise, classes: train.classes, seed: seed)
-            train = train.replacingLabels(noisy.labels)
+            train = train.replacingLabels(noisy.labels, corrupted: noisy.changed)
         }
         return (train, test)
     }

@@ -19,6 +19,8 @@ public struct SweepFile {
     public var fixed: [(key: String, value: String)]
     public var axes: [(key: String, values: [String])]
     public var sharpness: (subset: Int, rho: Float, m: Int)?
+    /// Figures drawn from results.csv when the sweep ends: (x, series, y, logX).
+    public var figures: [(x: String, series: String, y: String, logX: Bool)] = []
 
     /// The flags of `samtrain train` a sweep may set, and the kind of value each takes.
     public enum ValueKind { case integer, number, text, flag }
@@ -74,7 +76,7 @@ public struct SweepFile {
         guard let root = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else {
             throw SAMTrainError("\(path): not a JSON object (sweep files are JSON)")
         }
-        let known: Set<String> = ["name", "description", "expected_time", "ranks", "fixed", "axes", "sharpness", "quick"]
+        let known: Set<String> = ["name", "description", "expected_time", "ranks", "fixed", "axes", "sharpness", "quick", "figures"]
         for key in root.keys.sorted() where !known.contains(key) {
             throw fail(key, "unknown key; the keys are \(known.sorted().joined(separator: ", "))")
         }
@@ -141,6 +143,16 @@ public struct SweepFile {
             return (subset, Float(rho), m)
         }
         sharpness = try probe(root["sharpness"])
+        if let f = root["figures"] {
+            guard let list = f as? [[String: Any]] else { throw fail("figures", "must be a list of {x, series, y, log_x}") }
+            figures = try list.map { item in
+                for key in item.keys where !["x", "series", "y", "log_x"].contains(key) { throw fail(key, "unknown figure key; use x, series, y, log_x") }
+                guard let x = item["x"] as? String, let series = item["series"] as? String else { throw fail("figures", "each figure needs x and series") }
+                let y = item["y"] as? String ?? "error"
+                guard SweepFigure.yColumns[y] != nil else { throw fail("y", "one of \(SweepFigure.yColumns.keys.sorted().joined(separator: ", "))") }
+                return (x.replacingOccurrences(of: "_", with: "-"), series.replacingOccurrences(of: "_", with: "-"), y, item["log_x"] as? Bool ?? false)
+            }
+        }
         if let q = root["quick"] {
             guard let map = q as? [String: Any] else { throw fail("quick", "must be an object") }
             for key in map.keys where !["fixed", "axes", "expected_time", "sharpness"].contains(key) {

@@ -112,9 +112,9 @@ public struct SweepRunner {
                       finalTrainLoss: Double(last[2]) ?? .nan, sharpness: nil, lambdaMax: nil, seconds: seconds)
     }
 
-    /// `results.csv`: one row per finished cell, the axes' settings first.
+    /// `results.csv`: one row per finished cell, its settings (the axes first), then results.
     func writeCSV(_ results: [Result]) throws {
-        let keys = sweep.axes.map(\.key)
+        let keys = sweep.axes.map(\.key) + sweep.fixed.map(\.key).filter { k in !sweep.axes.contains { $0.key == k } }
         var lines = [(["cell"] + keys + ["final_test_acc", "best_test_acc", "final_train_loss", "m_sharpness", "lambda_max", "seconds"]).joined(separator: ",")]
         for r in results {
             let settings = keys.map { r.settings[$0] ?? "" }

@@ -96,6 +96,10 @@ public final class Trainer {
         } else {
             log.info("sam: \(variant.name) ρ \(c.sam.effectiveRho), \(c.sam.globalScope ? "global scope (m = \(c.batchSize))" : "shard scope, m = \(layout.examplesPerPerturbation)")\(layout.microShards > 1 ? " (\(layout.microShards) micro-shards per rank)" : "")\(layout.groupSize > 1 ? " (\(layout.groupSize) ranks per shard)" : "")")
         }
+        if c.labelNoise > 0 {
+            log.info(String(format: "label noise: %d of %d training labels replaced by another class (%.4f)",
+                            train.corruptedLabels, train.count, Double(train.corruptedLabels) / Double(train.count)))
+        }
         if globalStep > 0 { log.info("resumed at step \(globalStep) of \(totalSteps)") }
     }
 
@@ -291,6 +295,7 @@ public final class Trainer {
             "parameters": model.store.count,
             "steps_per_epoch": stepsPerEpoch,
             "total_steps": totalSteps,
+            "corrupted_labels": train.corruptedLabels,
             "versions": Versions.all,
         ]
     }

@@ -60,7 +60,8 @@ final class SweepTests: XCTestCase {
         {"name": "tiny", "expected_time": "seconds", "ranks": 2,
          "fixed": {"model": "mlp", "epochs": 1, "train_subset": 512, "batch_size": 64},
          "axes": {"rho": [0.02, 0.1]},
-         "sharpness": {"subset": 64, "rho": 0.05, "m": 32}}
+         "sharpness": {"subset": 64, "rho": 0.05, "m": 32},
+         "figures": [{"x": "rho", "series": "epochs", "y": "error"}]}
         """)
         defer { try? FileManager.default.removeItem(at: dir) }
         let out = dir.appendingPathComponent("out").path
@@ -68,10 +69,18 @@ final class SweepTests: XCTestCase {
         XCTAssertEqual(first.status, 0, first.output)
         let csv = try String(contentsOfFile: out + "/results.csv", encoding: .utf8).split(separator: "\n")
         XCTAssertEqual(csv.count, 3, csv.joined(separator: "\n"))
-        XCTAssertTrue(csv[0].hasPrefix("cell,rho,final_test_acc"))
+        let header = csv[0].split(separator: ",").map(String.init)
+        XCTAssertEqual(Array(header.prefix(2)), ["cell", "rho"])
+        XCTAssertTrue(header.contains("epochs") && header.contains("final_test_acc"), "\(header)")
         XCTAssertTrue(csv[1].contains("0.02"))
-        let sharpness = csv[1].split(separator: ",")[6]
+        let sharpness = csv[1].split(separator: ",", omittingEmptySubsequences: false)[header.firstIndex(of: "m_sharpness")!]
         XCTAssertNotNil(Double(sharpness), "m-sharpness recorded: \(csv[1])")
+        if first.stdout.contains("figure: ") {
+            XCTAssertTrue(FileManager.default.fileExists(atPath: out + "/error-vs-rho-per-epochs.svg"), first.output)
+            XCTAssertTrue(FileManager.default.fileExists(atPath: out + "/error-vs-rho-per-epochs.png"), first.output)
+        } else {
+            XCTAssertTrue(first.stdout.contains("figure not drawn: gnuplot"), first.output)
+        }
 
         try FileManager.default.removeItem(atPath: out + "/rho=0.1/result.json")
         let second = try Subprocess.run(Subprocess.samtrain, ["sweep", path, "--out", out], timeout: 300)

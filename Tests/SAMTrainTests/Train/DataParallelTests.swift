@@ -77,4 +77,12 @@ final class DataParallelTests: XCTestCase {
         let accuracy = try XCTUnwrap(fields.firstIndex(of: "test_acc").flatMap { Double(fields[$0 + 1]) }, String(last))
         XCTAssertGreaterThan(accuracy, 0.82, String(last))
     }
+
+    /// SPEC §7: the noisy label set comes from the seed alone; the run reports how many.
+    func testLabelNoiseIsReported() throws {
+        try Subprocess.requireFashionMNIST()
+        let r = try Subprocess.mpirun(2, smallRun(["--label-noise", "0.4", "--max-steps", "2"]))
+        XCTAssertEqual(r.status, 0, r.output)
+        XCTAssertTrue(r.stdout.contains("label noise: 819 of 2048 training labels replaced"), r.output)
+    }
 }
