@@ -12,15 +12,27 @@ public enum HessianSpectrum {
         return v
     }
 
-    /// λ_max by power iteration, until the estimate changes by less than `tolerance`
-    /// (relative) or `maxIterations`.
+    /// λ_max, the largest (algebraic) eigenvalue, by power iteration until the estimate
+    /// changes by less than `tolerance` (relative) or `maxIterations`. Power iteration finds
+    /// the eigenvalue of largest magnitude; away from a minimum that can be negative, and
+    /// then a second run on H − μI (shifted by that eigenvalue μ) finds the top one.
     public static func topEigenvalue(_ landscape: LossLandscape, seed: UInt64 = 0, maxIterations: Int = 50,
                                      tolerance: Double = 1e-3) -> (value: Double, iterations: Int) {
+        let first = powerIteration(landscape, shift: 0, seed: seed, maxIterations: maxIterations, tolerance: tolerance)
+        guard first.value < 0 else { return first }
+        let shifted = powerIteration(landscape, shift: first.value, seed: seed &+ 1, maxIterations: maxIterations, tolerance: tolerance)
+        return (shifted.value + first.value, first.iterations + shifted.iterations)
+    }
+
+    /// The dominant eigenvalue of H − shift·I.
+    static func powerIteration(_ landscape: LossLandscape, shift: Double, seed: UInt64, maxIterations: Int,
+                               tolerance: Double) -> (value: Double, iterations: Int) {
         let n = landscape.weights.count
         let v = randomUnit(count: n, seed: seed), hv = FlatBuffer(count: n)
         var lambda = 0.0
         for iteration in 1...maxIterations {
             landscape.hessianVectorProduct(v, into: hv)
+            if shift != 0 { hv.add(v, scaledBy: Float(-shift)) }
             let next = v.dot(hv)
             let norm = hv.norm()
             guard norm > 0 else { return (0, iteration) }
