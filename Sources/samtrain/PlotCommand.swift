@@ -36,23 +36,28 @@ struct PlotCommand: ParsableCommand {
     @Flag(help: "Logarithmic x axis.")
     var logX = false
 
+    @Option(help: "Title (default: the input's directory name).")
+    var title: String?
+
     func run() throws {
         do {
             let files: [String]
             switch kind {
-            case .sweep: files = try sweepChart().render(to: out)
+            case .sweep:
+                var chart = try SweepFigure.chart(results: inputs, x: x, series: series, y: y, logX: logX)
+                chart.title = title ?? chart.title
+                files = try chart.render(to: out)
             case .curves: files = try curves()
-            case .spectrum: files = try spectrum().render(to: out)
+            case .spectrum:
+                var chart = try spectrum()
+                chart.title = title ?? chart.title
+                files = try chart.render(to: out)
             }
             for f in files { print(f) }
         } catch let e as SAMTrainError {
             FileHandle.standardError.write(Data("samtrain: error: \(e.message)\n".utf8))
             throw ExitCode(1)
         }
-    }
-
-    func sweepChart() throws -> LineChart {
-        try SweepFigure.chart(results: inputs, x: x, series: series, y: y, logX: logX)
     }
 
     func curves() throws -> [String] {
