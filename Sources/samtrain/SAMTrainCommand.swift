@@ -18,6 +18,8 @@ struct SAMTrainCommand: ParsableCommand {
         do {
             var command = try parseAsRoot()
             try command.run()
+        } catch let code as ExitCode {
+            Foundation.exit(code.rawValue)   // the command has already said why
         } catch {
             let code = exitCode(for: error)
             if code == .success { exit(withError: error) }   // --help, --version
