@@ -36,16 +36,20 @@ struct SharpnessCommand: ParsableCommand {
     @Option(help: "Half-width of the 1-D loss line (a random unit direction).")
     var lineRadius: Float = 1
 
+    @Option(help: "Length of the finite-difference step of the Hessian-vector products.")
+    var hvpStep: Double = 1e-4
+
     @Flag(help: "Print the result as JSON.")
     var json = false
 
     func run() throws {
-        guard subset > 0, iterations > 0, topK > 0, rho > 0, m > 0, linePoints >= 0, lineRadius > 0 else {
-            throw ValidationError("--subset, --top-k, --rho, --m and --line-radius must be positive, --line-points ≥ 0")
+        guard subset > 0, iterations > 0, topK > 0, rho > 0, m > 0, linePoints >= 0, lineRadius > 0, hvpStep > 0 else {
+            throw ValidationError("--subset, --iterations, --top-k, --rho, --m, --line-radius and --hvp-step must be positive, --line-points ≥ 0")
         }
         MPIJob.run { world in
             let loaded = try CheckpointModel.load(checkpoint: checkpoint, dataDirectory: data, world: world)
             let landscape = LossLandscape(model: loaded.model, dataset: loaded.train, subset: subset, world: world)
+            landscape.finiteDifferenceStep = hvpStep
             let loss = landscape.evaluate(withGradient: false)
             let (lambda, used) = HessianSpectrum.topEigenvalue(landscape, maxIterations: iterations)
             let top = topK > 1 ? HessianSpectrum.topEigenvalues(landscape, k: topK) : [lambda]
@@ -55,7 +59,7 @@ struct SharpnessCommand: ParsableCommand {
             if json {
                 let object: [String: Any] = [
                     "checkpoint": checkpoint, "step": loaded.step, "subset": min(subset, loaded.train.count), "loss": loss,
-                    "lambda_max": lambda, "power_iterations": used, "top_eigenvalues": top,
+                    "lambda_max": lambda, "power_iterations": used, "hvp_step": hvpStep, "top_eigenvalues": top,
                     "m_sharpness": ["rho": Double(rho), "m": m, "value": sharpness],
                     "line": line.map { ["t": Double($0.t), "loss": $0.loss] },
                 ]
