@@ -47,6 +47,10 @@ struct SweepCommand: ParsableCommand {
                 }
             }
             if !failed.isEmpty { throw SAMTrainError("\(failed.count) cell(s) failed: \(failed.joined(separator: "; "))") }
+        } catch let e as SweepRunner.Interrupted {
+            let name = e.signal == SIGINT ? "SIGINT" : "SIGTERM"
+            FileHandle.standardError.write(Data("samtrain: sweep interrupted by \(name) at cell \(e.cell) (\(e.finished) of \(e.total) cells finished); rerun the same command to finish it\n".utf8))
+            throw ExitCode(128 + e.signal)
         } catch let e as SAMTrainError {
             FileHandle.standardError.write(Data("samtrain: error: \(e.message)\n".utf8))
             throw ExitCode(1)

@@ -28,13 +28,27 @@ public struct SweepRunner {
         public var seconds: Double
     }
 
+    /// SIGINT or SIGTERM while a sweep runs: the running cell is stopped (its checkpoints
+    /// stay) and `run` throws this, so that rerunning the command resumes where it was.
+    public struct Interrupted: Error {
+        public var signal: Int32
+        public var cell: String
+        public var finished: Int
+        public var total: Int
+    }
+
     /// Runs every unfinished cell; returns the results of all cells (finished earlier or now)
-    /// and the names of the cells that failed.
+    /// and the names of the cells that failed. Throws `Interrupted` on SIGINT or SIGTERM.
     public func run() throws -> (results: [Result], failed: [String]) {
         try MetricsLog.makeDirectory(directory)
         var results: [Result] = [], failed: [String] = []
         let cells = sweep.cells
+        let signals = Self.child.catchSignals()
+        defer { signals.forEach { $0.cancel() } }
         for (i, cell) in cells.enumerated() {
+            if let signal = Self.child.signal {
+                throw Interrupted(signal: signal, cell: cell.name, finished: results.count, total: cells.count)
+            }
             let dir = directory + "/" + cell.name
             let resultPath = dir + "/result.json"
             if let data = FileManager.default.contents(atPath: resultPath), let r = try? JSONDecoder().decode(Result.self, from: data) {
@@ -50,6 +64,9 @@ public struct SweepRunner {
             if cell.value("checkpoint-every") == nil { args += ["--checkpoint-every", "1epoch"] }
             if resuming { args += ["--resume", dir] }
             let status = try launch(args, output: dir + "/train.log")
+            if let signal = Self.child.signal {
+                throw Interrupted(signal: signal, cell: cell.name, finished: results.count, total: cells.count)
+            }
             guard status == 0 else {
                 log("[\(i + 1)/\(cells.count)] \(cell.name): FAILED (exit \(status)); see \(dir)/train.log")
                 failed.append(cell.name)
@@ -65,6 +82,9 @@ public struct SweepRunner {
                     result.lambdaMax = json["lambda_max"] as? Double
                     result.sharpness = (json["m_sharpness"] as? [String: Any])?["value"] as? Double
                 }
+            }
+            if let signal = Self.child.signal {
+                throw Interrupted(signal: signal, cell: cell.name, finished: results.count, total: cells.count)
             }
             result.seconds = Date().timeIntervalSince(start)
             let encoder = JSONEncoder()
@@ -88,15 +108,55 @@ public struct SweepRunner {
         if geteuid() == 0 { env["OMPI_ALLOW_RUN_AS_ROOT"] = "1"; env["OMPI_ALLOW_RUN_AS_ROOT_CONFIRM"] = "1" }
         env["OPENBLAS_NUM_THREADS"] = env["OPENBLAS_NUM_THREADS"] ?? "1"
         process.environment = env
-        FileManager.default.createFile(atPath: output, contents: nil)
+        guard FileManager.default.createFile(atPath: output, contents: nil) else {
+            throw SAMTrainError("\(output): cannot create the file")
+        }
         let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: output))
         defer { try? handle.close() }
         process.standardOutput = handle
         process.standardError = handle
         process.standardInput = FileHandle.nullDevice
-        try process.run()
-        process.waitUntilExit()
+        try Self.child.run(process)
         return process.terminationStatus
+    }
+
+    /// The one child process (mpirun) a sweep waits for, and the signal that interrupted it.
+    static let child = ChildProcess()
+
+    final class ChildProcess: @unchecked Sendable {
+        private let lock = NSLock()
+        private var process: Process?
+        private var received: Int32?
+
+        var signal: Int32? { lock.withLock { received } }
+
+        /// Runs `process` to its end; a signal caught meanwhile terminates it (mpirun passes
+        /// SIGTERM on to its ranks).
+        func run(_ process: Process) throws {
+            try lock.withLock {
+                guard received == nil else { return }
+                try process.run()
+                self.process = process
+            }
+            process.waitUntilExit()
+            lock.withLock { self.process = nil }
+        }
+
+        /// SIGINT and SIGTERM are handled (not fatal) until the returned sources are cancelled.
+        func catchSignals() -> [DispatchSourceSignal] {
+            [SIGINT, SIGTERM].map { number in
+                Foundation.signal(number, SIG_IGN)
+                let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
+                source.setEventHandler { [self] in
+                    lock.withLock {
+                        if received == nil { received = number }
+                        if let process, process.isRunning { process.terminate() }
+                    }
+                }
+                source.resume()
+                return source
+            }
+        }
     }
 
     /// Final and best test accuracy and the final train loss, from the cell's metrics.csv.

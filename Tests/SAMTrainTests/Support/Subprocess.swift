@@ -49,10 +49,12 @@ enum Subprocess {
         }
     }
 
-    /// Runs `executable arguments` with a time limit; on time-out the whole process group
-    /// is killed.
+    /// Runs `executable arguments` with a time limit; on time-out the whole process tree
+    /// is killed. When `killWhen` first returns true, the tree gets SIGKILL, or, with
+    /// `interrupt`, the executable alone gets that signal and must end by itself.
     static func run(_ executable: String, _ arguments: [String], environment extra: [String: String] = [:],
-                    timeout: Double = 120, directory: URL? = nil, killWhen: (() -> Bool)? = nil) throws -> Result {
+                    timeout: Double = 120, directory: URL? = nil, killWhen: (() -> Bool)? = nil,
+                    interrupt: Int32? = nil) throws -> Result {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/setsid")
         process.arguments = ["--wait", executable] + arguments
@@ -84,10 +86,17 @@ enum Subprocess {
                 killTree(pid)
                 break
             }
-            if let killWhen, killWhen() {
+            if !killed, let killWhen, killWhen() {
                 killed = true
-                killTree(pid)
-                break
+                guard let interrupt else { killTree(pid); break }
+                // setsid may have forked: the executable is the first process of the tree
+                // that runs it.
+                let target = processTree(pid).first { p in
+                    FileManager.default.contents(atPath: "/proc/\(p)/cmdline").map {
+                        String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) == executable
+                    } ?? false
+                }
+                kill(target ?? pid, interrupt)
             }
             usleep(5_000)
         }
@@ -110,6 +119,14 @@ enum Subprocess {
     /// SIGKILL to `pid` and all its descendants. Open MPI puts its ranks in process groups
     /// of their own, so killing mpirun's group alone would leave the ranks running.
     static func killTree(_ pid: Int32) {
+        let all = processTree(pid)
+        for p in all { kill(p, SIGSTOP) }   // no one reacts to the others' deaths first
+        for p in all { kill(p, SIGKILL) }
+        kill(-pid, SIGKILL)
+    }
+
+    /// `pid` and all its descendants, parents before children.
+    static func processTree(_ pid: Int32) -> [Int32] {
         var children: [Int32: [Int32]] = [:]
         for entry in (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? [] {
             guard let p = Int32(entry), let stat = try? String(contentsOfFile: "/proc/\(entry)/stat", encoding: .utf8),
@@ -119,9 +136,7 @@ enum Subprocess {
         }
         var stack = [pid], all: [Int32] = []
         while let p = stack.popLast() { all.append(p); stack += children[p] ?? [] }
-        for p in all { kill(p, SIGSTOP) }   // no one reacts to the others' deaths first
-        for p in all { kill(p, SIGKILL) }
-        kill(-pid, SIGKILL)
+        return all
     }
 
     /// What a reader thread collected (read after the group is done).

@@ -88,4 +88,40 @@ final class SweepTests: XCTestCase {
         XCTAssertTrue(second.stdout.contains("rho=0.02: done before"), second.output)
         XCTAssertTrue(second.stdout.contains("rho=0.1: resuming"), second.output)
     }
+
+    /// SIGTERM to a running sweep stops its cell (mpirun and the ranks) within seconds and
+    /// exits 143 with a message; the rerun skips the finished cell and resumes the
+    /// interrupted one from its checkpoint.
+    func testInterruptedSweepStopsItsCellAndTheRerunResumesIt() throws {
+        try Subprocess.requireFashionMNIST()
+        let (dir, path) = try writeSweep("""
+        {"name": "tiny", "expected_time": "seconds", "ranks": 2,
+         "fixed": {"model": "mlp", "epochs": 12, "train_subset": 1024, "batch_size": 64},
+         "axes": {"seed": [1, 2]}}
+        """)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let out = dir.appendingPathComponent("out").path
+        let second = out + "/seed=2"
+        let first = try Subprocess.run(Subprocess.samtrain, ["sweep", path, "--out", out], timeout: 300,
+                                       killWhen: { !CheckpointDirectory.list(second).isEmpty }, interrupt: SIGTERM)
+        XCTAssertTrue(first.killed, "the sweep ended before it could be interrupted:\n\(first.output)")
+        XCTAssertFalse(first.timedOut, first.output)
+        XCTAssertEqual(first.status, 128 + SIGTERM, first.output)
+        XCTAssertTrue(first.stderr.contains("interrupted by SIGTERM at cell seed=2 (1 of 2 cells finished)"), first.output)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: second + "/result.json"))
+        usleep(500_000)
+        let strays = ((try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []).filter { entry in
+            guard Int32(entry) != nil, let cmdline = FileManager.default.contents(atPath: "/proc/\(entry)/cmdline") else { return false }
+            return String(decoding: cmdline, as: UTF8.self).contains(second)
+        }
+        XCTAssertEqual(strays, [], "processes of the interrupted cell still run")
+
+        let rerun = try Subprocess.run(Subprocess.samtrain, ["sweep", path, "--out", out], timeout: 300)
+        XCTAssertEqual(rerun.status, 0, rerun.output)
+        XCTAssertTrue(rerun.stdout.contains("seed=1: done before"), rerun.output)
+        XCTAssertTrue(rerun.stdout.contains("seed=2: resuming"), rerun.output)
+        let log = try String(contentsOfFile: second + "/train.log", encoding: .utf8)
+        XCTAssertTrue(log.contains("resumed at step"), log)
+        XCTAssertEqual(try String(contentsOfFile: out + "/results.csv", encoding: .utf8).split(separator: "\n").count, 3)
+    }
 }
