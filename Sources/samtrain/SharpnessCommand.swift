@@ -36,8 +36,8 @@ struct SharpnessCommand: ParsableCommand {
     @Option(help: "Half-width of the 1-D loss line (a random unit direction).")
     var lineRadius: Float = 1
 
-    @Option(help: "Length of the finite-difference step of the Hessian-vector products.")
-    var hvpStep: Double = 1e-4
+    @Option(help: "Length of the finite-difference step of the Hessian-vector products (taken with the ReLU and max-pool pattern of w held fixed).")
+    var hvpStep: Double = 1e-3
 
     @Flag(help: "Print the result as JSON.")
     var json = false

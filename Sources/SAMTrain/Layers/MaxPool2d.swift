@@ -1,7 +1,9 @@
 /// 2×2 max pooling with stride 2 over NCHW (PyTorch's MaxPool2d(2): odd trailing rows and
 /// columns are dropped). The forward pass records which of the four inputs won, the first
 /// maximum in row-major window order, and the backward pass routes the gradient there.
-public final class MaxPool2d: Layer {
+/// Replaying an `ActivationPattern`, the recorded inputs win instead.
+public final class MaxPool2d: PiecewiseLinearLayer {
+    public var patternMode = PatternMode.live
     private var inputShape: [Int] = []
     private let output = Tensor(shape: [0])
     private let inputGradient = Tensor(shape: [0])
@@ -44,6 +46,20 @@ public final class MaxPool2d: Layer {
                     if d > v { v = d; best = top + w + 1 }
                     y[i * ow + j] = v
                     win[i * ow + j] = Int32(best)
+                }
+            }
+        }
+        switch patternMode {
+        case .live: break
+        case .record(let pattern):
+            pattern.winners = Array(UnsafeBufferPointer(start: winners, count: output.count))
+        case .replay(let pattern):
+            precondition(pattern.winners.count == output.count, "replayed pattern of another shape")
+            pattern.winners.withUnsafeBufferPointer { p in
+                winners.update(from: p.baseAddress!, count: output.count)
+                for q in 0..<planes {
+                    let x = input.data + q * h * w, y = output.data + q * oh * ow
+                    for k in 0..<(oh * ow) { y[k] = x[Int(p[q * oh * ow + k])] }
                 }
             }
         }

@@ -96,6 +96,68 @@ final class HessianTests: XCTestCase {
         for i in 0..<3 { XCTAssertEqual(lanczos[i], exact[i], accuracy: 0.02 * exact[0], "eigenvalue \(i + 1)") }
     }
 
+    /// conv → BatchNorm → ReLU → max-pool → linear, trained on 6×6 images: every kind of
+    /// kink the cnn has.
+    func trainedTinyCNN() -> (Sequential, Dataset) {
+        var rng = SplitMix64(seed: 11)
+        let n = 48
+        let x = (0..<(n * 36)).map { _ in rng.uniform(-1, 1) }
+        let y = (0..<n).map { _ in Int32(rng.nextInt(below: classes)) }
+        let dataset = Dataset(images: x, labels: y, channels: 1, height: 6, width: 6, classes: classes)
+        let store = ParameterStore()
+        let layers: [Layer] = [Conv2d(store: store, name: "0", inChannels: 1, outChannels: 3, kernelSize: 3, stride: 1, padding: 1, bias: false),
+                               BatchNorm2d(store: store, name: "1", channels: 3), ReLU(), MaxPool2d(), Flatten(),
+                               Linear(store: store, name: "5", inputs: 27, outputs: classes)]
+        let model = Sequential(store: store, layers: layers, inputShape: [1, 6, 6], classes: classes)
+        model.initialize(seed: 12)
+        let optimizer = SGD(count: store.count, momentum: 0.9, nesterov: false, weightDecay: 0)
+        let training = LossLandscape(model: model, dataset: dataset, subset: nil, world: Communicator.world())
+        for _ in 0..<300 {
+            training.evaluate(withGradient: true)
+            optimizer.step(parameters: store.values, direction: training.gradient, learningRate: 0.05)
+        }
+        return (model, dataset)
+    }
+
+    func denseHessian(_ landscape: LossLandscape, step: Double) -> (matrix: [[Double]], asymmetry: Double) {
+        let n = landscape.weights.count
+        var dense = [[Double]](repeating: [Double](repeating: 0, count: n), count: n)
+        let basis = FlatBuffer(count: n), column = FlatBuffer(count: n)
+        for j in 0..<n {
+            basis.zero(); basis[j] = 1
+            landscape.hessianVectorProduct(basis, into: column, step: step)
+            for i in 0..<n { dense[i][j] = Double(column[i]) }
+        }
+        var asymmetric = 0.0, total = 0.0
+        for i in 0..<n { for j in 0..<n { asymmetric += pow(dense[i][j] - dense[j][i], 2); total += dense[i][j] * dense[i][j] } }
+        for i in 0..<n { for j in (i + 1)..<n { let s = (dense[i][j] + dense[j][i]) / 2; dense[i][j] = s; dense[j][i] = s } }
+        return (dense, (asymmetric / total).squareRoot())
+    }
+
+    /// With the ReLU and max-pool pattern of w held fixed, the finite-difference Hessian is
+    /// symmetric and does not depend on the step; without it, it is neither (the units the
+    /// step moves across zero add jumps), which is what the frozen pattern is for.
+    func testFrozenActivationPatternsMakeTheHessianOfAConvNetIndependentOfTheStep() {
+        let (model, dataset) = trainedTinyCNN()
+        let landscape = LossLandscape(model: model, dataset: dataset, subset: nil, world: Communicator.world())
+        let before = model.store.values.array
+        let tops = [1e-2, 1e-3, 1e-4].map { step -> Double in
+            let (dense, asymmetry) = denseHessian(landscape, step: step)
+            XCTAssertLessThan(asymmetry, 1e-2, "step \(step)")
+            return HessianSpectrum.symmetricEigenvalues(dense).max()!
+        }
+        XCTAssertGreaterThan(tops[1], 0)
+        for t in tops { XCTAssertEqual(t, tops[1], accuracy: 1e-2 * tops[1], "λ_max per step: \(tops)") }
+        let power = HessianSpectrum.topEigenvalue(landscape, seed: 3, maxIterations: 20)
+        XCTAssertEqual(power.value, tops[1], accuracy: 0.02 * tops[1])
+        XCTAssertEqual(model.store.values.array, before, "the probes restore w")
+
+        landscape.freezesActivationPatterns = false
+        let live = [1e-2, 1e-3, 1e-4].map { denseHessian(landscape, step: $0) }
+        XCTAssertTrue(live.contains { $0.asymmetry > 0.05 } || live.map { HessianSpectrum.symmetricEigenvalues($0.matrix).max()! }.contains { abs($0 - tops[1]) > 0.05 * tops[1] },
+                      "this net crosses no kink: the test does not tell frozen from live patterns")
+    }
+
     func testMSharpnessIsPositiveAndGrowsWithRho() {
         let store = ParameterStore()
         let model = Sequential(store: store, layers: [Linear(store: store, name: "0", inputs: features, outputs: classes)],
