@@ -59,6 +59,6 @@ public final class MetricsLog {
         csv?.write(Data((values.map { "\($0)" }.joined(separator: ",") + "\n").utf8))
         record(["kind": "epoch", "epoch": r.epoch, "step": r.step, "train_loss": r.trainLoss, "train_acc": r.trainAccuracy,
                 "test_loss": r.testLoss, "test_acc": r.testAccuracy, "images_per_s": r.imagesPerSecond, "seconds": r.seconds,
-                "checkpoint_seconds": coordinatorSeconds])
+                "coordinator_seconds": coordinatorSeconds])
     }
 }

@@ -19,8 +19,9 @@ public final class Trainer {
     /// Steps completed (restored from a checkpoint when resuming).
     public private(set) var globalStep = 0
     let checkpoints: CheckpointDirectory?
-    /// Time spent writing checkpoints and metrics (the coordinator's overhead), per epoch.
-    var checkpointSeconds = 0.0
+    /// Time spent on progress lines, metrics records and checkpoints (the coordinator's
+    /// overhead: what a run without them would not spend), per epoch.
+    var coordinatorSeconds = 0.0
 
     /// Builds everything a run needs. Every stage that can fail on one rank alone goes
     /// through `world.agree`, so that all ranks fail together with one message.
@@ -144,6 +145,8 @@ public final class Trainer {
                 interval[4] += stats.gradientNormSum / Double(stats.shards)
                 interval[5] += stats.epsilonNormSum / Double(stats.shards)
                 if logging {
+                    let loggingStart = PhaseTimer.now()
+                    defer { coordinatorSeconds += PhaseTimer.now() - loggingStart }
                     let g = world.allreduceSum(interval)
                     let now = PhaseTimer.now()
                     let rate = g[2] / (now - intervalStart)
@@ -185,13 +188,13 @@ public final class Trainer {
                 try saveCheckpoint()
             }
             let loggingStart = PhaseTimer.now()
-            metrics.epoch(record, coordinatorSeconds: checkpointSeconds)
+            metrics.epoch(record, coordinatorSeconds: coordinatorSeconds)
             if checkpoints != nil {
-                let overhead = checkpointSeconds + PhaseTimer.now() - loggingStart
-                log.info(String(format: "  checkpoints and metrics: %.3f s this epoch (%.2f%% of the epoch's %.1f s)",
+                let overhead = coordinatorSeconds + PhaseTimer.now() - loggingStart
+                log.info(String(format: "  progress, metrics and checkpoints: %.3f s this epoch (%.2f%% of the epoch's %.1f s)",
                                 overhead, 100 * overhead / seconds, seconds))
             }
-            checkpointSeconds = 0
+            coordinatorSeconds = 0
         }
         let digest = model.store.values.digest()
         if configuration.reportDigests {
@@ -219,7 +222,7 @@ public final class Trainer {
         guard let checkpoints else { return }
         let start = PhaseTimer.now()
         world.allreduceMean(model.store.buffers)
-        defer { checkpointSeconds += PhaseTimer.now() - start }
+        defer { coordinatorSeconds += PhaseTimer.now() - start }
         try world.agree {
             guard world.isCoordinator else { return }
             let epoch = globalStep / stepsPerEpoch
