@@ -15,12 +15,17 @@ struct ConformanceCommand: ParsableCommand {
     @Flag(help: "Print only one line per case.")
     var summary = false
 
+    @Option(name: .customLong("override-m"),
+            help: "Diagnostic: perturb with M examples per ε instead of each file's setting (a case of another scope must then fail).")
+    var overrideM: Int?
+
     func run() throws {
+        if let m = overrideM, m <= 0 { throw ValidationError("--override-m \(m): must be positive") }
         MPIJob.run { world in
             var failed: [String] = []
             for file in files {
                 let c = try world.agree { try ConformanceCase(contentsOf: file) }
-                let report = try world.agree { try ConformanceRunner.run(c, world: world) }
+                let report = try world.agree { try ConformanceRunner.run(c, world: world, m: overrideM) }
                 guard world.isCoordinator else { continue }
                 if !report.passed { failed.append(report.name) }
                 print(String(format: "%@  %@  (%d rank(s), %d steps, worst deviation %.3f of the tolerance)",
