@@ -35,6 +35,7 @@ public struct LineChart {
             let path = base + "." + ext
             let script = """
             set terminal \(terminal)
+            set termoption noenhanced
             set output \(quoted(path))
             set title \(quoted(title))
             set xlabel \(quoted(xLabel))

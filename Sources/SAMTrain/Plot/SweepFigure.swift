@@ -8,7 +8,9 @@ public enum SweepFigure {
         guard let yColumn = yColumns[y] else {
             throw SAMTrainError("--y \(y): choose one of \(yColumns.keys.sorted().joined(separator: ", "))")
         }
-        var chart = LineChart(title: "", xLabel: x, yLabel: y == "error" ? "test error" : y, logX: logX)
+        let yLabels = ["error": "test error", "accuracy": "test accuracy", "best": "best test accuracy",
+                       "sharpness": "m-sharpness", "lambda": "Hessian λ_max"]
+        var chart = LineChart(title: "", xLabel: x, yLabel: yLabels[y] ?? y, logX: logX)
         var groups: [String: [(x: Double, y: Double)]] = [:], order: [(key: Double, name: String)] = []
         for path in paths {
             let table = try CSVTable(path: path)
