@@ -66,7 +66,7 @@ struct PlotCommand: ParsableCommand {
         for path in inputs {
             let table = try CSVTable(path: path)
             let (e, a, l) = (try table.column("epoch", source: path), try table.column("test_acc", source: path), try table.column("train_loss", source: path))
-            let name = (path as NSString).deletingLastPathComponent.split(separator: "/").last.map(String.init) ?? path
+            let name = seriesName(path)
             accuracy.series.append((name, table.rows.compactMap { r in Double(r[e]).flatMap { x in Double(r[a]).map { (x: x, y: $0) } } }))
             loss.series.append((name, table.rows.compactMap { r in Double(r[e]).flatMap { x in Double(r[l]).map { (x: x, y: $0) } } }))
         }
@@ -81,9 +81,16 @@ struct PlotCommand: ParsableCommand {
                   let values = json["top_eigenvalues"] as? [Double] else {
                 throw SAMTrainError("\(path): not the JSON of samtrain sharpness --json")
             }
-            let name = (path as NSString).deletingLastPathComponent.split(separator: "/").last.map(String.init) ?? path
-            chart.series.append((name, values.enumerated().map { (x: Double($0.offset + 1), y: $0.element) }))
+            chart.series.append((seriesName(path), values.enumerated().map { (x: Double($0.offset + 1), y: $0.element) }))
         }
         return chart
+    }
+
+    /// A line's name: the file's directory (runs/sgd/metrics.csv, runs/sam/metrics.csv), or
+    /// the file's own name when inputs share a directory (sharpness/sgd.json, sharpness/sam.json).
+    func seriesName(_ path: String) -> String {
+        let directory = { (p: String) in (p as NSString).deletingLastPathComponent.split(separator: "/").last.map(String.init) ?? p }
+        if Set(inputs.map(directory)).count == inputs.count { return directory(path) }
+        return ((path as NSString).lastPathComponent as NSString).deletingPathExtension
     }
 }
