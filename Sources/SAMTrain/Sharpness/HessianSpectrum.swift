@@ -14,14 +14,16 @@ public enum HessianSpectrum {
 
     /// λ_max, the largest (algebraic) eigenvalue, by power iteration until the estimate
     /// changes by less than `tolerance` (relative) or `maxIterations`. Power iteration finds
-    /// the eigenvalue of largest magnitude; away from a minimum that can be negative, and
-    /// then a second run on H − μI (shifted by that eigenvalue μ) finds the top one.
+    /// the eigenvalue of largest magnitude; away from a minimum that can be negative, and it
+    /// converges slowly when the top two are close. In either case Lanczos (which finds both
+    /// ends of the spectrum) takes over with `maxIterations` more products: a shifted power
+    /// iteration on H − μI stalled there, since most eigenvalues sit near 0, i.e. near −μ.
     public static func topEigenvalue(_ landscape: LossLandscape, seed: UInt64 = 0, maxIterations: Int = 50,
                                      tolerance: Double = 1e-3) -> (value: Double, iterations: Int) {
         let first = powerIteration(landscape, shift: 0, seed: seed, maxIterations: maxIterations, tolerance: tolerance)
-        guard first.value < 0 else { return first }
-        let shifted = powerIteration(landscape, shift: first.value, seed: seed &+ 1, maxIterations: maxIterations, tolerance: tolerance)
-        return (shifted.value + first.value, first.iterations + shifted.iterations)
+        guard first.value < 0 || first.iterations == maxIterations else { return first }
+        let top = topEigenvalues(landscape, k: 1, steps: max(maxIterations, 20), seed: seed &+ 1)[0]
+        return (first.value > 0 ? max(top, first.value) : top, first.iterations + max(maxIterations, 20))
     }
 
     /// The dominant eigenvalue of H − shift·I.
