@@ -44,11 +44,9 @@ public struct SweepRunner {
         var results: [Result] = [], failed: [String] = []
         let cells = sweep.cells
         let signals = Self.child.catchSignals()
-        defer { signals.forEach { $0.cancel() } }
+        defer { Self.child.releaseSignals(signals) }
         for (i, cell) in cells.enumerated() {
-            if let signal = Self.child.signal {
-                throw Interrupted(signal: signal, cell: cell.name, finished: results.count, total: cells.count)
-            }
+            try stopIfInterrupted(at: cell.name, finished: results.count, total: cells.count)
             let dir = directory + "/" + cell.name
             let resultPath = dir + "/result.json"
             if let data = FileManager.default.contents(atPath: resultPath), let r = try? JSONDecoder().decode(Result.self, from: data) {
@@ -64,9 +62,7 @@ public struct SweepRunner {
             if cell.value("checkpoint-every") == nil { args += ["--checkpoint-every", "1epoch"] }
             if resuming { args += ["--resume", dir] }
             let status = try launch(args, output: dir + "/train.log")
-            if let signal = Self.child.signal {
-                throw Interrupted(signal: signal, cell: cell.name, finished: results.count, total: cells.count)
-            }
+            try stopIfInterrupted(at: cell.name, finished: results.count, total: cells.count)
             guard status == 0 else {
                 log("[\(i + 1)/\(cells.count)] \(cell.name): FAILED (exit \(status)); see \(dir)/train.log")
                 failed.append(cell.name)
@@ -83,9 +79,7 @@ public struct SweepRunner {
                     result.sharpness = (json["m_sharpness"] as? [String: Any])?["value"] as? Double
                 }
             }
-            if let signal = Self.child.signal {
-                throw Interrupted(signal: signal, cell: cell.name, finished: results.count, total: cells.count)
-            }
+            try stopIfInterrupted(at: cell.name, finished: results.count, total: cells.count)
             result.seconds = Date().timeIntervalSince(start)
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
@@ -95,6 +89,10 @@ public struct SweepRunner {
         }
         try writeCSV(results)
         return (results, failed)
+    }
+
+    func stopIfInterrupted(at cell: String, finished: Int, total: Int) throws {
+        if let signal = Self.child.signal { throw Interrupted(signal: signal, cell: cell, finished: finished, total: total) }
     }
 
     /// `mpirun -np R samtrain ARGS`, output to a file; returns the exit status.
@@ -133,11 +131,13 @@ public struct SweepRunner {
         /// Runs `process` to its end; a signal caught meanwhile terminates it (mpirun passes
         /// SIGTERM on to its ranks).
         func run(_ process: Process) throws {
-            try lock.withLock {
-                guard received == nil else { return }
+            let started = try lock.withLock { () -> Bool in
+                guard received == nil else { return false }   // interrupted before the start
                 try process.run()
                 self.process = process
+                return true
             }
+            guard started else { return }
             process.waitUntilExit()
             lock.withLock { self.process = nil }
         }
@@ -156,6 +156,11 @@ public struct SweepRunner {
                 source.resume()
                 return source
             }
+        }
+
+        func releaseSignals(_ sources: [DispatchSourceSignal]) {
+            sources.forEach { $0.cancel() }
+            for number in [SIGINT, SIGTERM] { Foundation.signal(number, SIG_DFL) }
         }
     }
 

@@ -44,6 +44,10 @@ final class HessianTests: XCTestCase {
         XCTAssertEqual(power, exact[0], accuracy: 0.02 * exact[0], "power iteration λ_max \(power) vs exact \(exact[0])")
         let lanczos = HessianSpectrum.topEigenvalues(landscape, k: 3)
         for i in 0..<3 { XCTAssertEqual(lanczos[i], exact[i], accuracy: 0.02 * exact[0], "eigenvalue \(i + 1)") }
+        // Power iteration cut off before it converges: Lanczos takes over.
+        let early = HessianSpectrum.topEigenvalue(landscape, maxIterations: 2, tolerance: 1e-9)
+        XCTAssertGreaterThan(early.iterations, 2, "no Lanczos after an unconverged power iteration")
+        XCTAssertEqual(early.value, exact[0], accuracy: 0.01 * exact[0])
     }
 
     func tinyMLP() -> Sequential {
