@@ -8,7 +8,7 @@ struct BenchCommand: ParsableCommand {
         abstract: "Time training steps (images/s and per-phase times) beside OpenBLAS sgemm's GFLOP/s."
     )
 
-    @Option(help: "Model: mlp or cnn.")
+    @Option(help: "Model: \(Architecture.allCases.map(\.rawValue).joined(separator: ", ")) (timed on random inputs of its data shape: 1×28×28 for mlp and cnn, 3×32×32 for the residual networks).")
     var model: String = "cnn"
 
     @Option(help: "Examples per rank per step.")
@@ -51,7 +51,7 @@ struct BenchCommand: ParsableCommand {
 
     static func table(_ r: Benchmark.Result) -> String {
         var lines = [
-            "model \(r.model), \(r.variant) (\(r.scope)), \(r.ranks) rank(s) × \(r.threadsPerRank) thread(s), \(r.batchPerRank) per rank, \(r.steps) steps",
+            "model \(r.model) (\(r.inputShape.map(String.init).joined(separator: "×")) inputs), \(r.variant) (\(r.scope)), \(r.ranks) rank(s) × \(r.threadsPerRank) thread(s), \(r.batchPerRank) per rank, \(r.steps) steps",
             String(format: "images/s          %10.1f", r.imagesPerSecond),
             String(format: "step (median)     %10.2f ms", r.medianStepSeconds * 1e3),
         ]
@@ -62,6 +62,7 @@ struct BenchCommand: ParsableCommand {
         lines.append(String(format: "model GFLOP/s     %10.1f per rank", r.modelGFLOPsPerRank))
         lines.append(String(format: "sgemm GFLOP/s     %10.1f per rank (%d×%d, same run) → model at %.0f%% of sgemm",
                             r.sgemmGFLOPsPerRank, r.sgemmSize, r.sgemmSize, 100 * r.modelGFLOPsPerRank / r.sgemmGFLOPsPerRank))
+        lines.append(String(format: "peak memory       %10.0f MB per rank (resident, largest rank)", r.peakResidentMBPerRank))
         return lines.joined(separator: "\n")
     }
 }

@@ -18,15 +18,22 @@ struct SweepCommand: ParsableCommand {
     @Option(help: "Output directory (default runs/<sweep name>[-quick]).")
     var out: String?
 
+    @Option(help: "Directory of the dataset's files for every cell (the sweep file's data otherwise; CIFAR sweeps need it).")
+    var data: String?
+
     @Flag(help: "List the cells and exit.")
     var dryRun = false
 
     func run() throws {
         do {
-            let sweep = try SweepFile(path: file, quick: quick)
+            var sweep = try SweepFile(path: file, quick: quick)
+            if let data { sweep.overrideData(data) }
             try sweep.validate()
             let cells = sweep.cells
             print("sweep \(sweep.name)\(quick ? " (quick)" : ""): \(cells.count) cells × \(sweep.ranks) ranks; expected time \(sweep.expectedTime)")
+            if !sweep.published.isEmpty {
+                print("published: " + sweep.published.map { "\($0.key) \($0.value)" }.joined(separator: "; "))
+            }
             if dryRun {
                 for c in cells { print("  \(c.name): samtrain " + (["train"] + c.arguments).joined(separator: " ")) }
                 return

@@ -7,14 +7,20 @@ struct TrainCommand: ParsableCommand {
         abstract: "Train a model, data-parallel over the MPI ranks; rank 0 reports."
     )
 
-    @Option(help: "Model: mlp or cnn.")
+    @Option(help: "Model: \(Architecture.allCases.map(\.rawValue).joined(separator: ", ")) (SPEC §7; built for the dataset's image shape and class count).")
     var model: String = "cnn"
 
-    @Option(help: "Dataset: fashion-mnist or mnist (IDX files, raw or .gz).")
+    @Option(help: "Dataset: fashion-mnist or mnist (IDX files, raw or .gz), cifar10 or cifar100 (the binary versions' .bin files).")
     var dataset: String = "fashion-mnist"
 
-    @Option(help: "Directory of the dataset's files.")
-    var data: String = "/usr/share/datasets/fashion-mnist"
+    @Option(help: "Directory of the dataset's files (CIFAR: the unpacked cifar-10-batches-bin or cifar-100-binary folder, or the folder holding it).")
+    var data: String = DatasetKind.defaultDirectory
+
+    @Option(help: "Training augmentation: none or crop-flip (zero-pad 4, random crop, horizontal flip ½); default crop-flip for cifar10/cifar100, none for fashion-mnist/mnist.")
+    var augment: String?
+
+    @Option(help: "Cutout: zero one N×N square (centre uniform, clipped at the borders) of every training image; 0: off.")
+    var cutout: Int = 0
 
     @Option(help: "Epochs.")
     var epochs: Int = 3
@@ -51,6 +57,9 @@ struct TrainCommand: ParsableCommand {
 
     @Option(help: "Train on the first N training examples only.")
     var trainSubset: Int?
+
+    @Option(help: "Evaluate on the first N test examples only (training is unaffected).")
+    var testSubset: Int?
 
     @Option(help: "Stop after N steps in all.")
     var maxSteps: Int?
@@ -96,8 +105,10 @@ struct TrainCommand: ParsableCommand {
         c.threads = threads
         c.trainSubset = trainSubset
         c.maxSteps = maxSteps
+        c.testSubset = testSubset
         c.labelNoise = labelNoise
         c.labelSmoothing = samOptions.labelSmoothing
+        c.cutout = cutout
         c.logEvery = logEvery
         c.outDirectory = out
         c.keep = keep
@@ -105,6 +116,7 @@ struct TrainCommand: ParsableCommand {
         c.resume = resume
         do {
             if let checkpointEvery { try c.setCheckpointEvery(checkpointEvery) }
+            if let augment { c.augment = try Augmentation.Kind.named(augment) }
         } catch let e as SAMTrainError { throw ValidationError(e.message) }
         c.sam = try samOptions.configuration()
         do { try c.validate() } catch let e as SAMTrainError { throw ValidationError(e.message) }

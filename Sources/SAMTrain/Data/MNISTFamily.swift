@@ -1,7 +1,7 @@
 import Foundation
 
-/// MNIST and Fashion-MNIST from their four IDX files (raw or `.gz`), scaled to [0, 1] and
-/// normalized with the dataset's mean and standard deviation (SPEC §7).
+/// MNIST and Fashion-MNIST from their four IDX files (raw or `.gz`), kept as bytes and
+/// normalized per batch with the dataset's mean and standard deviation (SPEC §7).
 public enum MNISTFamily {
     public enum Kind: String, CaseIterable, Sendable {
         case fashionMNIST = "fashion-mnist"
@@ -9,6 +9,7 @@ public enum MNISTFamily {
 
         public var mean: Float { self == .mnist ? 0.1307 : 0.2860 }
         public var std: Float { self == .mnist ? 0.3081 : 0.3530 }
+        public var normalization: Normalization { Normalization(mean: [mean], std: [std]) }
 
         public static func named(_ name: String) throws -> Kind {
             guard let k = Kind(rawValue: name) else {
@@ -26,14 +27,9 @@ public enum MNISTFamily {
         guard FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory), isDirectory.boolValue else {
             throw SAMTrainError("--data \(directory): no such directory\(kind == .fashionMNIST ? " (Debian's package dataset-fashion-mnist installs Fashion-MNIST in /usr/share/datasets/fashion-mnist; launch/setup installs it)" : "")")
         }
-        var train = try split(directory: directory, prefix: "train", kind: kind)
+        let train = try split(directory: directory, prefix: "train", kind: kind)
         let test = try split(directory: directory, prefix: "t10k", kind: kind)
-        if let n = trainSubset { train = train.prefix(n) }
-        if labelNoise > 0 {
-            let noisy = LabelNoise.corrupt(train.labels, fraction: labelNoise, classes: train.classes, seed: seed)
-            train = train.replacingLabels(noisy.labels, corrupted: noisy.changed)
-        }
-        return (train, test)
+        return (train.training(subset: trainSubset, labelNoise: labelNoise, seed: seed), test)
     }
 
     static func split(directory: String, prefix: String, kind: Kind) throws -> Dataset {
@@ -47,10 +43,9 @@ public enum MNISTFamily {
         if let bad = labels.bytes.firstIndex(where: { $0 >= 10 }) {
             throw SAMTrainError("\(labelsPath): label \(labels.bytes[bad]) of example \(bad) is not a class 0–9")
         }
-        let scale = 1 / (255 * kind.std), shift = kind.mean / kind.std
-        let pixels = images.bytes.map { Float($0) * scale - shift }
-        return Dataset(images: pixels, labels: labels.bytes.map { Int32($0) }, channels: 1,
-                       height: images.dimensions[1], width: images.dimensions[2], classes: 10)
+        // Kept as bytes, normalized per batch by `gather`.
+        return Dataset(pixels: images.bytes, normalization: kind.normalization, labels: labels.bytes.map { Int32($0) },
+                       channels: 1, height: images.dimensions[1], width: images.dimensions[2], classes: 10)
     }
 
     /// `name` or `name.gz` in `directory`.

@@ -21,7 +21,7 @@ public enum PatternMode {
     case replay(ActivationPattern)
 }
 
-/// ReLU and MaxPool2d: layers whose pattern can be recorded and replayed.
+/// ReLU and MaxPool2d (inside residual blocks too): layers whose pattern can be recorded and replayed.
 public protocol PiecewiseLinearLayer: Layer {
     var patternMode: PatternMode { get set }
 }
@@ -31,15 +31,15 @@ extension Sequential {
     /// layer, in order (ignored for `.live`).
     func setPatternMode(_ make: (ActivationPattern) -> PatternMode, patterns: [ActivationPattern]) {
         var k = 0
-        for case let layer as PiecewiseLinearLayer in layers {
+        for case let layer as PiecewiseLinearLayer in layers.flattened {
             layer.patternMode = make(patterns[k])
             k += 1
         }
     }
 
     func setLivePatterns() {
-        for case let layer as PiecewiseLinearLayer in layers { layer.patternMode = .live }
+        for case let layer as PiecewiseLinearLayer in layers.flattened { layer.patternMode = .live }
     }
 
-    var piecewiseLinearLayerCount: Int { layers.reduce(0) { $0 + ($1 is PiecewiseLinearLayer ? 1 : 0) } }
+    var piecewiseLinearLayerCount: Int { layers.flattened.reduce(0) { $0 + ($1 is PiecewiseLinearLayer ? 1 : 0) } }
 }

@@ -49,10 +49,6 @@ public final class BatchNorm2d: Layer {
 
     public func outputShape(for inputShape: [Int]) -> [Int] { inputShape }
 
-    public func forwardFLOPsPerExample(inputShape: [Int]) -> Double {
-        2 * Double(inputShape.reduce(1, *))
-    }
-
     /// (N, C, spatial size) of an [N, C, ...] input.
     private func dimensions(_ shape: [Int]) -> (Int, Int) {
         precondition(shape.count >= 2 && shape[1] == channels,

@@ -37,3 +37,50 @@ extension Layer {
     public func initialize(using rng: inout SplitMix64) {}
     public func forwardFLOPsPerExample(inputShape: [Int]) -> Double { 0 }
 }
+
+/// A layer made of layers (a residual block). Walks over a whole model (activation patterns,
+/// parameter roles) reach inside it through `sublayers`, in forward order.
+public protocol LayerContainer: Layer {
+    var sublayers: [Layer] { get }
+}
+
+extension Array where Element == Layer {
+    /// The layers applied in order.
+    func forward(_ input: Tensor, mode: PassMode) -> Tensor {
+        var x = input
+        for layer in self { x = layer.forward(x, mode: mode) }
+        return x
+    }
+
+    /// Backpropagates through the layers in reverse; returns ∂L/∂(first input) when
+    /// `inputGradient` is set (an empty chain passes the gradient through).
+    func backward(_ gradOutput: Tensor, inputGradient wantsInput: Bool) -> Tensor? {
+        var g = gradOutput
+        for (i, layer) in enumerated().reversed() {
+            guard let next = layer.backward(g, inputGradient: wantsInput || i > 0) else { return nil }
+            g = next
+        }
+        return g
+    }
+
+    func outputShape(for inputShape: [Int]) -> [Int] {
+        reduce(inputShape) { $1.outputShape(for: $0) }
+    }
+
+    func forwardFLOPsPerExample(inputShape: [Int]) -> Double {
+        var shape = inputShape, total = 0.0
+        for layer in self {
+            total += layer.forwardFLOPsPerExample(inputShape: shape)
+            shape = layer.outputShape(for: shape)
+        }
+        return total
+    }
+
+    /// Every layer, containers opened depth-first, in forward order.
+    var flattened: [Layer] {
+        flatMap { layer -> [Layer] in
+            if let container = layer as? LayerContainer { return [layer] + container.sublayers.flattened }
+            return [layer]
+        }
+    }
+}

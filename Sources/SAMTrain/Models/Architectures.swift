@@ -2,9 +2,23 @@
 public enum Architecture: String, CaseIterable, Sendable {
     case mlp
     case cnn
+    case resnet20, resnet32, resnet56
+    case wrn16_8 = "wrn16-8"
+    case wrn28_10 = "wrn28-10"
+    case resnet18
+
+    /// The input shape the bench times (SPEC §12) and a model is built for by default: the
+    /// Fashion-MNIST models take 1×28×28, the residual networks CIFAR's 3×32×32.
+    public var defaultInputShape: [Int] {
+        switch self {
+        case .mlp, .cnn: [1, 28, 28]
+        default: [3, 32, 32]
+        }
+    }
 
     /// Builds the model for inputs of shape `inputShape` (C, H, W) and `classes` outputs.
-    public func build(inputShape: [Int] = [1, 28, 28], classes: Int = 10) -> Sequential {
+    public func build(inputShape: [Int]? = nil, classes: Int = 10) -> Sequential {
+        let inputShape = inputShape ?? defaultInputShape
         let store = ParameterStore()
         let inputs = inputShape.reduce(1, *)
         switch self {
@@ -42,6 +56,12 @@ public enum Architecture: String, CaseIterable, Sendable {
             layers.append(ReLU())
             layers.append(Linear(store: store, name: "\(layers.count)", inputs: 256, outputs: classes))
             return Sequential(store: store, layers: layers, inputShape: inputShape, classes: classes)
+        case .resnet20: return CIFARResNet.build(blocksPerStage: 3, inputShape: inputShape, classes: classes)
+        case .resnet32: return CIFARResNet.build(blocksPerStage: 5, inputShape: inputShape, classes: classes)
+        case .resnet56: return CIFARResNet.build(blocksPerStage: 9, inputShape: inputShape, classes: classes)
+        case .wrn16_8: return WideResNet.build(depth: 16, widen: 8, inputShape: inputShape, classes: classes)
+        case .wrn28_10: return WideResNet.build(depth: 28, widen: 10, inputShape: inputShape, classes: classes)
+        case .resnet18: return ResNet18.build(inputShape: inputShape, classes: classes)
         }
     }
 

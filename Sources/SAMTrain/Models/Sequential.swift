@@ -1,4 +1,5 @@
-/// A model: layers applied in order, with all their tensors in one `ParameterStore`.
+/// A model: layers applied in order (a residual block is one layer made of layers), with all
+/// their tensors in one `ParameterStore`.
 public final class Sequential {
     public let store: ParameterStore
     public let layers: [Layer]
@@ -16,9 +17,7 @@ public final class Sequential {
 
     /// Logits for a batch [N, inputShape...].
     public func forward(_ input: Tensor, mode: PassMode) -> Tensor {
-        var x = input
-        for layer in layers { x = layer.forward(x, mode: mode) }
-        return x
+        layers.forward(input, mode: mode)
     }
 
     public func callAsFunction(_ input: Tensor, mode: PassMode = .train) -> Tensor {
@@ -28,11 +27,7 @@ public final class Sequential {
     /// Backpropagates ∂L/∂logits; leaves ∂L/∂w in `store.gradients` (overwritten).
     public func backward(_ gradLogits: Tensor) {
         store.gradients.zero()
-        var g = gradLogits
-        for (i, layer) in layers.enumerated().reversed() {
-            guard let next = layer.backward(g, inputGradient: i > 0) else { break }
-            g = next
-        }
+        _ = layers.backward(gradLogits, inputGradient: false)
     }
 
     /// PyTorch's default initialization, drawn layer by layer from the seed.
@@ -41,13 +36,9 @@ public final class Sequential {
         for layer in layers { layer.initialize(using: &rng) }
     }
 
+    /// Forward FLOPs per example of the convolutions and linear layers (2 per multiply-add,
+    /// the convention of SPEC §7's table).
     public var forwardFLOPsPerExample: Double {
-        var shape = inputShape
-        var total = 0.0
-        for layer in layers {
-            total += layer.forwardFLOPsPerExample(inputShape: shape)
-            shape = layer.outputShape(for: shape)
-        }
-        return total
+        layers.forwardFLOPsPerExample(inputShape: inputShape)
     }
 }

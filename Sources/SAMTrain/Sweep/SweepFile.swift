@@ -21,14 +21,16 @@ public struct SweepFile {
     public var sharpness: (subset: Int, rho: Float, m: Int)?
     /// Figures drawn from results.csv when the sweep ends: (x, series, y, logX).
     public var figures: [(x: String, series: String, y: String, logX: Bool)] = []
+    /// The paper's numbers that the grid reproduces (label → figure), printed beside it.
+    public var published: [(key: String, value: String)] = []
 
     /// The flags of `samtrain train` a sweep may set, and the kind of value each takes.
     public enum ValueKind { case integer, number, text, flag }
     public static let trainFlags: [String: ValueKind] = [
         "model": .text, "dataset": .text, "data": .text, "epochs": .integer, "batch-size": .integer, "lr": .number,
         "momentum": .number, "nesterov": .flag, "weight-decay": .number, "optimizer": .text, "schedule": .text,
-        "warmup-steps": .integer, "seed": .integer, "threads": .integer, "train-subset": .integer, "max-steps": .integer,
-        "label-noise": .number, "log-every": .integer, "checkpoint-every": .text, "keep": .integer,
+        "warmup-steps": .integer, "seed": .integer, "threads": .integer, "train-subset": .integer, "test-subset": .integer, "max-steps": .integer,
+        "label-noise": .number, "augment": .text, "cutout": .integer, "log-every": .integer, "checkpoint-every": .text, "keep": .integer,
         "sam": .text, "rho": .number, "p": .text, "norm-eps": .number, "scope": .text, "m": .integer,
         "label-smoothing": .number, "wd-in-ascent": .flag, "clip-grad-norm": .number, "asam-scope": .text,
         "asam-eta": .number, "bisam-phi": .text, "mu": .number, "alpha": .number, "rho-min-max": .number, "rho-min-min": .number,
@@ -76,7 +78,7 @@ public struct SweepFile {
         guard let root = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else {
             throw SAMTrainError("\(path): not a JSON object (sweep files are JSON)")
         }
-        let known: Set<String> = ["name", "description", "expected_time", "ranks", "fixed", "axes", "sharpness", "quick", "figures"]
+        let known: Set<String> = ["name", "description", "expected_time", "ranks", "fixed", "axes", "sharpness", "quick", "figures", "published"]
         for key in root.keys.sorted() where !known.contains(key) {
             throw fail(key, "unknown key; the keys are \(known.sorted().joined(separator: ", "))")
         }
@@ -143,6 +145,14 @@ public struct SweepFile {
             return (subset, Float(rho), m)
         }
         sharpness = try probe(root["sharpness"])
+        if let p = root["published"] {
+            guard let map = p as? [String: Any] else { throw fail("published", "must be an object of label: figure") }
+            published = try map.keys.sorted().map { k in
+                if let s = map[k] as? String { return (k, s) }
+                if !SweepFile.isBoolean(map[k]!), let d = map[k] as? Double { return (k, "\(d)") }
+                throw fail(k, "a published figure is a number or a string")
+            }
+        }
         if let f = root["figures"] {
             guard let list = f as? [[String: Any]] else { throw fail("figures", "must be a list of {x, series, y, log_x}") }
             figures = try list.map { item in
@@ -173,6 +183,13 @@ public struct SweepFile {
         if axes.isEmpty && root["axes"] == nil { throw fail("axes", "a sweep needs axes") }
     }
 
+    /// Points every cell at the user's copy of the dataset (`samtrain sweep --data DIR`).
+    public mutating func overrideData(_ directory: String) {
+        fixed.removeAll { $0.key == "data" }
+        axes.removeAll { $0.key == "data" }
+        fixed.append((key: "data", value: directory))
+    }
+
     /// Refuses, before any cell starts, what would fail inside one: settings that
     /// `samtrain train` rejects, an impossible m for the rank count, a missing dataset.
     public func validate() throws {
@@ -195,7 +212,9 @@ public struct SweepFile {
             if let v = number("m") { c.sam.m = Int(v) }
             if cell.value("scope") == "global" { c.sam.globalScope = true }
             if let v = number("label-noise") { c.labelNoise = Float(v) }
+            if let v = number("cutout") { c.cutout = Int(v) }
             do {
+                if let v = cell.value("augment") { c.augment = try Augmentation.Kind.named(v) }
                 try c.validate()
                 guard c.batchSize % ranks == 0 else {
                     throw SAMTrainError("batch-size \(c.batchSize) is not divisible by \(ranks) ranks")
@@ -204,9 +223,7 @@ public struct SweepFile {
             } catch let e as SAMTrainError {
                 throw SAMTrainError("cell \(cell.name): \(e.message)")
             }
-            for file in ["train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"] {
-                _ = try MNISTFamily.find(c.dataDirectory, file)
-            }
+            try DatasetKind.named(c.dataset).checkFiles(directory: c.dataDirectory)
         }
     }
 }

@@ -43,9 +43,14 @@ public struct ConvGeometry: Sendable, Equatable {
 /// whole chunk: the GEMM's N dimension is large and its operands contiguous.
 ///
 /// col[(c·kh + ky)·kw + kx][b·OH·OW + oh·OW + ow] = x[b][c][oh·s − p + ky][ow·s − p + kx], 0 outside.
+///
+/// `rows` restricts the output rows unfolded (a band of one large image, so that the column
+/// matrix stays in cache); the matrix then has `images · rows.count · OW` columns.
 public func im2col(_ x: UnsafePointer<Float>, images: Int, geometry g: ConvGeometry,
-                   into col: UnsafeMutablePointer<Float>) {
-    let oh = g.outputHeight, ow = g.outputWidth, plane = g.outputPlane
+                   rows: Range<Int>? = nil, into col: UnsafeMutablePointer<Float>) {
+    let ow = g.outputWidth
+    let band = rows ?? 0..<g.outputHeight
+    let plane = band.count * ow
     let rowLength = images * plane
     let s = g.stride, p = g.padding, h = g.height, w = g.width
     var row = 0
@@ -57,7 +62,7 @@ public func im2col(_ x: UnsafePointer<Float>, images: Int, geometry g: ConvGeome
                 for b in 0..<images {
                     let src = x + (b * g.channels + c) * h * w
                     var dst = col + row * rowLength + b * plane
-                    for y in 0..<oh {
+                    for y in band {
                         let iy = y * s - p + ky
                         if iy < 0 || iy >= h || cols.isEmpty {
                             fillZero(dst, ow)
@@ -81,11 +86,15 @@ public func im2col(_ x: UnsafePointer<Float>, images: Int, geometry g: ConvGeome
 }
 
 /// The adjoint of `im2col`: folds a column-matrix gradient back into image gradients,
-/// summing the overlapping patches. Overwrites `dx` (`images · inputSize` floats).
+/// summing the overlapping patches. Overwrites `dx` (`images · inputSize` floats); with
+/// `rows` (a band of output rows, as `im2col`'s) it adds into `dx` instead, since the
+/// patches of neighbouring bands overlap.
 public func col2im(_ col: UnsafePointer<Float>, images: Int, geometry g: ConvGeometry,
-                   into dx: UnsafeMutablePointer<Float>) {
-    dx.update(repeating: 0, count: images * g.inputSize)
-    let oh = g.outputHeight, ow = g.outputWidth, plane = g.outputPlane
+                   rows: Range<Int>? = nil, into dx: UnsafeMutablePointer<Float>) {
+    if rows == nil { dx.update(repeating: 0, count: images * g.inputSize) }
+    let ow = g.outputWidth
+    let band = rows ?? 0..<g.outputHeight
+    let plane = band.count * ow
     let rowLength = images * plane
     let s = g.stride, p = g.padding, h = g.height, w = g.width
     var row = 0
@@ -98,7 +107,7 @@ public func col2im(_ col: UnsafePointer<Float>, images: Int, geometry g: ConvGeo
                     for b in 0..<images {
                         let dst = dx + (b * g.channels + c) * h * w
                         var src = UnsafePointer(col + row * rowLength + b * plane) + cols.lowerBound
-                        for y in 0..<oh {
+                        for y in band {
                             let iy = y * s - p + ky
                             if iy >= 0 && iy < h {
                                 let dstRow = dst + iy * w + firstInput

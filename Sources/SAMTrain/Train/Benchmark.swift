@@ -20,6 +20,10 @@ public struct Benchmark {
         public var modelGFLOPsPerRank: Double
         public var sgemmGFLOPsPerRank: Double
         public var sgemmSize: Int
+        /// The input shape timed (the model's data shape, SPEC §12).
+        public var inputShape: [Int]
+        /// Peak resident memory of the largest rank, MB (getrusage's maximum RSS).
+        public var peakResidentMBPerRank: Double
     }
 
     public var model: Architecture
@@ -44,7 +48,7 @@ public struct Benchmark {
         let R = world.size
         let layout = try world.agree { try ShardLayout(scope: sam.scope, globalBatch: batchPerRank * R, worldSize: R) }
         let variant = try world.agree { try sam.makeVariant() }
-        let net = model.build()
+        let net = model.build(inputShape: model.defaultInputShape)
         net.initialize(seed: seed)
         let group = SAMStep.makeGroup(layout: layout, world: world)
         let step = SAMStep(model: net, variant: variant, layout: layout, world: world, group: group,
@@ -81,7 +85,15 @@ public struct Benchmark {
                       imagesPerSecond: imagesPerSecond, medianStepSeconds: median,
                       phaseSeconds: Dictionary(uniqueKeysWithValues: zip(Phase.allCases.map(\.rawValue), slowestPhases)),
                       modelGFLOPsPerRank: flopsPerImage * imagesPerSecond / Double(R) / 1e9,
-                      sgemmGFLOPsPerRank: sgemm, sgemmSize: 512)
+                      sgemmGFLOPsPerRank: sgemm, sgemmSize: 512, inputShape: net.inputShape,
+                      peakResidentMBPerRank: world.allreduceMaxDoubles([Benchmark.peakResidentMB()])[0])
+    }
+
+    /// This process's peak resident set size so far, in MB (Linux reports ru_maxrss in kB).
+    public static func peakResidentMB() -> Double {
+        var usage = rusage()
+        getrusage(RUSAGE_SELF.rawValue, &usage)
+        return Double(usage.ru_maxrss) / 1024
     }
 
     /// GFLOP/s of cblas_sgemm on n×n matrices with the current thread setting.

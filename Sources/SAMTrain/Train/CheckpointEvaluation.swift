@@ -22,8 +22,10 @@ public struct CheckpointModel {
         return try world.agree {
             guard let name = settings["model"] else { throw SAMTrainError("\(path): the checkpoint's metadata names no model") }
             let architecture = try Architecture.named(name)
-            let kind = try MNISTFamily.Kind.named(settings["dataset"] ?? "fashion-mnist")
-            let (train, test) = try MNISTFamily.load(directory: dataDirectory ?? "/usr/share/datasets/fashion-mnist", kind: kind)
+            let kind = try DatasetKind.named(settings["dataset"] ?? "fashion-mnist")
+            // --data, else where the run read its data, else Fashion-MNIST's default.
+            let directory = dataDirectory ?? checkpoint.metadata["data"] ?? DatasetKind.defaultDirectory
+            let (train, test) = try kind.load(directory: directory)
             let model = architecture.build(inputShape: [test.channels, test.height, test.width], classes: test.classes)
             try checkpoint.restore(into: model, optimizer: nil, source: path)
             return CheckpointModel(model: model, train: train, test: test, step: Int(checkpoint.metadata["step"] ?? "") ?? 0)

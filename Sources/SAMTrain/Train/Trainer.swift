@@ -12,6 +12,8 @@ public final class Trainer {
     public let schedule: LearningRateSchedule
     public let train: Dataset
     public let test: Dataset
+    /// The training-set augmentation (nil: none); the test set is never augmented.
+    public let augmentation: Augmentation?
     public let log: Reporter
     public let metrics: MetricsLog
     public let stepsPerEpoch: Int
@@ -43,12 +45,14 @@ public final class Trainer {
         let variant = try world.agree { try c.sam.makeVariant() }
 
         // Data: every rank reads the files itself (a shared filesystem, or a copy per host).
-        let (train, test) = try world.agree {
-            try MNISTFamily.load(directory: c.dataDirectory, kind: MNISTFamily.Kind.named(c.dataset),
-                                 trainSubset: c.trainSubset, labelNoise: c.labelNoise, seed: c.seed)
+        let (train, allTest) = try world.agree {
+            try DatasetKind.named(c.dataset).load(directory: c.dataDirectory, trainSubset: c.trainSubset,
+                                                  labelNoise: c.labelNoise, seed: c.seed)
         }
+        let test = c.testSubset.map { allTest.prefix($0) } ?? allTest
         self.train = train
         self.test = test
+        augmentation = c.augmentation
         try world.agree {
             guard train.count >= c.batchSize else {
                 throw SAMTrainError("--batch-size \(c.batchSize) exceeds the \(train.count) training examples")
@@ -97,6 +101,7 @@ public final class Trainer {
         } else {
             log.info("sam: \(variant.name) ρ \(c.sam.effectiveRho), \(c.sam.globalScope ? "global scope (m = \(c.batchSize))" : "shard scope, m = \(layout.examplesPerPerturbation)")\(layout.microShards > 1 ? " (\(layout.microShards) micro-shards per rank)" : "")\(layout.groupSize > 1 ? " (\(layout.groupSize) ranks per shard)" : "")")
         }
+        log.info("augmentation: \(c.effectiveAugment.rawValue)\(c.effectiveAugment == .cropFlip ? " (zero-pad \(Augmentation.padding), random \(train.height)×\(train.width) crop, horizontal flip ½)" : ""), cutout \(c.cutout > 0 ? "\(c.cutout)×\(c.cutout)" : "off")\(augmentation == nil ? "" : " (training set only)")")
         if c.labelNoise > 0 {
             log.info(String(format: "label noise: %d of %d training labels replaced by another class (%.4f)",
                             train.corruptedLabels, train.count, Double(train.corruptedLabels) / Double(train.count)))
@@ -127,7 +132,10 @@ public final class Trainer {
             let lastStep = min(stepsPerEpoch, totalSteps - epoch * stepsPerEpoch)
             var k = globalStep - epoch * stepsPerEpoch
             while k < lastStep {
-                step.timer.measure(.data) { train.gather(plan.indices(forStep: k), into: images, labels: &labels) }
+                // The whole step's batch is augmented once: every pass and micro-shard sees it.
+                step.timer.measure(.data) {
+                    train.gather(plan.indices(forStep: k), into: images, labels: &labels, augmentation: augmentation, epoch: epoch)
+                }
                 let lr = schedule.rate(at: globalStep)
                 let context = StepContext(step: globalStep, learningRate: lr,
                                           maximumLearningRate: schedule.maximum, minimumLearningRate: schedule.minimum)
@@ -233,6 +241,8 @@ public final class Trainer {
                 "learning_rate_next": "\(schedule.rate(at: globalStep))",
                 // Every random draw is keyed by (seed, stream, index): no generator state to store.
                 "rng": "splitmix64 streams keyed by seed \(configuration.seed)",
+                // Where eval and sharpness find the data by default.
+                "data": configuration.dataDirectory,
             ]
             let json = try JSONSerialization.data(withJSONObject: settings, options: [.sortedKeys])
             metadata["settings"] = String(decoding: json, as: UTF8.self)
@@ -258,7 +268,9 @@ public final class Trainer {
                 differences.append("ranks: checkpoint \(meta["world_size"] ?? "?"), now \(world.size)")
             }
             let saved = (meta["settings"].flatMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) } as? [String: String]) ?? [:]
-            for (key, now) in configuration.resultDefiningSettings.sorted(by: { $0.key < $1.key }) where saved[key] != now {
+            // Checkpoints from before augmentation was a setting trained without it.
+            let before: [String: String] = ["augment": "none", "cutout": "0"]
+            for (key, now) in configuration.resultDefiningSettings.sorted(by: { $0.key < $1.key }) where (saved[key] ?? before[key]) != now {
                 differences.append("\(key): checkpoint \(saved[key] ?? "?"), now \(now)")
             }
             guard differences.isEmpty else {
@@ -286,6 +298,7 @@ public final class Trainer {
         var settings: [String: Any] = c.resultDefiningSettings
         settings["data"] = c.dataDirectory
         settings["max_steps"] = c.maxSteps.map { $0 as Any } ?? NSNull()
+        settings["test_subset"] = c.testSubset.map { $0 as Any } ?? NSNull()
         settings["threads"] = c.threads
         settings["out"] = c.outDirectory ?? NSNull()
         settings["resume"] = c.resume ?? NSNull()

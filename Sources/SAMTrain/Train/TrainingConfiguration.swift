@@ -3,7 +3,7 @@
 public struct TrainingConfiguration: Equatable, Sendable, Codable {
     public var model = "cnn"
     public var dataset = "fashion-mnist"
-    public var dataDirectory = "/usr/share/datasets/fashion-mnist"
+    public var dataDirectory = DatasetKind.defaultDirectory
     public var epochs = 3
     /// The global batch B (all ranks together).
     public var batchSize = 128
@@ -17,9 +17,15 @@ public struct TrainingConfiguration: Equatable, Sendable, Codable {
     public var seed: UInt64 = 0
     public var threads = 1
     public var trainSubset: Int?
+    /// Evaluate on the first N test examples only (quick runs; training is unaffected).
+    public var testSubset: Int?
     public var maxSteps: Int?
     public var labelNoise: Float = 0
     public var labelSmoothing: Float?
+    /// Training augmentation; nil: the dataset's default (`effectiveAugment`).
+    public var augment: Augmentation.Kind?
+    /// Side of the cutout square (0: off).
+    public var cutout = 0
     public var outDirectory: String?
     /// Checkpoint every N steps (`--checkpoint-every N`) or every N epochs (`Nepoch`);
     /// with `--out` and neither, every epoch. Always at the end.
@@ -42,9 +48,22 @@ public struct TrainingConfiguration: Equatable, Sendable, Codable {
         labelSmoothing ?? (sam.variant == .bisam || sam.variant == .bsam ? 0.1 : 0)
     }
 
+    /// crop-flip for CIFAR, none for the IDX sets (SPEC §7), unless `--augment` says.
+    public var effectiveAugment: Augmentation.Kind {
+        augment ?? (DatasetKind(rawValue: dataset)?.defaultAugment ?? .none)
+    }
+
+    /// The training-set augmentation of the run (nil when there is none).
+    public var augmentation: Augmentation? {
+        let a = Augmentation(kind: effectiveAugment, cutout: cutout, seed: seed)
+        return a.isIdentity ? nil : a
+    }
+
     /// Checks every value that is wrong whatever the data and rank count.
     public func validate() throws {
         _ = try Architecture.named(model)
+        _ = try DatasetKind.named(dataset)
+        guard cutout >= 0 else { throw SAMTrainError("--cutout \(cutout): must be ≥ 0 (0: off)") }
         guard epochs > 0 else { throw SAMTrainError("--epochs \(epochs): must be a positive number of epochs") }
         guard batchSize > 0 else { throw SAMTrainError("--batch-size \(batchSize): must be positive") }
         guard learningRate > 0, learningRate.isFinite else {
@@ -62,6 +81,7 @@ public struct TrainingConfiguration: Equatable, Sendable, Codable {
         guard warmupSteps >= 0 else { throw SAMTrainError("--warmup-steps \(warmupSteps): must be ≥ 0") }
         guard threads >= 1 else { throw SAMTrainError("--threads \(threads): must be at least 1") }
         if let trainSubset, trainSubset <= 0 { throw SAMTrainError("--train-subset \(trainSubset): must be positive") }
+        if let testSubset, testSubset <= 0 { throw SAMTrainError("--test-subset \(testSubset): must be positive") }
         if let maxSteps, maxSteps <= 0 { throw SAMTrainError("--max-steps \(maxSteps): must be positive") }
         guard labelNoise >= 0, labelNoise < 1 else { throw SAMTrainError("--label-noise \(labelNoise): must be in [0, 1)") }
         if let s = labelSmoothing, !(s >= 0 && s < 1) { throw SAMTrainError("--label-smoothing \(s): must be in [0, 1)") }
@@ -94,6 +114,7 @@ public struct TrainingConfiguration: Equatable, Sendable, Codable {
             "weight_decay": "\(weightDecay)", "optimizer": optimizer, "schedule": schedule,
             "warmup_steps": "\(warmupSteps)", "seed": "\(seed)", "train_subset": trainSubset.map(String.init) ?? "all",
             "label_noise": "\(labelNoise)", "label_smoothing": "\(effectiveLabelSmoothing)",
+            "augment": effectiveAugment.rawValue, "cutout": "\(cutout)",
         ]
         let samSettings: [String: String] = [
             "sam": sam.variant.rawValue, "rho": "\(sam.effectiveRho)", "p": sam.p, "norm_eps": "\(sam.effectiveNormEps)",

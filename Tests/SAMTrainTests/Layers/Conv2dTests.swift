@@ -2,7 +2,55 @@ import XCTest
 @testable import SAMTrain
 
 final class Conv2dLayerTests: XCTestCase {
-    override func tearDown() { Conv2d.targetChunkColumns = 2048 }
+    override func tearDown() {
+        Conv2d.targetTileBytes = 256 * 1024
+        Conv2d.minimumTileColumns = 256
+        Conv2d.lowering = .automatic
+        Conv2d.inputGradientMethod = .automatic
+    }
+
+    /// im2col everywhere; and the padded grid wherever the stride is 1, with ∂x by a
+    /// convolution (falling back to the fold when p > k − 1) or by the fold.
+    private let lowerings: [(Conv2d.Lowering, Conv2d.InputGradientMethod)] =
+        [(.general, .automatic), (.paddedGrid, .convolution), (.paddedGrid, .fold)]
+
+    /// How a test case cuts the batch into tiles.
+    enum Tiling: CustomStringConvertible {
+        case whole              // one tile of all the images
+        case images(Int)        // tiles of this many whole images (the last may be smaller)
+        case bands(Int)         // bands of at most this many output rows of one image
+
+        var description: String {
+            switch self {
+            case .whole: "whole"
+            case .images(let b): "images(\(b))"
+            case .bands(let r): "bands(\(r))"
+            }
+        }
+    }
+
+    /// Sets the tile size so that `tiling` happens for this geometry and lowering: a tile's
+    /// columns are counted in output rows of OW (im2col) or PW = W + 2p (padded grid) columns.
+    private func setTiling(_ tiling: Tiling, lowering configuration: (Conv2d.Lowering, Conv2d.InputGradientMethod),
+                           k: Int, stride: Int, padding: Int, h: Int, w: Int) {
+        let lowering = configuration.0
+        Conv2d.lowering = lowering
+        Conv2d.inputGradientMethod = configuration.1
+        let oh = (h + 2 * padding - k) / stride + 1, ow = (w + 2 * padding - k) / stride + 1
+        let rowWidth = (lowering == .paddedGrid && stride == 1) ? w + 2 * padding : ow
+        switch tiling {
+        case .whole: setTileColumns(1 << 20)
+        case .images(let b): setTileColumns(b * oh * rowWidth)
+        case .bands(let r): setTileColumns(r * rowWidth)
+        }
+    }
+
+    /// Tiles of exactly `columns` columns: bands of rows when a plane is larger, else groups
+    /// of whole images.
+    private func setTileColumns(_ columns: Int) {
+        Conv2d.targetTileBytes = 0
+        Conv2d.minimumTileColumns = columns
+    }
 
     private func makeConv(_ cin: Int, _ cout: Int, k: Int, stride: Int, padding: Int, bias: Bool,
                           seed: UInt64 = 3) -> (Conv2d, ParameterStore) {
@@ -37,57 +85,206 @@ final class Conv2dLayerTests: XCTestCase {
         return y
     }
 
+    /// The exact gradients of the direct convolution, in Double: (∂x, ∂weight, ∂bias).
+    private func naiveBackward(_ x: Tensor, _ dy: Tensor, _ conv: Conv2d,
+                               _ store: ParameterStore) -> ([Float], [Float], [Float]) {
+        let n = x.shape[0], cin = x.shape[1], h = x.shape[2], w = x.shape[3]
+        let k = conv.kernelSize, s = conv.stride, p = conv.padding, cout = conv.outChannels
+        let oh = (h + 2 * p - k) / s + 1, ow = (w + 2 * p - k) / s + 1
+        let wt = store.value(conv.weightIndex)
+        var dx = [Double](repeating: 0, count: x.count)
+        var dw = [Double](repeating: 0, count: cout * cin * k * k)
+        var db = [Double](repeating: 0, count: cout)
+        for b in 0..<n { for co in 0..<cout { for i in 0..<oh { for j in 0..<ow {
+            let g = Double(dy[((b * cout + co) * oh + i) * ow + j])
+            db[co] += g
+            for ci in 0..<cin { for ky in 0..<k { for kx in 0..<k {
+                let iy = i * s - p + ky, ix = j * s - p + kx
+                guard iy >= 0, iy < h, ix >= 0, ix < w else { continue }
+                let wi = ((co * cin + ci) * k + ky) * k + kx, xi = ((b * cin + ci) * h + iy) * w + ix
+                dw[wi] += g * Double(x[xi])
+                dx[xi] += g * Double(wt[wi])
+            } } }
+        } } } }
+        return (dx.map(Float.init), dw.map(Float.init), db.map(Float.init))
+    }
+
+    private func assertClose(_ a: [Float], _ b: [Float], _ message: String, tolerance: Float = 1e-5,
+                             file: StaticString = #filePath, line: UInt = #line) {
+        XCTAssertEqual(a.count, b.count, message, file: file, line: line)
+        let maxError = zip(a, b).map { abs($0 - $1) / max(1, abs($1)) }.max() ?? 0
+        XCTAssertLessThan(maxError, tolerance, message, file: file, line: line)
+    }
+
+    typealias Case = (cin: Int, cout: Int, k: Int, s: Int, p: Int, bias: Bool, h: Int, w: Int, n: Int,
+                      tiling: Tiling)
+
+    /// Stride 1 cases exercise the padded grid (under `.paddedGrid`) as well as im2col.
+    private let cases: [Case] = [
+        (1, 4, 3, 1, 1, false, 8, 8, 2, .whole),
+        (3, 5, 3, 1, 1, true, 7, 5, 3, .whole),
+        (3, 5, 3, 2, 0, true, 9, 6, 3, .whole),
+        (2, 3, 3, 2, 1, true, 8, 7, 5, .images(2)),   // several tiles of 2 images + remainder
+        (3, 5, 3, 1, 1, true, 7, 5, 3, .bands(2)),    // bands of 2 rows, the last of 1
+        (2, 3, 3, 2, 1, false, 9, 8, 2, .bands(1)),   // bands of 1 row, stride 2
+        (4, 2, 1, 1, 0, true, 5, 4, 2, .whole),
+        (2, 3, 5, 1, 2, false, 6, 6, 2, .whole),
+        // padded grid: 3×3 pad 1
+        (3, 5, 3, 1, 1, false, 6, 5, 2, .bands(1)),   // bands of 1 row
+        (2, 3, 3, 1, 1, true, 5, 6, 7, .images(3)),   // tiles of 3, 3, 1 images
+        (2, 4, 3, 1, 1, false, 9, 7, 2, .bands(4)),   // bands of 3, 3, 3 rows (balanced)
+        (2, 3, 3, 1, 1, true, 4, 4, 5, .images(2)),   // 4×4 maps: the junk is a third of a row
+        // 5×5 pad 2
+        (2, 3, 5, 1, 2, true, 7, 6, 3, .bands(3)),    // bands of 3, 3, 1 rows
+        (2, 3, 5, 1, 2, false, 6, 6, 5, .images(2)),
+        (2, 2, 5, 1, 2, true, 5, 5, 2, .bands(1)),
+        // 3×3 pad 0
+        (3, 4, 3, 1, 0, true, 7, 6, 3, .bands(2)),    // 5 output rows: 2, 2, 1
+        (3, 4, 3, 1, 0, false, 6, 5, 5, .images(2)),
+        (2, 3, 3, 1, 0, true, 5, 5, 2, .whole),
+        // 1×1 pad 0 (no junk columns)
+        (4, 3, 1, 1, 0, false, 5, 4, 3, .bands(1)),
+        (4, 3, 1, 1, 0, true, 5, 4, 5, .images(2)),
+        // 3×3 pad 2 (output larger than input), 5×5 pad 1
+        (3, 2, 3, 1, 2, true, 5, 5, 2, .bands(2)),
+        (2, 3, 5, 1, 1, false, 7, 6, 3, .images(2)),
+        // p > k − 1: ∂x by folding the column-matrix gradient rather than by a convolution
+        (2, 3, 1, 1, 1, true, 4, 5, 3, .bands(2)),
+        (2, 2, 3, 1, 3, false, 4, 4, 3, .images(2)),
+        (2, 2, 3, 1, 3, true, 4, 3, 2, .bands(1)),
+    ]
+
     func testForwardMatchesDirectConvolution() {
-        // (cin, cout, k, stride, padding, bias, h, w, n, chunk columns)
-        let cases: [(Int, Int, Int, Int, Int, Bool, Int, Int, Int, Int)] = [
-            (1, 4, 3, 1, 1, false, 8, 8, 2, 4096),
-            (3, 5, 3, 1, 1, true, 7, 5, 3, 4096),
-            (3, 5, 3, 2, 0, true, 9, 6, 3, 4096),
-            (2, 3, 3, 2, 1, true, 8, 7, 5, 40),     // several chunks of 2 images + remainder
-            (4, 2, 1, 1, 0, true, 5, 4, 2, 4096),
-            (2, 3, 5, 1, 2, false, 6, 6, 2, 4096),
-        ]
-        for (cin, cout, k, s, p, bias, h, w, n, chunk) in cases {
-            Conv2d.targetChunkColumns = chunk
-            let (conv, store) = makeConv(cin, cout, k: k, stride: s, padding: p, bias: bias)
-            var rng = SplitMix64(seed: 11)
-            let x = GradientCheck.randomTensor([n, cin, h, w], &rng)
-            let y = conv(x)
-            let expected = naiveConv(x, conv, store)
-            XCTAssertEqual(y.shape, [n, cout] + conv.outputShape(for: [cin, h, w]).dropFirst())
-            XCTAssertEqual(y.count, expected.count)
-            let maxError = zip(y.array, expected).map { abs($0 - $1) }.max()!
-            XCTAssertLessThan(maxError, 1e-5, "case \(cin) \(cout) k\(k) s\(s) p\(p) \(h)x\(w)")
+        for lowering in lowerings {
+            for c in cases {
+                setTiling(c.tiling, lowering: lowering, k: c.k, stride: c.s, padding: c.p, h: c.h, w: c.w)
+                let (conv, store) = makeConv(c.cin, c.cout, k: c.k, stride: c.s, padding: c.p, bias: c.bias)
+                var rng = SplitMix64(seed: 11)
+                let x = GradientCheck.randomTensor([c.n, c.cin, c.h, c.w], &rng)
+                let y = conv(x)
+                let expected = naiveConv(x, conv, store)
+                XCTAssertEqual(y.shape, [c.n, c.cout] + conv.outputShape(for: [c.cin, c.h, c.w]).dropFirst())
+                XCTAssertEqual(y.count, expected.count)
+                let maxError = zip(y.array, expected).map { abs($0 - $1) }.max()!
+                XCTAssertLessThan(maxError, 1e-5, "\(lowering) \(c)")
+            }
+        }
+    }
+
+    /// ∂x, ∂W and ∂b against the direct convolution's exact gradients, for every case and
+    /// lowering, twice in a row (the second forward/backward reuses the layer's scratch).
+    func testBackwardMatchesDirectConvolution() {
+        for lowering in lowerings {
+            for c in cases {
+                setTiling(c.tiling, lowering: lowering, k: c.k, stride: c.s, padding: c.p, h: c.h, w: c.w)
+                let (conv, store) = makeConv(c.cin, c.cout, k: c.k, stride: c.s, padding: c.p, bias: c.bias)
+                for round in 0..<2 {
+                    var rng = SplitMix64(seed: 17 + UInt64(round))
+                    let x = GradientCheck.randomTensor([c.n, c.cin, c.h, c.w], &rng)
+                    let y = conv(x)
+                    let dy = GradientCheck.randomTensor(y.shape, &rng)
+                    store.gradients.zero()
+                    let dx = conv.backward(dy, inputGradient: true)!
+                    let (edx, edw, edb) = naiveBackward(x, dy, conv, store)
+                    assertClose(dx.array, edx, "∂x \(lowering) \(c) round \(round)")
+                    let dw = store.gradient(conv.weightIndex)
+                    assertClose(Array(UnsafeBufferPointer(start: dw, count: edw.count)), edw,
+                                "∂W \(lowering) \(c) round \(round)")
+                    if let bi = conv.biasIndex {
+                        assertClose(Array(UnsafeBufferPointer(start: store.gradient(bi), count: c.cout)), edb,
+                                    "∂b \(lowering) \(c) round \(round)")
+                    }
+                }
+            }
         }
     }
 
     func testGradients() {
-        let cases: [(Int, Int, Int, Int, Int, Bool, Int, Int, Int, Int)] = [
-            (2, 3, 3, 1, 1, true, 6, 5, 3, 4096),
-            (2, 3, 3, 2, 0, true, 7, 6, 2, 4096),
-            (3, 2, 3, 2, 1, false, 6, 7, 3, 4096),
-            (2, 3, 3, 1, 1, true, 5, 4, 5, 40),     // chunked backward
+        let cases: [Case] = [
+            (2, 3, 3, 1, 1, true, 6, 5, 3, .whole),
+            (2, 3, 3, 2, 0, true, 7, 6, 2, .whole),
+            (3, 2, 3, 2, 1, false, 6, 7, 3, .whole),
+            (2, 3, 3, 1, 1, true, 5, 4, 5, .images(2)),   // tiles of 2 images
+            (2, 3, 3, 1, 1, true, 6, 5, 3, .bands(2)),    // bands of 2 rows
+            (3, 2, 3, 2, 1, false, 6, 7, 3, .bands(1)),   // bands of 1 row, stride 2
+            (2, 3, 3, 1, 1, false, 5, 6, 2, .bands(1)),   // bands of 1 row, stride 1
+            (2, 2, 5, 1, 2, true, 7, 6, 3, .bands(3)),    // 5×5: bands of 3, 3, 1 rows
+            (3, 2, 3, 1, 0, true, 6, 5, 5, .images(2)),   // 3×3 pad 0
+            (3, 2, 1, 1, 0, true, 5, 4, 3, .bands(2)),    // 1×1
+            (2, 2, 3, 1, 3, true, 4, 4, 3, .bands(2)),    // pad 3 > k − 1: ∂x by folding
         ]
-        for (cin, cout, k, s, p, bias, h, w, n, chunk) in cases {
-            Conv2d.targetChunkColumns = chunk
-            let (conv, store) = makeConv(cin, cout, k: k, stride: s, padding: p, bias: bias)
-            var rng = SplitMix64(seed: 5)
-            let x = GradientCheck.randomTensor([n, cin, h, w], &rng)
-            GradientCheck().check(conv, store: store, input: x)
+        for lowering in lowerings {
+            for c in cases {
+                setTiling(c.tiling, lowering: lowering, k: c.k, stride: c.s, padding: c.p, h: c.h, w: c.w)
+                let (conv, store) = makeConv(c.cin, c.cout, k: c.k, stride: c.s, padding: c.p, bias: c.bias)
+                var rng = SplitMix64(seed: 5)
+                let x = GradientCheck.randomTensor([c.n, c.cin, c.h, c.w], &rng)
+                GradientCheck().check(conv, store: store, input: x)
+            }
         }
     }
 
     func testBackwardAccumulatesAndSkipsInputGradient() {
-        let (conv, store) = makeConv(2, 3, k: 3, stride: 1, padding: 1, bias: true)
-        var rng = SplitMix64(seed: 9)
-        let x = GradientCheck.randomTensor([2, 2, 5, 5], &rng)
-        let g = GradientCheck.randomTensor([2, 3, 5, 5], &rng)
-        _ = conv(x)
-        store.gradients.zero()
-        XCTAssertNil(conv.backward(g, inputGradient: false))
-        let once = store.gradients.array
-        _ = conv.backward(g, inputGradient: true)
-        for (a, b) in zip(store.gradients.array, once) { XCTAssertEqual(a, 2 * b, accuracy: 1e-4 * max(1, abs(a))) }
+        for lowering in lowerings {
+            for tiling in [Tiling.whole, .bands(2)] {
+                setTiling(tiling, lowering: lowering, k: 3, stride: 1, padding: 1, h: 5, w: 5)
+                let (conv, store) = makeConv(2, 3, k: 3, stride: 1, padding: 1, bias: true)
+                var rng = SplitMix64(seed: 9)
+                let x = GradientCheck.randomTensor([2, 2, 5, 5], &rng)
+                let g = GradientCheck.randomTensor([2, 3, 5, 5], &rng)
+                _ = conv(x)
+                store.gradients.zero()
+                XCTAssertNil(conv.backward(g, inputGradient: false))
+                let once = store.gradients.array
+                _ = conv.backward(g, inputGradient: true)
+                for (a, b) in zip(store.gradients.array, once) {
+                    XCTAssertEqual(a, 2 * b, accuracy: 1e-4 * max(1, abs(a)), "\(lowering) \(tiling)")
+                }
+            }
+        }
+    }
+
+    /// The two lowerings agree on a CIFAR-like layer with the default tile sizes (bands of
+    /// a 32×32 image, and tiles of several 8×8 images).
+    func testLoweringsAgreeAtDefaultTileSizes() {
+        for (cin, h) in [(16, 32), (32, 16), (64, 8)] {
+            var results: [[Float]] = []
+            for (lowering, method) in lowerings {
+                Conv2d.lowering = lowering
+                Conv2d.inputGradientMethod = method
+                let (conv, store) = makeConv(cin, cin, k: 3, stride: 1, padding: 1, bias: true)
+                var rng = SplitMix64(seed: 23)
+                let x = GradientCheck.randomTensor([5, cin, h, h], &rng)
+                let y = conv(x)
+                let dy = GradientCheck.randomTensor(y.shape, &rng)
+                store.gradients.zero()
+                let dx = conv.backward(dy, inputGradient: true)!
+                results.append(y.array + dx.array + store.gradients.array)
+            }
+            for r in results.dropFirst() {
+                assertClose(r, results[0], "\(cin) channels \(h)×\(h)", tolerance: 1e-4)
+            }
+        }
+    }
+
+    /// The automatic choice: the padded grid for stride 1 when patch ≥ out channels.
+    func testAutomaticLoweringChoice() {
+        func conv(_ cin: Int, _ cout: Int, stride: Int) -> Conv2d {
+            Conv2d(store: ParameterStore(), name: "c", inChannels: cin, outChannels: cout,
+                   kernelSize: 3, stride: stride, padding: 1)
+        }
+        func geometry(_ cin: Int, _ hw: Int, stride: Int) -> ConvGeometry {
+            ConvGeometry(channels: cin, height: hw, width: hw, kernelHeight: 3, kernelWidth: 3,
+                         stride: stride, padding: 1)
+        }
+        XCTAssertTrue(conv(16, 16, stride: 1).usesPaddedGrid(geometry(16, 32, stride: 1)))
+        XCTAssertTrue(conv(64, 64, stride: 1).usesPaddedGrid(geometry(64, 8, stride: 1)))
+        XCTAssertTrue(conv(3, 16, stride: 1).usesPaddedGrid(geometry(3, 32, stride: 1)))
+        XCTAssertFalse(conv(1, 32, stride: 1).usesPaddedGrid(geometry(1, 28, stride: 1)))
+        XCTAssertFalse(conv(16, 32, stride: 2).usesPaddedGrid(geometry(16, 32, stride: 2)))
+        Conv2d.lowering = .paddedGrid
+        XCTAssertTrue(conv(1, 32, stride: 1).usesPaddedGrid(geometry(1, 28, stride: 1)))
+        XCTAssertFalse(conv(16, 32, stride: 2).usesPaddedGrid(geometry(16, 32, stride: 2)))
     }
 
     func testInitializationBoundsAndOrder() {

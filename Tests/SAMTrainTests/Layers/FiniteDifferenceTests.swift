@@ -5,14 +5,21 @@ import XCTest
 /// L = Σ cᵢ·yᵢ (random c), w.r.t. the input and every parameter.
 final class FiniteDifferenceTests: XCTestCase {
     /// Checks `layer` on `input`; `mode` is the forward mode used for the loss.
+    /// With `holdingPatterns`, the ReLU/max-pool choices of the first forward pass are replayed
+    /// by the perturbed ones, so a bump that crosses a kink deep inside a block does not count.
     func check(_ layer: Layer, store: ParameterStore, input: Tensor, mode: PassMode = .trainFrozenStatistics,
-               seed: UInt64 = 1, h: Float = 1e-2, tolerance: Double = 2e-3, file: StaticString = #filePath, line: UInt = #line) {
+               seed: UInt64 = 1, h: Float = 1e-2, tolerance: Double = 2e-3, holdingPatterns: Bool = false,
+               file: StaticString = #filePath, line: UInt = #line) {
         store.seal()
         var rng = SplitMix64(seed: seed)
         layer.initialize(using: &rng)
         // Move BN's γ, β (and every parameter) off their special initial values.
         for i in 0..<store.count { store.values[i] += rng.uniform(-0.3, 0.3) }
+        let piecewise = holdingPatterns ? [layer].flattened.compactMap { $0 as? PiecewiseLinearLayer } : []
+        let patterns = piecewise.map { _ in ActivationPattern() }
+        for (l, p) in zip(piecewise, patterns) { l.patternMode = .record(p) }
         let y0 = layer.forward(input, mode: mode)
+        for (l, p) in zip(piecewise, patterns) { l.patternMode = .replay(p) }
         let c = (0..<y0.count).map { _ in Double(rng.uniform(-1, 1)) }
         func loss() -> Double {
             let y = layer.forward(input, mode: mode)
@@ -73,6 +80,54 @@ final class FiniteDifferenceTests: XCTestCase {
         check(ReLU(), store: store, input: x)
         check(MaxPool2d(), store: ParameterStore(), input: x)
         check(Flatten(), store: ParameterStore(), input: x)
+    }
+
+    func testGlobalAveragePoolAndOptionAShortcut() {
+        check(GlobalAveragePool2d(), store: ParameterStore(), input: randomTensor([2, 3, 4, 5]))
+        // Odd sizes: ⌈H/2⌉ × ⌈W/2⌉, like a stride-2 convolution with padding 1.
+        let shortcut = ShortcutA(padding: 2)
+        XCTAssertEqual(shortcut.outputShape(for: [3, 7, 6]), [7, 4, 3])
+        check(shortcut, store: ParameterStore(), input: randomTensor([2, 3, 7, 6]))
+        let y = shortcut.forward(randomTensor([1, 3, 7, 6]), mode: .train)
+        XCTAssertEqual(y.shape, [1, 7, 4, 3])
+        XCTAssertTrue((0..<24).allSatisfy { y[$0] == 0 }, "two zero channels in front")
+    }
+
+    /// He et al.'s basic block with each of its three shortcuts, and the wide ResNet's
+    /// pre-activation block with its identity and projection shortcuts; BatchNorm through
+    /// its batch statistics.
+    func testResidualBlocks() {
+        func conv(_ s: ParameterStore, _ name: String, _ cin: Int, _ cout: Int, _ k: Int, _ stride: Int) -> Conv2d {
+            Conv2d(store: s, name: name, inChannels: cin, outChannels: cout, kernelSize: k, stride: stride,
+                   padding: k / 2, bias: false)
+        }
+        func basic(_ s: ParameterStore, _ cin: Int, _ cout: Int, _ stride: Int, _ shortcut: (ParameterStore) -> [Layer]) -> ResidualBlock {
+            ResidualBlock(main: [conv(s, "c1", cin, cout, 3, stride), BatchNorm2d(store: s, name: "b1", channels: cout), ReLU(),
+                                 conv(s, "c2", cout, cout, 3, 1), BatchNorm2d(store: s, name: "b2", channels: cout)],
+                          shortcut: shortcut(s), post: [ReLU()])
+        }
+        func wide(_ s: ParameterStore, _ cin: Int, _ cout: Int, _ stride: Int) -> ResidualBlock {
+            let pre: [Layer] = [BatchNorm2d(store: s, name: "b1", channels: cin), ReLU()]
+            let main: [Layer] = [conv(s, "c1", cin, cout, 3, stride), BatchNorm2d(store: s, name: "b2", channels: cout), ReLU(),
+                                 conv(s, "c2", cout, cout, 3, 1)]
+            if cin == cout && stride == 1 { return ResidualBlock(pre: pre, main: main) }
+            return ResidualBlock(pre: pre, main: main, shortcut: [conv(s, "sc", cin, cout, 1, stride)], shortcutInput: .preActivation)
+        }
+        let cases: [(String, (ParameterStore) -> ResidualBlock, Int)] = [
+            ("identity", { basic($0, 3, 3, 1) { _ in [] } }, 3),
+            ("option A", { basic($0, 2, 4, 2) { _ in [ShortcutA(padding: 1)] } }, 2),
+            ("projection", { basic($0, 2, 4, 2) { s in [conv(s, "sc", 2, 4, 1, 2), BatchNorm2d(store: s, name: "sb", channels: 4)] } }, 2),
+            ("pre-activation identity", { wide($0, 3, 3, 1) }, 3),
+            ("pre-activation projection", { wide($0, 2, 4, 2) }, 2),
+        ]
+        for (name, make, channels) in cases {
+            let store = ParameterStore()
+            let block = make(store)
+            store.seal()
+            let x = randomTensor([3, channels, 5, 6], seed: 11)
+            XCTAssertEqual(block.outputShape(for: [channels, 5, 6]), block.forward(x, mode: .train).shape.dropFirst().map { $0 }, name)
+            check(block, store: store, input: x, h: 5e-3, holdingPatterns: true)
+        }
     }
 
     func testCrossEntropyGradientAndValue() {

@@ -48,6 +48,24 @@ final class SweepTests: XCTestCase {
                 XCTAssertNotEqual(sweep.expectedTime, "unknown")
             }
         }
+        // The papers' CIFAR recipes, pointed at a folder holding both CIFAR copies (real layout).
+        let data = Subprocess.temporaryDirectory("samtrain-recipes")
+        defer { try? FileManager.default.removeItem(at: data) }
+        try CIFARFiles.patterned(.cifar10, to: data.appendingPathComponent("cifar-10-batches-bin"), layout: .standard)
+        try CIFARFiles.patterned(.cifar100, to: data.appendingPathComponent("cifar-100-binary"), layout: .standard)
+        let recipes = ["foret-wrn28-10-cifar10": 2, "foret-label-noise-resnet32": 12, "bsam-bisam-resnet18": 8]
+        for (name, count) in recipes {
+            for quick in [false, true] {
+                var sweep = try SweepFile(path: dir.appendingPathComponent(name + ".json").path, quick: quick)
+                XCTAssertThrowsError(try sweep.validate(), "\(name) validates without the user's CIFAR copy")
+                sweep.overrideData(data.path)
+                try sweep.validate()
+                if !quick { XCTAssertEqual(sweep.cells.count, count, name) }
+                XCTAssertFalse(sweep.published.isEmpty, name)
+                XCTAssertTrue(sweep.expectedTime.contains("per 100 cores") || quick, "\(name): \(sweep.expectedTime)")
+                XCTAssertTrue(sweep.cells.allSatisfy { $0.value("data") == data.path })
+            }
+        }
         let grid = try SweepFile(path: dir.appendingPathComponent("m-rho.json").path, quick: false)
         XCTAssertEqual(grid.cells.count, 25)
         XCTAssertEqual(Set(grid.cells.compactMap { $0.value("m") }), ["1", "4", "16", "64", "128"])

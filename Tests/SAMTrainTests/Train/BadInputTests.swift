@@ -27,18 +27,7 @@ final class BadInputTests: XCTestCase {
     }()
 
     func expectFailure(_ args: [String], naming fragments: [String], file: StaticString = #filePath, line: UInt = #line) throws {
-        let r = try Subprocess.mpirun(2, args, timeout: 30)
-        XCTAssertFalse(r.timedOut, "hung: \(args)", file: file, line: line)
-        XCTAssertNotEqual(r.status, 0, "exit 0 for \(args)", file: file, line: line)
-        XCTAssertLessThan(r.seconds, 10, "took \(r.seconds) s: \(args)", file: file, line: line)
-        let errors = r.stderr.split(separator: "\n").filter { $0.contains("samtrain: error") }
-        XCTAssertEqual(errors.count, 1, "expected one message for \(args), got:\n\(r.output)", file: file, line: line)
-        for fragment in fragments {
-            XCTAssertTrue(errors.first?.contains(fragment) == true, "'\(fragment)' not in: \(errors)", file: file, line: line)
-        }
-        for trace in ["Fatal error", "Stack dump", "backtrace", "Segmentation"] {
-            XCTAssertFalse(r.output.contains(trace), "\(trace) in output of \(args):\n\(r.output)", file: file, line: line)
-        }
+        try Subprocess.expectFailure(args, naming: fragments, file: file, line: line)
     }
 
     func testBadFlagsAndSettings() throws {

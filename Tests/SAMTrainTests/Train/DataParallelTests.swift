@@ -75,7 +75,7 @@ final class DataParallelTests: XCTestCase {
         let last = try XCTUnwrap(r.stdout.split(separator: "\n").last { $0.hasPrefix("epoch 2/2") }, r.output)
         let fields = last.split(separator: " ", omittingEmptySubsequences: true)
         let accuracy = try XCTUnwrap(fields.firstIndex(of: "test_acc").flatMap { Double(fields[$0 + 1]) }, String(last))
-        XCTAssertGreaterThan(accuracy, 0.82, String(last))
+        XCTAssertGreaterThan(accuracy, 0.80, String(last))   // chance is 0.1
     }
 
     /// SPEC §7: the noisy label set comes from the seed alone; the run reports how many.
