@@ -28,6 +28,8 @@ struct BenchCommand: ParsableCommand {
 
     @OptionGroup var samOptions: SAMOptions
 
+    @OptionGroup(title: "Communication") var allreduceOptions: AllreduceOptions
+
     func run() throws {
         let architecture: Architecture
         do { architecture = try Architecture.named(model) } catch let e as SAMTrainError { throw ValidationError(e.message) }
@@ -35,8 +37,10 @@ struct BenchCommand: ParsableCommand {
             throw ValidationError("--batch-size, --steps and --threads must be positive, --warmup ≥ 0")
         }
         let sam = try samOptions.configuration()
+        let allreduce = try allreduceOptions.settings()
         MPIJob.run { world in
-            let bench = Benchmark(model: architecture, batchPerRank: batchSize, steps: steps, warmup: warmup, threads: threads, sam: sam)
+            var bench = Benchmark(model: architecture, batchPerRank: batchSize, steps: steps, warmup: warmup, threads: threads, sam: sam)
+            bench.allreduce = allreduce
             let r = try bench.run(world: world)
             guard world.isCoordinator else { return }
             if json {

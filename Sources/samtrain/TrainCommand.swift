@@ -87,6 +87,8 @@ struct TrainCommand: ParsableCommand {
 
     @OptionGroup var samOptions: SAMOptions
 
+    @OptionGroup(title: "Communication") var allreduceOptions: AllreduceOptions
+
     func configuration() throws -> TrainingConfiguration {
         var c = TrainingConfiguration()
         c.model = model
@@ -119,6 +121,7 @@ struct TrainCommand: ParsableCommand {
             if let augment { c.augment = try Augmentation.Kind.named(augment) }
         } catch let e as SAMTrainError { throw ValidationError(e.message) }
         c.sam = try samOptions.configuration()
+        c.allreduce = try allreduceOptions.settings()
         do { try c.validate() } catch let e as SAMTrainError { throw ValidationError(e.message) }
         return c
     }

@@ -63,6 +63,34 @@ public final class Communicator {
     public func allreduceMean(_ buffer: FlatBuffer) { allreduceMean(buffer.data, count: buffer.count) }
     public func allreduceSum(_ buffer: FlatBuffer) { allreduceSum(buffer.data, count: buffer.count) }
 
+    /// Starts an in-place sum over all ranks and returns at once; `complete(_:)` or
+    /// `progress(_:)` finish it. The buffer must stay untouched until then.
+    public func startAllreduceSum(_ data: UnsafeMutablePointer<Float>, count: Int) -> MPI_Request? {
+        var request: MPI_Request? = samtrain_request_null()
+        samtrain_iallreduce_sum_float(data, Int32(count), handle, &request)
+        return request
+    }
+
+    /// Lets outstanding requests advance (Open MPI moves a non-blocking collective on only
+    /// inside MPI calls); true when all have completed (they are then MPI_REQUEST_NULL).
+    @discardableResult
+    public static func progress(_ requests: inout [MPI_Request?]) -> Bool {
+        guard !requests.isEmpty else { return true }
+        var done: Int32 = 0
+        requests.withUnsafeMutableBufferPointer { p in
+            _ = samtrain_testall(Int32(p.count), p.baseAddress, &done)
+        }
+        return done != 0
+    }
+
+    /// Waits until every request has completed.
+    public static func complete(_ requests: inout [MPI_Request?]) {
+        guard !requests.isEmpty else { return }
+        requests.withUnsafeMutableBufferPointer { p in
+            _ = samtrain_waitall(Int32(p.count), p.baseAddress)
+        }
+    }
+
     /// Sum of doubles over all ranks (metrics: loss sums, correct counts).
     public func allreduceSum(_ values: [Double]) -> [Double] {
         guard size > 1, !values.isEmpty else { return values }

@@ -48,6 +48,7 @@ public final class BatchNorm2d: Layer {
     }
 
     public func outputShape(for inputShape: [Int]) -> [Int] { inputShape }
+    public var parameterIndices: [Int] { [weightIndex, biasIndex] }
 
     /// (N, C, spatial size) of an [N, C, ...] input.
     private func dimensions(_ shape: [Int]) -> (Int, Int) {

@@ -63,6 +63,7 @@ public final class Conv2d: Layer {
     }
 
     private var fanIn: Int { inChannels * kernelSize * kernelSize }
+    public var parameterIndices: [Int] { [weightIndex] + (biasIndex.map { [$0] } ?? []) }
 
     public func initialize(using rng: inout SplitMix64) {
         store.initializeLikePyTorch(weight: weightIndex, bias: biasIndex, fanIn: fanIn, using: &rng)

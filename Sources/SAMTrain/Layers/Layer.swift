@@ -28,6 +28,9 @@ public protocol Layer: AnyObject {
     func forwardFLOPsPerExample(inputShape: [Int]) -> Double
     /// Output shape (without the batch dimension) for an input shape (without it).
     func outputShape(for inputShape: [Int]) -> [Int]
+    /// The indices of this layer's tensors in the store's `parameters`: their gradients are
+    /// final once `backward` returns (the bucketed allreduce starts on them).
+    var parameterIndices: [Int] { get }
 }
 
 extension Layer {
@@ -36,12 +39,17 @@ extension Layer {
     }
     public func initialize(using rng: inout SplitMix64) {}
     public func forwardFLOPsPerExample(inputShape: [Int]) -> Double { 0 }
+    public var parameterIndices: [Int] { [] }
 }
 
 /// A layer made of layers (a residual block). Walks over a whole model (activation patterns,
 /// parameter roles) reach inside it through `sublayers`, in forward order.
 public protocol LayerContainer: Layer {
     var sublayers: [Layer] { get }
+}
+
+extension LayerContainer {
+    public var parameterIndices: [Int] { sublayers.flatMap(\.parameterIndices) }
 }
 
 extension Array where Element == Layer {

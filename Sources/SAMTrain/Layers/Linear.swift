@@ -19,6 +19,8 @@ public final class Linear: Layer {
         self.bias = bias ? store.addParameter("\(name).bias", shape: [outputs], role: .bias) : nil
     }
 
+    public var parameterIndices: [Int] { [weight] + (bias.map { [$0] } ?? []) }
+
     public func initialize(using rng: inout SplitMix64) {
         store.initializeLikePyTorch(weight: weight, bias: bias, fanIn: inputs, using: &rng)
     }

@@ -7,12 +7,20 @@ public final class Sequential {
     public let inputShape: [Int]
     public let classes: Int
 
+    /// Each layer's parameter indices (`Layer.parameterIndices`), for the backward hook.
+    private let layerParameters: [[Int]]
+
     public init(store: ParameterStore, layers: [Layer], inputShape: [Int], classes: Int) {
         store.seal()
         self.store = store
         self.layers = layers
         self.inputShape = inputShape
         self.classes = classes
+        layerParameters = layers.map(\.parameterIndices)
+        // The backward hook reports every tensor exactly once: a layer that forgot to declare
+        // one would leave its bucket of the allreduce waiting forever.
+        precondition(layerParameters.joined().sorted() == Array(store.parameters.indices),
+                     "every parameter belongs to exactly one layer")
     }
 
     /// Logits for a batch [N, inputShape...].
@@ -25,9 +33,17 @@ public final class Sequential {
     }
 
     /// Backpropagates ∂L/∂logits; leaves ∂L/∂w in `store.gradients` (overwritten).
-    public func backward(_ gradLogits: Tensor) {
+    /// `layerDone` runs after each layer (last to first) with the indices of the parameters
+    /// whose gradients that layer has just finished (often none).
+    public func backward(_ gradLogits: Tensor, layerDone: ((_ parameters: [Int]) -> Void)? = nil) {
         store.gradients.zero()
-        _ = layers.backward(gradLogits, inputGradient: false)
+        var g = gradLogits
+        for i in layers.indices.reversed() {
+            let next = layers[i].backward(g, inputGradient: i > 0)
+            layerDone?(layerParameters[i])
+            guard let next else { break }
+            g = next
+        }
     }
 
     /// PyTorch's default initialization, drawn layer by layer from the seed.

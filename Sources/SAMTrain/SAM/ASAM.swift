@@ -42,6 +42,6 @@ public final class ASAM: SAMVariant {
             // Pass 2: scale.
             shard.epsilon.scale(by: Float(Double(rho) / (sum.squareRoot() + normEps)))
         }
-        return shard.perturbedPass(offset: shard.epsilon)
+        return shard.perturbedPass(offset: shard.epsilon, yieldsDirection: true)
     }
 }

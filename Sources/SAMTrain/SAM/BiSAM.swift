@@ -20,7 +20,7 @@ public final class BiSAM: SAMVariant {
         shard.timer.measure(.ascent) {
             samAscent(gradient: gradQ, rho: rho, norm: .l2, normEps: normEps, into: shard.epsilon)
         }
-        return shard.perturbedPass(offset: shard.epsilon)
+        return shard.perturbedPass(offset: shard.epsilon, yieldsDirection: true)
     }
 }
 

@@ -70,6 +70,6 @@ public final class SAM: SAMVariant {
         shard.timer.measure(.ascent) {
             samAscent(gradient: g, rho: rho, norm: norm, normEps: normEps, into: shard.epsilon)
         }
-        return shard.perturbedPass(offset: shard.epsilon)
+        return shard.perturbedPass(offset: shard.epsilon, yieldsDirection: true)
     }
 }

@@ -7,10 +7,15 @@
 ///     clip by global norm (optional)
 ///     base-optimizer update
 ///
+/// The allreduce is bucketed and starts inside the last shard's direction pass: as the
+/// backward pass finishes a layer, the step completes that layer's slice of the direction
+/// (sum over the shards, ÷ shards) and its bucket leaves (`BucketedAllreduce`). A variant
+/// whose direction is not one pass's gradient (BSAM) is reduced after its passes.
+///
 /// A shard that spans several ranks (m > b, or `--scope global`) averages its clean
 /// gradient over its group inside `ShardPasses.cleanPass`: the global scope's one extra
 /// allreduce.
-public final class SAMStep {
+public final class SAMStep: DirectionSink {
     public let model: Sequential
     public let variant: SAMVariant
     public let layout: ShardLayout
@@ -22,13 +27,16 @@ public final class SAMStep {
 
     /// Σ over this rank's shards of their directions, then the mean over all ranks.
     public let direction: FlatBuffer
+    /// The mean over all ranks of `direction`, bucket by bucket.
+    public let allreduce: BucketedAllreduce
 
     /// - Parameters:
     ///   - group: the sub-communicator of the ranks that share a shard (nil when
     ///     `layout.groupSize` is 1); see `SAMStep.makeGroup`.
     public init(model: Sequential, variant: SAMVariant, layout: ShardLayout, world: Communicator,
                 group: Communicator?, optimizer: Optimizer, descentLoss: LogitLoss,
-                weightDecayInLoss: Float = 0, clipGradNorm: Float? = nil) {
+                weightDecayInLoss: Float = 0, clipGradNorm: Float? = nil,
+                allreduce settings: AllreduceSettings = AllreduceSettings()) {
         self.model = model
         self.variant = variant
         self.layout = layout
@@ -36,8 +44,10 @@ public final class SAMStep {
         self.optimizer = optimizer
         self.clipGradNorm = clipGradNorm
         direction = FlatBuffer(count: model.store.count)
+        allreduce = BucketedAllreduce(communicator: world, parameters: model.store.parameters, settings: settings)
         passes = ShardPasses(model: model, descentLoss: descentLoss, group: group,
-                             weightDecayInLoss: weightDecayInLoss, timer: timer)
+                             weightDecayInLoss: weightDecayInLoss, timer: timer, allreduce: settings)
+        passes.directionSink = self
     }
 
     /// The sub-communicator of consecutive ranks that share one shard (collective: every
@@ -54,7 +64,7 @@ public final class SAMStep {
         let n = layout.microShardSize
         var stats = StepStatistics()
 
-        // Moves 1–4, shard by shard.
+        // Moves 1–4, shard by shard; the last shard's direction pass starts the allreduce.
         for s in 0..<shards {
             if shards == 1 {
                 passes.images = images
@@ -62,19 +72,22 @@ public final class SAMStep {
             } else {
                 timer.measure(.data) { loadMicroShard(s, size: n, images: images, labels: labels) }
             }
+            let last = s == shards - 1
+            if last { allreduce.begin(direction) }
+            sinkShard = last ? s : nil
             let d = variant.direction(for: passes, context: context)
+            sinkShard = nil
             passes.recorder?.record("direction", buffer: d)
-            timer.measure(.ascent) {
-                if s == 0 { direction.copy(from: d) } else { direction.add(d) }
+            if !(last && passes.streamedDirection) {
+                timer.measure(.ascent) {
+                    for slot in model.store.parameters.indices { complete(slot, shard: s, from: d) }
+                }
             }
             stats.add(passes, examples: n)
         }
 
-        // Move 5: the descent.
-        timer.measure(.allreduce) {
-            if shards > 1 { direction.scale(by: 1 / Float(shards)) }
-            world.allreduceMean(direction)
-        }
+        // Move 5: the descent. Under `.overlap` most buckets are on their way already.
+        timer.measure(.allreduce) { allreduce.finish() }
         if let clip = clipGradNorm {
             let norm = direction.norm()
             if norm > Double(clip) { direction.scale(by: Float(Double(clip) / norm)) }
@@ -83,6 +96,35 @@ public final class SAMStep {
             optimizer.step(parameters: model.store.values, direction: direction, learningRate: context.learningRate)
         }
         return stats
+    }
+
+    /// The shard whose direction pass is streaming into the allreduce (nil: none).
+    private var sinkShard: Int?
+
+    /// Parameter `slot` of shard `s`'s direction `d` into `direction`: copied from the first
+    /// shard, added from the others, and divided by the shard count after the last.
+    private func complete(_ slot: Int, shard s: Int, from d: FlatBuffer) {
+        let p = model.store.parameters[slot], range = p.offset..<(p.offset + p.count)
+        let out = direction.data, g = d.data, shards = layout.microShards
+        if s == 0 {
+            (out + p.offset).update(from: g + p.offset, count: p.count)
+        } else {
+            for i in range { out[i] += g[i] }
+        }
+        if shards > 1 && s == shards - 1 {
+            let scale = 1 / Float(shards)
+            for i in range { out[i] *= scale }
+        }
+        if s == shards - 1 { allreduce.ready(slot: slot) }
+    }
+
+    func parameterReady(_ index: Int) {
+        guard let s = sinkShard else { return }
+        complete(index, shard: s, from: model.store.gradients)
+    }
+
+    func progress() {
+        if sinkShard != nil { allreduce.progress() }
     }
 
     private let microImages = Tensor(shape: [0])

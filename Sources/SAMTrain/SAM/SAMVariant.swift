@@ -8,6 +8,8 @@ public protocol SAMVariant: AnyObject {
     var passesPerStep: Int { get }
     /// Computes the shard's descent direction with the passes of `shard` and returns the
     /// buffer that holds it (it may be `shard`'s gradient buffer, valid until the next pass).
+    /// When the direction is the gradient of the variant's last pass, that pass says so
+    /// (`yieldsDirection: true`) and the step's allreduce starts during its backward pass.
     func direction(for shard: ShardPasses, context: StepContext) -> FlatBuffer
 }
 
@@ -34,6 +36,6 @@ public final class NoPerturbation: SAMVariant {
     public let passesPerStep = 1
     public init() {}
     public func direction(for shard: ShardPasses, context: StepContext) -> FlatBuffer {
-        shard.cleanPass()
+        shard.cleanPass(yieldsDirection: true)
     }
 }

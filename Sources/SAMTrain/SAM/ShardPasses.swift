@@ -5,6 +5,12 @@
 /// statistics and restores `w` by copying it back (bit-exact). When a shard spans several
 /// ranks (`group`), a pass can average its gradient over the group, so that a group
 /// computes what one process holding its m examples would.
+///
+/// Both group averages and the step's allreduce run in buckets that start while the
+/// backward pass is still going (`BucketedAllreduce`): a pass reports each layer's finished
+/// parameters (`parametersDone`), which adds their weight-decay term, starts their group
+/// bucket, or — for the pass a variant marks `yieldsDirection` — hands them to
+/// `directionSink`, the step's own allreduce.
 public final class ShardPasses {
     public let model: Sequential
     public let descentLoss: LogitLoss
@@ -19,6 +25,13 @@ public final class ShardPasses {
     public var measuresNorms = false
     /// Receives every quantity of the shard (conformance runs).
     public var recorder: ShardRecorder?
+    /// Set by the step for its last shard: receives the parameters of the direction pass as
+    /// the backward pass finishes them, so that their allreduce can start at once.
+    var directionSink: DirectionSink?
+    /// Whether the latest direction pass went to `directionSink`.
+    private(set) var streamedDirection = false
+    /// The group average of a multi-rank shard, bucket by bucket.
+    private let groupAllreduce: BucketedAllreduce?
 
     public internal(set) var images = Tensor(shape: [0])
     public internal(set) var labels: [Int32] = []
@@ -34,8 +47,10 @@ public final class ShardPasses {
     private let logitGradient = Tensor(shape: [0])
     private let scratchLogitGradient = Tensor(shape: [0])
 
-    public init(model: Sequential, descentLoss: LogitLoss, group: Communicator?, weightDecayInLoss: Float, timer: PhaseTimer) {
+    public init(model: Sequential, descentLoss: LogitLoss, group: Communicator?, weightDecayInLoss: Float,
+                timer: PhaseTimer, allreduce: AllreduceSettings = AllreduceSettings()) {
         self.model = model
+        groupAllreduce = group.map { BucketedAllreduce(communicator: $0, parameters: model.store.parameters, settings: allreduce) }
         self.descentLoss = descentLoss
         self.group = group
         self.weightDecayInLoss = weightDecayInLoss
@@ -52,19 +67,18 @@ public final class ShardPasses {
     /// Backpropagates `objective` (default: the descent loss); the descent loss at `w` is
     /// always computed for the metrics. With `groupAverage`, the gradient is averaged over
     /// the shard's ranks (the ascent of a multi-rank shard needs it; plain SGD does not).
+    /// `yieldsDirection`: this pass's gradient is the shard's direction (the variant returns it).
     @discardableResult
-    public func cleanPass(objective: LogitLoss? = nil, groupAverage: Bool = true) -> FlatBuffer {
+    public func cleanPass(objective: LogitLoss? = nil, groupAverage: Bool = true, yieldsDirection: Bool = false) -> FlatBuffer {
         let logits = timer.measure(.forward) { model.forward(images, mode: .train) }
         let descent = descentLoss.evaluate(logits: logits, labels: labels, gradient: logitGradient)
         var ascentValue: LossValue?
         if let objective {
             ascentValue = objective.evaluate(logits: logits, labels: labels, gradient: logitGradient)
         }
-        timer.measure(.backward) { model.backward(logitGradient) }
+        backward(groupAverage: groupAverage, yieldsDirection: yieldsDirection)
         lossAtW = descent.loss + weightDecayTerm()
         correctAtW = descent.correct
-        addWeightDecayGradient()
-        if groupAverage, let group { timer.measure(.allreduce) { group.allreduceMean(gradient) } }
         if measuresNorms { gradientNorm = gradient.norm() }
         if let recorder {
             recorder.record("loss_at_w", value: lossAtW)
@@ -77,7 +91,8 @@ public final class ShardPasses {
     /// Moves 3–4: forward + backward at `w + offset` with frozen running statistics, then
     /// `w` restored exactly. Returns the gradient there (group-averaged if asked).
     @discardableResult
-    public func perturbedPass(offset: FlatBuffer, point: PerturbedPoint = .ascent, groupAverage: Bool = false) -> FlatBuffer {
+    public func perturbedPass(offset: FlatBuffer, point: PerturbedPoint = .ascent, groupAverage: Bool = false,
+                              yieldsDirection: Bool = false) -> FlatBuffer {
         let w = weights
         timer.measure(.ascent) {
             savedWeights.copy(from: w)
@@ -85,11 +100,9 @@ public final class ShardPasses {
         }
         let logits = timer.measure(.forward) { model.forward(images, mode: .trainFrozenStatistics) }
         let value = descentLoss.evaluate(logits: logits, labels: labels, gradient: logitGradient)
-        timer.measure(.backward) { model.backward(logitGradient) }
         let loss = value.loss + weightDecayTerm()
-        addWeightDecayGradient()
+        backward(groupAverage: groupAverage, yieldsDirection: yieldsDirection)
         timer.measure(.ascent) { w.copy(from: savedWeights) }
-        if groupAverage, let group { timer.measure(.allreduce) { group.allreduceMean(gradient) } }
         if point == .ascent {
             lossAtPerturbed = loss
             if measuresNorms { epsilonNorm = offset.norm() }
@@ -107,9 +120,42 @@ public final class ShardPasses {
         weightDecayInLoss == 0 ? 0 : 0.5 * Double(weightDecayInLoss) * weights.sumOfSquares()
     }
 
-    private func addWeightDecayGradient() {
-        if weightDecayInLoss != 0 { gradient.add(weights, scaledBy: weightDecayInLoss) }
+    /// Backpropagates `logitGradient` at the current weights. As each layer finishes, its
+    /// parameters get their weight-decay term and go to the group average's buckets (a pass
+    /// averaged over the shard's ranks) or, for the direction pass, to `directionSink`; then
+    /// the started buckets advance. A group average is complete when this returns.
+    private func backward(groupAverage: Bool, yieldsDirection: Bool) {
+        let group = groupAverage ? groupAllreduce : nil
+        // A direction that is also group-averaged is final only after the group's
+        // allreduce: the step reduces it afterwards instead.
+        let sink = yieldsDirection && group == nil ? directionSink : nil
+        streamedDirection = sink != nil
+        group?.begin(gradient)
+        let g = gradient.data, w = weights.data, wd = weightDecayInLoss
+        let slots = parameters
+        timer.measure(.backward) {
+            model.backward(logitGradient) { finished in
+                for index in finished {
+                    if wd != 0 {
+                        let slot = slots[index]
+                        for i in slot.offset..<(slot.offset + slot.count) { g[i] += wd * w[i] }
+                    }
+                    group?.ready(slot: index)
+                    sink?.parameterReady(index)
+                }
+                group?.progress()
+                sink?.progress()
+            }
+        }
+        if let group { timer.measure(.allreduce) { group.finish() } }
     }
+}
+
+/// Receives the direction pass's parameters as the backward pass finishes them (the step's
+/// allreduce); `progress` runs after every layer.
+protocol DirectionSink: AnyObject {
+    func parameterReady(_ index: Int)
+    func progress()
 }
 
 /// The points a pass can be made at besides `w`.

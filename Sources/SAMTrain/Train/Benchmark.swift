@@ -33,6 +33,7 @@ public struct Benchmark {
     public var threads: Int
     public var sam: SAMConfiguration
     public var seed: UInt64 = 0
+    public var allreduce = AllreduceSettings()
 
     public init(model: Architecture, batchPerRank: Int, steps: Int, warmup: Int, threads: Int, sam: SAMConfiguration) {
         self.model = model
@@ -53,7 +54,7 @@ public struct Benchmark {
         let group = SAMStep.makeGroup(layout: layout, world: world)
         let step = SAMStep(model: net, variant: variant, layout: layout, world: world, group: group,
                            optimizer: OptimizerKind.sgd(momentum: 0.9, nesterov: false, weightDecay: 5e-4).make(parameterCount: net.store.count),
-                           descentLoss: SoftmaxCrossEntropy(labelSmoothing: 0))
+                           descentLoss: SoftmaxCrossEntropy(labelSmoothing: 0), allreduce: allreduce)
 
         var rng = SplitMix64(seed: seed &+ UInt64(world.rank), stream: RandomStream.sharpness.rawValue)
         let images = Tensor(shape: [batchPerRank] + net.inputShape)

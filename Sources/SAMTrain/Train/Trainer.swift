@@ -70,7 +70,7 @@ public final class Trainer {
                        optimizer: c.optimizerKind.make(parameterCount: model.store.count),
                        descentLoss: SoftmaxCrossEntropy(labelSmoothing: c.effectiveLabelSmoothing),
                        weightDecayInLoss: c.sam.weightDecayInAscent ? c.weightDecay : 0,
-                       clipGradNorm: c.sam.clipGradNorm)
+                       clipGradNorm: c.sam.clipGradNorm, allreduce: c.allreduce)
 
         // Output directory: rank 0 writes; every rank learns whether it could.
         let out = c.outDirectory

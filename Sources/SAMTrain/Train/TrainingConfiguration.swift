@@ -40,6 +40,8 @@ public struct TrainingConfiguration: Equatable, Sendable, Codable {
     /// Every rank prints its final parameter digest (replica-consistency tests).
     public var reportDigests = false
     public var sam = SAMConfiguration()
+    /// How the gradient allreduce is bucketed and scheduled (never changes a result).
+    public var allreduce = AllreduceSettings()
 
     public init() {}
 
