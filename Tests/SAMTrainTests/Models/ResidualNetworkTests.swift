@@ -51,7 +51,15 @@ final class ResidualNetworkTests: XCTestCase {
         try Self.requireTorch()
         let dir = Subprocess.temporaryDirectory("samtrain-pytorch")
         defer { try? FileManager.default.removeItem(at: dir) }
+        let peer = Subprocess.sharedDirectory.appendingPathComponent("peer")
+        let hasPeer = FileManager.default.fileExists(atPath: peer.appendingPathComponent("torch_reference.py").path)
+        var skipped: [String] = []
         for (architecture, _, _) in Self.table {
+            // resnet20/32/56 are compared with the peer's own module, which lives in ../shared.
+            if [.resnet20, .resnet32, .resnet56].contains(architecture) && !hasPeer {
+                skipped.append(architecture.rawValue)
+                continue
+            }
             let model = architecture.build(inputShape: [3, 32, 32], classes: 10)
             model.initialize(seed: 5)
             var rng = SplitMix64(seed: 6)
@@ -76,7 +84,7 @@ final class ResidualNetworkTests: XCTestCase {
                 let indexFile = dir.appendingPathComponent("\(architecture.rawValue).json")
                 try JSONSerialization.data(withJSONObject: index).write(to: indexFile)
                 let r = try Subprocess.run("/usr/bin/env", ["python3", "-c", Self.pytorchScript, architecture.rawValue, file.path,
-                                                            indexFile.path, modeName, Subprocess.sharedDirectory.appendingPathComponent("peer").path],
+                                                            indexFile.path, modeName, peer.path],
                                            timeout: 300)
                 XCTAssertEqual(r.status, 0, r.output)
                 guard r.status == 0 else { continue }
@@ -91,6 +99,9 @@ final class ResidualNetworkTests: XCTestCase {
                 let worst = zip(logits, theirs).map { abs($0 - $1) }.max()!
                 XCTAssertLessThan(worst, 1e-3 * max(1, scale), "\(architecture.rawValue) \(modeName): logits differ from PyTorch's by \(worst)")
             }
+        }
+        if !skipped.isEmpty {
+            throw XCTSkip("SKIPPED \(skipped.joined(separator: ", ")): the peer's module \(peer.path)/torch_reference.py is missing (set SAMTRAIN_SHARED); the other models were checked")
         }
     }
 
