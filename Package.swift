@@ -19,9 +19,14 @@ let package = Package(
                        providers: [.apt(["libopenblas-dev"])]),
         .systemLibrary(name: "CZlib", pkgConfig: "zlib",
                        providers: [.apt(["zlib1g-dev"])]),
+        // samtrain's own convolution kernels (AVX2 + FMA, chosen at run time).
+        .target(
+            name: "CKernels",
+            cSettings: [.unsafeFlags(["-O3"])]
+        ),
         .target(
             name: "SAMTrain",
-            dependencies: ["CMPI", "CBLAS", "CZlib"]
+            dependencies: ["CMPI", "CBLAS", "CZlib", "CKernels"]
         ),
         .executableTarget(
             name: "samtrain",

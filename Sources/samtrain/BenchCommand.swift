@@ -11,8 +11,8 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "Model: \(Architecture.allCases.map(\.rawValue).joined(separator: ", ")) (timed on random inputs of its data shape: 1×28×28 for mlp and cnn, 3×32×32 for the residual networks).")
     var model: String = "cnn"
 
-    @Option(help: "Examples per rank per step.")
-    var batchSize: Int = 128
+    @Option(parsing: .upToNextOption, help: "Examples per rank per step; several values time each in turn (64 is the default recipe's).")
+    var batchSize: [Int] = [64, 128]
 
     @Option(help: "Timed steps.")
     var steps: Int = 20
@@ -23,8 +23,11 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "OpenBLAS threads per rank.")
     var threads: Int = 1
 
-    @Flag(help: "Print the result as JSON.")
+    @Flag(help: "Print the results as a JSON array (one object per batch size).")
     var json = false
+
+    @Option(help: "How convolutions run: \(Conv2d.Lowering.allCases.map(\.rawValue).joined(separator: ", ")) (automatic: samtrain's own AVX2 kernels for stride 1 where the CPU has them).")
+    var convolution: Conv2d.Lowering = .automatic
 
     @OptionGroup var samOptions: SAMOptions
 
@@ -33,23 +36,25 @@ struct BenchCommand: ParsableCommand {
     func run() throws {
         let architecture: Architecture
         do { architecture = try Architecture.named(model) } catch let e as SAMTrainError { throw ValidationError(e.message) }
-        guard batchSize > 0, steps > 0, warmup >= 0, threads > 0 else {
+        guard !batchSize.isEmpty, batchSize.allSatisfy({ $0 > 0 }), steps > 0, warmup >= 0, threads > 0 else {
             throw ValidationError("--batch-size, --steps and --threads must be positive, --warmup ≥ 0")
         }
         let sam = try samOptions.configuration()
         let allreduce = try allreduceOptions.settings()
+        Conv2d.lowering = convolution
         MPIJob.run { world in
-            var bench = Benchmark(model: architecture, batchPerRank: batchSize, steps: steps, warmup: warmup, threads: threads, sam: sam)
-            bench.allreduce = allreduce
-            let r = try bench.run(world: world)
-            guard world.isCoordinator else { return }
-            if json {
-                let encoder = JSONEncoder()
-                encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-                print(String(decoding: try encoder.encode(r), as: UTF8.self))
-            } else {
-                print(BenchCommand.table(r))
+            var results: [Benchmark.Result] = []
+            for batch in batchSize {
+                var bench = Benchmark(model: architecture, batchPerRank: batch, steps: steps, warmup: warmup, threads: threads, sam: sam)
+                bench.allreduce = allreduce
+                let r = try bench.run(world: world)
+                results.append(r)
+                if world.isCoordinator && !json { print(BenchCommand.table(r) + "\n") }
             }
+            guard world.isCoordinator, json else { return }
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+            print(String(decoding: try encoder.encode(results), as: UTF8.self))
         }
     }
 
@@ -63,10 +68,22 @@ struct BenchCommand: ParsableCommand {
             let name = phase.rawValue.padding(toLength: 16, withPad: " ", startingAt: 0)
             lines.append("  " + name + String(format: "%10.2f ms", (r.phaseSeconds[phase.rawValue] ?? 0) * 1e3))
         }
+        lines.append("  per layer type    forward   backward")
+        let layerTotal = r.layerSeconds.values.reduce(0) { $0 + $1.forward + $1.backward }
+        for (name, t) in r.layerSeconds.sorted(by: { $0.value.forward + $0.value.backward > $1.value.forward + $1.value.backward }) {
+            lines.append("    " + name.padding(toLength: 16, withPad: " ", startingAt: 0)
+                         + String(format: "%8.2f ms %8.2f ms  %4.1f%%", t.forward * 1e3, t.backward * 1e3,
+                                  100 * (t.forward + t.backward) / max(layerTotal, 1e-12)))
+        }
+        lines.append(String(format: "model FLOPs       %10.1f MFLOP forward per image", r.forwardFLOPsPerImage / 1e6))
         lines.append(String(format: "model GFLOP/s     %10.1f per rank", r.modelGFLOPsPerRank))
         lines.append(String(format: "sgemm GFLOP/s     %10.1f per rank (%d×%d, same run) → model at %.0f%% of sgemm",
                             r.sgemmGFLOPsPerRank, r.sgemmSize, r.sgemmSize, 100 * r.modelGFLOPsPerRank / r.sgemmGFLOPsPerRank))
         lines.append(String(format: "peak memory       %10.0f MB per rank (resident, largest rank)", r.peakResidentMBPerRank))
+        lines.append("cpu               " + r.cpu)
         return lines.joined(separator: "\n")
     }
 }
+
+/// `--convolution`: the lowering every Conv2d uses during the bench.
+extension Conv2d.Lowering: ExpressibleByArgument {}

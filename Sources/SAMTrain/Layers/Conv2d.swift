@@ -1,4 +1,5 @@
 import CBLAS
+import CKernels
 
 /// 2-D convolution (PyTorch's Conv2d: weight [out][in][kh][kw], NCHW activations),
 /// lowered to OpenBLAS sgemm through im2col.
@@ -17,6 +18,13 @@ import CBLAS
 /// row is one memcpy, the GEMM computes W + 2p columns per output row and a compaction keeps
 /// the valid ones; ∂x is a second grid convolution of ∂y (or a fold, see
 /// `InputGradientMethod`). The general path above serves the other strides.
+///
+/// Where the CPU has AVX2 and FMA (checked at run time), convolutions run on samtrain's own
+/// kernels instead (`Sources/CKernels`, see `Lowering.direct`): the kernel broadcasts its
+/// operand straight from the zero-padded image, so there is no column matrix, no GEMM
+/// packing, and no output position is computed twice or wasted on padding, for any stride.
+/// ∂x of a stride-1 convolution is the same kernel run on ∂y; other strides take ∂x from
+/// the im2col path's Wᵀ·∂Y and col2im.
 ///
 /// The layer keeps a reference to its input for the backward pass: the input must not be
 /// changed between `forward` and `backward`.
@@ -45,6 +53,10 @@ public final class Conv2d: Layer {
     private let padded = Tensor(shape: [0])        // padded-grid path: zero-padded input images
     private let paddedGradient = Tensor(shape: [0])  // padded-grid path: padded ∂L/∂input
     private let flippedWeight = Tensor(shape: [0])   // padded-grid path: W transposed and flipped
+    private let packedWeight = Tensor(shape: [0])    // direct path: W as [⌈out/16⌉][patch][16]
+    private let packedGradient = Tensor(shape: [0])  // direct path: an image's ∂Y on the grid
+    private let chunkBuffer = Tensor(shape: [0])     // direct path: the forward kernel's scratch
+    private var tapOffsets: [ConvGeometry: [Int32]] = [:]  // direct path, per geometry
 
     public init(store: ParameterStore, name: String, inChannels: Int, outChannels: Int,
                 kernelSize: Int, stride: Int = 1, padding: Int = 0, bias: Bool = true) {
@@ -96,13 +108,16 @@ public final class Conv2d: Layer {
     }
 
     /// How a convolution is lowered to a GEMM.
-    public enum Lowering: Sendable {
-        /// The padded grid for stride-1 geometries where it is faster, else im2col.
+    public enum Lowering: String, CaseIterable, Sendable {
+        /// The direct kernels where the CPU has them; else, for stride 1, the padded grid
+        /// where it is faster than im2col, and im2col for other strides.
         case automatic
+        /// samtrain's direct kernels where the CPU has them (else as `paddedGrid`).
+        case direct
         /// im2col / col2im (any stride).
-        case general
+        case general = "im2col"
         /// The padded-width grid (`PaddedGrid`) for stride 1; im2col for other strides.
-        case paddedGrid
+        case paddedGrid = "padded-grid"
     }
 
     nonisolated(unsafe) public static var lowering: Lowering = .automatic
@@ -131,8 +146,22 @@ public final class Conv2d: Layer {
         guard g.stride == 1 else { return false }
         switch Self.lowering {
         case .general: return false
-        case .paddedGrid: return true
+        case .paddedGrid, .direct: return true
         case .automatic: return g.patchSize >= outChannels
+        }
+    }
+
+    /// Whether this CPU runs the direct kernels (AVX2 and FMA).
+    public static var directKernelsAvailable: Bool { samtrain_direct_kernels_available() != 0 }
+
+    /// Whether this geometry runs on the direct kernels: a CPU with AVX2 + FMA, and a padded
+    /// image small enough for the kernels' 32-bit tap offsets.
+    func usesDirectKernels(_ g: ConvGeometry) -> Bool {
+        guard Self.directKernelsAvailable,
+              PaddedGrid(g).paddedCount(images: 1) < Int(Int32.max) else { return false }
+        switch Self.lowering {
+        case .automatic, .direct: return true
+        case .general, .paddedGrid: return false
         }
     }
 
@@ -199,6 +228,10 @@ public final class Conv2d: Layer {
         output.resize([n, cout, g.outputHeight, ow])
         let w = store.value(weightIndex)
         let bias = biasIndex.map { store.value($0) }
+        if usesDirectKernels(g) {
+            directConvolve(input.data, images: n, g, weight: w, outChannels: cout, bias: bias, into: output.data)
+            return output
+        }
         if usesPaddedGrid(g) {
             forwardPaddedGrid(input, g, w: w, bias: bias)
             return output
@@ -244,12 +277,9 @@ public final class Conv2d: Layer {
 
     public func backward(_ gradOutput: Tensor, inputGradient wantsInput: Bool) -> Tensor? {
         guard let input, let g = geometry else { preconditionFailure("backward before forward") }
-        let n = input.shape[0]
-        let plane = g.outputPlane, k = g.patchSize, cout = outChannels, ow = g.outputWidth
+        let n = input.shape[0], plane = g.outputPlane, cout = outChannels
         precondition(gradOutput.count == n * cout * plane, "gradient shape mismatch")
         if wantsInput { inputGradient.resize(input.shape) }
-        let w = store.value(weightIndex)
-        let dw = store.gradient(weightIndex)
         if let biasIndex {
             let db = store.gradient(biasIndex)
             for co in 0..<cout {
@@ -258,10 +288,24 @@ public final class Conv2d: Layer {
                 db[co] += Float(sum)
             }
         }
+        if usesDirectKernels(g) {
+            backwardDirect(input, gradOutput, g, inputGradient: wantsInput)
+            return wantsInput ? inputGradient : nil
+        }
         if usesPaddedGrid(g) {
             backwardPaddedGrid(input, gradOutput, g, inputGradient: wantsInput)
             return wantsInput ? inputGradient : nil
         }
+        backwardGeneral(input, gradOutput, g, weightGradient: true, inputGradient: wantsInput)
+        return wantsInput ? inputGradient : nil
+    }
+
+    /// Backward through im2col, tile by tile: ∂W += ∂Y · colᵀ (when `weightGradient`) and
+    /// ∂x = col2im(Wᵀ · ∂Y) (when `inputGradient`).
+    private func backwardGeneral(_ input: Tensor, _ gradOutput: Tensor, _ g: ConvGeometry,
+                                 weightGradient: Bool, inputGradient wantsInput: Bool) {
+        let plane = g.outputPlane, k = g.patchSize, cout = outChannels, ow = g.outputWidth
+        let n = input.shape[0], w = store.value(weightIndex), dw = store.gradient(weightIndex)
         let most = largestTile(g, rowWidth: ow, batch: n).columns
         columns.resize([k * most])
         matrix.resize([cout * most])
@@ -281,12 +325,14 @@ public final class Conv2d: Layer {
                 dy = matrix.data
                 ldy = t.columns
             }
-            im2col(input.data + t.first * g.inputSize, images: t.images, geometry: g, rows: t.rows, into: columns.data)
-            // ∂W[out][patch] += ∂Y[out][cols] · colᵀ[cols][patch]
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans,
-                        Int32(cout), Int32(k), Int32(t.columns),
-                        1, dy, Int32(ldy), columns.data, Int32(t.columns),
-                        1, dw, Int32(k))
+            if weightGradient {
+                im2col(input.data + t.first * g.inputSize, images: t.images, geometry: g, rows: t.rows, into: columns.data)
+                // ∂W[out][patch] += ∂Y[out][cols] · colᵀ[cols][patch]
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans,
+                            Int32(cout), Int32(k), Int32(t.columns),
+                            1, dy, Int32(ldy), columns.data, Int32(t.columns),
+                            1, dw, Int32(k))
+            }
             guard wantsInput else { return }
             // ∂col[patch][cols] = Wᵀ[patch][out] · ∂Y[out][cols]
             cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans,
@@ -302,7 +348,6 @@ public final class Conv2d: Layer {
                 col2im(columns.data, images: t.images, geometry: g, into: dx)
             }
         }
-        return wantsInput ? inputGradient : nil
     }
 
     // MARK: padded-width grid (stride 1)
@@ -401,8 +446,15 @@ public final class Conv2d: Layer {
             }
         }
         guard let dataGeometry else { return }
-        // flipped[c][co][ky][kx] = W[co][c][kh − 1 − ky][kw − 1 − kx]
-        let kh = g.kernelHeight, kw = g.kernelWidth, cin = inChannels, taps = kh * kw
+        gridConvolve(gradOutput.data, images: n, dataGeometry, weight: flipWeight(g), outChannels: inChannels,
+                     bias: nil, into: inputGradient.data)
+    }
+
+    /// W transposed and flipped, the kernel of ∂x as a convolution of ∂y:
+    /// flipped[c][co][ky][kx] = W[co][c][kh − 1 − ky][kw − 1 − kx].
+    private func flipWeight(_ g: ConvGeometry) -> UnsafeMutablePointer<Float> {
+        let w = store.value(weightIndex)
+        let taps = g.kernelHeight * g.kernelWidth, cin = inChannels, cout = outChannels
         flippedWeight.resize([cin * cout * taps])
         let f = flippedWeight.data
         for co in 0..<cout {
@@ -411,7 +463,79 @@ public final class Conv2d: Layer {
                 for t in 0..<taps { dst[taps - 1 - t] = src[t] }
             }
         }
-        gridConvolve(gradOutput.data, images: n, dataGeometry, weight: f, outChannels: cin,
-                     bias: nil, into: inputGradient.data)
+        return f
+    }
+
+    // MARK: direct kernels (AVX2 + FMA)
+
+    /// Offsets of the kernel taps (c, ky, kx) in a padded image: c·PH·PW + ky·PW + kx.
+    private func offsets(_ g: ConvGeometry) -> [Int32] {
+        if let known = tapOffsets[g] { return known }
+        let grid = PaddedGrid(g)
+        precondition(grid.paddedCount(images: 1) < Int(Int32.max), "padded image too large for 32-bit offsets")
+        var offsets: [Int32] = []
+        offsets.reserveCapacity(g.patchSize)
+        for c in 0..<g.channels {
+            for ky in 0..<g.kernelHeight {
+                for kx in 0..<g.kernelWidth {
+                    offsets.append(Int32(c * grid.paddedPlane + ky * grid.paddedWidth + kx))
+                }
+            }
+        }
+        tapOffsets[g] = offsets
+        return offsets
+    }
+
+    /// y = conv(x, weight [m][patch]) + bias, image by image: pad the image (it stays in
+    /// cache), then one kernel call writes its NCHW output.
+    private func directConvolve(_ x: UnsafePointer<Float>, images n: Int, _ g: ConvGeometry,
+                                weight w: UnsafePointer<Float>, outChannels m: Int,
+                                bias: UnsafePointer<Float>?, into y: UnsafeMutablePointer<Float>) {
+        let grid = PaddedGrid(g), k = g.patchSize, blocks = (m + 15) / 16
+        packedWeight.resize([blocks * 16 * k])
+        samtrain_direct_pack_weights(w, Int32(m), Int32(k), packedWeight.data)
+        padded.resize([grid.paddedCount(images: 1)])
+        chunkBuffer.resize([samtrain_direct_forward_buffer_count()])
+        let taps = offsets(g)
+        taps.withUnsafeBufferPointer { taps in
+            for i in 0..<n {
+                grid.pad(x + i * g.inputSize, images: 1, into: padded.data)
+                samtrain_direct_conv_forward(padded.data, taps.baseAddress, Int32(k), packedWeight.data, Int32(m),
+                                             Int32(g.outputHeight), Int32(g.outputWidth), Int32(g.stride),
+                                             Int32(grid.paddedWidth), bias, y + i * m * g.outputPlane,
+                                             chunkBuffer.data)
+            }
+        }
+    }
+
+    /// Backward on the direct kernels, image by image: ∂W += ∂Y · (padded taps)ᵀ from the
+    /// image's packed ∂Y. ∂x of a stride-1 convolution is the convolution of ∂y padded by
+    /// k − 1 − p with the flipped kernel; other strides (and p > k − 1) take it from im2col's
+    /// path.
+    private func backwardDirect(_ input: Tensor, _ gradOutput: Tensor, _ g: ConvGeometry,
+                                inputGradient wantsInput: Bool) {
+        let n = input.shape[0], k = g.patchSize, cout = outChannels, plane = g.outputPlane
+        let grid = PaddedGrid(g)
+        packedGradient.resize([(cout + 15) / 16 * 16 * plane])
+        padded.resize([grid.paddedCount(images: 1)])
+        let dw = store.gradient(weightIndex)
+        let taps = offsets(g)
+        taps.withUnsafeBufferPointer { taps in
+            for i in 0..<n {
+                grid.pad(input.data + i * g.inputSize, images: 1, into: padded.data)
+                samtrain_direct_pack_gradient(gradOutput.data + i * cout * plane, Int32(cout), Int32(plane),
+                                              packedGradient.data)
+                samtrain_direct_conv_weight_gradient(padded.data, taps.baseAddress, Int32(k), packedGradient.data,
+                                                     Int32(cout), Int32(g.outputHeight), Int32(g.outputWidth),
+                                                     Int32(g.stride), Int32(grid.paddedWidth), dw)
+            }
+        }
+        guard wantsInput else { return }
+        if g.stride == 1, let dataGeometry = dataGradientGeometry(g) {
+            directConvolve(gradOutput.data, images: n, dataGeometry, weight: flipWeight(g), outChannels: inChannels,
+                           bias: nil, into: inputGradient.data)
+        } else {
+            backwardGeneral(input, gradOutput, g, weightGradient: false, inputGradient: true)
+        }
     }
 }

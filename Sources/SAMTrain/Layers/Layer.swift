@@ -56,7 +56,7 @@ extension Array where Element == Layer {
     /// The layers applied in order.
     func forward(_ input: Tensor, mode: PassMode) -> Tensor {
         var x = input
-        for layer in self { x = layer.forward(x, mode: mode) }
+        for layer in self { x = LayerProfile.forward(layer) { layer.forward(x, mode: mode) } }
         return x
     }
 
@@ -65,7 +65,8 @@ extension Array where Element == Layer {
     func backward(_ gradOutput: Tensor, inputGradient wantsInput: Bool) -> Tensor? {
         var g = gradOutput
         for (i, layer) in enumerated().reversed() {
-            guard let next = layer.backward(g, inputGradient: wantsInput || i > 0) else { return nil }
+            guard let next = LayerProfile.backward(layer, { layer.backward(g, inputGradient: wantsInput || i > 0) })
+            else { return nil }
             g = next
         }
         return g

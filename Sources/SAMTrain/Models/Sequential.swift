@@ -39,7 +39,8 @@ public final class Sequential {
         store.gradients.zero()
         var g = gradLogits
         for i in layers.indices.reversed() {
-            let next = layers[i].backward(g, inputGradient: i > 0)
+            let layer = layers[i]
+            let next = LayerProfile.backward(layer) { layer.backward(g, inputGradient: i > 0) }
             layerDone?(layerParameters[i])
             guard let next else { break }
             g = next

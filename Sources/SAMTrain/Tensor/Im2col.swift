@@ -1,5 +1,5 @@
 /// The shape of a 2-D convolution over one image; shared by im2col, col2im and Conv2d.
-public struct ConvGeometry: Sendable, Equatable {
+public struct ConvGeometry: Sendable, Hashable {
     public var channels: Int
     public var height: Int
     public var width: Int

@@ -20,8 +20,9 @@
 struct PaddedGrid {
     let geometry: ConvGeometry
 
+    /// The grid lowering (`im2col`, `col2im`, `compact`, `expand`) needs stride 1; padding
+    /// (`pad`, `unpad`) serves any stride, as the direct kernels use it.
     init(_ g: ConvGeometry) {
-        precondition(g.stride == 1, "the padded grid is for stride-1 convolutions")
         geometry = g
     }
 
@@ -66,6 +67,7 @@ struct PaddedGrid {
     /// `images` padded images (band of one image, or all rows of several images).
     func im2col(_ padded: UnsafePointer<Float>, images: Int, rows: Range<Int>,
                 into col: UnsafeMutablePointer<Float>) {
+        precondition(geometry.stride == 1, "the padded grid is for stride-1 convolutions")
         let g = geometry, pw = paddedWidth, run = rows.count &* pw
         let rowLength = images &* run
         var dst = col

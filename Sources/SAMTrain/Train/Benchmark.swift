@@ -24,6 +24,14 @@ public struct Benchmark {
         public var inputShape: [Int]
         /// Peak resident memory of the largest rank, MB (getrusage's maximum RSS).
         public var peakResidentMBPerRank: Double
+        /// Forward FLOPs of one example (2 per multiply-add, convolutions and linear layers).
+        public var forwardFLOPsPerImage: Double
+        /// Mean seconds per step in each layer type's forward and backward passes (slowest
+        /// rank, every pass of the variant).
+        public var layerSeconds: [String: LayerProfile.Times]
+        /// What the CPU runs: OpenBLAS's build and core, and whether samtrain's own AVX2 + FMA
+        /// convolution kernels are in use.
+        public var cpu: String
     }
 
     public var model: Architecture
@@ -65,6 +73,9 @@ public struct Benchmark {
         for _ in 0..<warmup { step.run(images: images, labels: labels, context: context) }
         world.barrier()
         step.timer.reset()
+        LayerProfile.reset()
+        LayerProfile.enabled = true
+        defer { LayerProfile.enabled = false }
         var stepTimes: [Double] = []
         for _ in 0..<steps {
             let t0 = PhaseTimer.now()
@@ -76,6 +87,17 @@ public struct Benchmark {
         let median = slowest.sorted()[slowest.count / 2]
         let phases = Phase.allCases.map { step.timer.seconds[$0, default: 0] / Double(steps) }
         let slowestPhases = world.allreduceMaxDoubles(phases)
+        LayerProfile.enabled = false
+        // Every rank runs the same layers, so the keys agree; sorted for the same order.
+        let layerNames = LayerProfile.seconds.keys.sorted()
+        let layerTimes = world.allreduceMaxDoubles(layerNames.flatMap { name -> [Double] in
+            let t = LayerProfile.seconds[name]!
+            return [t.forward / Double(steps), t.backward / Double(steps)]
+        })
+        var layerSeconds: [String: LayerProfile.Times] = [:]
+        for (i, name) in layerNames.enumerated() {
+            layerSeconds[name] = LayerProfile.Times(forward: layerTimes[2 * i], backward: layerTimes[2 * i + 1])
+        }
 
         let sgemm = Benchmark.sgemmGFLOPs(size: 512)
         let imagesPerSecond = Double(batchPerRank * R) / median
@@ -87,7 +109,16 @@ public struct Benchmark {
                       phaseSeconds: Dictionary(uniqueKeysWithValues: zip(Phase.allCases.map(\.rawValue), slowestPhases)),
                       modelGFLOPsPerRank: flopsPerImage * imagesPerSecond / Double(R) / 1e9,
                       sgemmGFLOPsPerRank: sgemm, sgemmSize: 512, inputShape: net.inputShape,
-                      peakResidentMBPerRank: world.allreduceMaxDoubles([Benchmark.peakResidentMB()])[0])
+                      peakResidentMBPerRank: world.allreduceMaxDoubles([Benchmark.peakResidentMB()])[0],
+                      forwardFLOPsPerImage: net.forwardFLOPsPerExample, layerSeconds: layerSeconds,
+                      cpu: Benchmark.cpuDescription())
+    }
+
+    /// OpenBLAS's configuration (its build and the core it picked) and samtrain's kernels.
+    public static func cpuDescription() -> String {
+        let blas = openblas_get_config().map { String(cString: $0) } ?? "OpenBLAS"
+        let own = Conv2d.directKernelsAvailable ? "samtrain kernels AVX2+FMA" : "samtrain kernels off (no AVX2+FMA)"
+        return "\(blas); \(own)"
     }
 
     /// This process's peak resident set size so far, in MB (Linux reports ru_maxrss in kB).

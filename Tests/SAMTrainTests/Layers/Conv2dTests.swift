@@ -2,6 +2,17 @@ import XCTest
 @testable import SAMTrain
 
 final class Conv2dLayerTests: XCTestCase {
+    /// The direct kernels run on this machine's CPU (else the `.direct` cases above test the
+    /// fallback only).
+    func testDirectKernelsAreAvailable() throws {
+        let conv = makeConv(16, 16, k: 3, stride: 1, padding: 1, bias: false).0
+        let g = ConvGeometry(channels: 16, height: 8, width: 8, kernelHeight: 3, kernelWidth: 3, stride: 1, padding: 1)
+        Conv2d.lowering = .direct
+        guard conv.usesDirectKernels(g) else {
+            throw XCTSkip("this CPU has no AVX2 + FMA: the direct kernels fall back to the padded grid")
+        }
+    }
+
     override func tearDown() {
         Conv2d.targetTileBytes = 256 * 1024
         Conv2d.minimumTileColumns = 256
@@ -9,10 +20,11 @@ final class Conv2dLayerTests: XCTestCase {
         Conv2d.inputGradientMethod = .automatic
     }
 
-    /// im2col everywhere; and the padded grid wherever the stride is 1, with ∂x by a
-    /// convolution (falling back to the fold when p > k − 1) or by the fold.
+    /// im2col everywhere; the padded grid wherever the stride is 1, with ∂x by a
+    /// convolution (falling back to the fold when p > k − 1) or by the fold; and the direct
+    /// kernels (any stride; ∂x from im2col's path where the stride is not 1 or p > k − 1).
     private let lowerings: [(Conv2d.Lowering, Conv2d.InputGradientMethod)] =
-        [(.general, .automatic), (.paddedGrid, .convolution), (.paddedGrid, .fold)]
+        [(.general, .automatic), (.paddedGrid, .convolution), (.paddedGrid, .fold), (.direct, .automatic)]
 
     /// How a test case cuts the batch into tiles.
     enum Tiling: CustomStringConvertible {
@@ -148,6 +160,18 @@ final class Conv2dLayerTests: XCTestCase {
         // 3×3 pad 2 (output larger than input), 5×5 pad 1
         (3, 2, 3, 1, 2, true, 5, 5, 2, .bands(2)),
         (2, 3, 5, 1, 1, false, 7, 6, 3, .images(2)),
+        // direct kernels: more than one block of 16 output channels, a partial last block,
+        // patches that are not a multiple of the kernels' 6 taps, grids of 6k ± 1 columns
+        (5, 33, 3, 1, 1, true, 6, 7, 3, .whole),
+        (20, 16, 3, 1, 1, false, 5, 4, 2, .whole),
+        (17, 18, 3, 1, 0, true, 7, 9, 2, .whole),
+        (16, 32, 5, 1, 2, false, 4, 5, 2, .whole),
+        // direct kernels at stride 2 (∂x through im2col's path): 3×3 and the 1×1 shortcut,
+        // outputs of 6k ± 1 positions, and 13 × 13 = 169 positions, past one chunk of 120
+        (16, 32, 3, 2, 1, true, 9, 8, 2, .whole),
+        (5, 20, 1, 2, 0, false, 7, 7, 2, .whole),
+        (3, 17, 3, 2, 0, true, 11, 9, 2, .whole),
+        (2, 18, 3, 1, 1, true, 13, 13, 2, .whole),
         // p > k − 1: ∂x by folding the column-matrix gradient rather than by a convolution
         (2, 3, 1, 1, 1, true, 4, 5, 3, .bands(2)),
         (2, 2, 3, 1, 3, false, 4, 4, 3, .images(2)),

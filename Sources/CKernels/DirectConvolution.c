@@ -1,0 +1,189 @@
+// Direct convolution kernels on the padded image; see include/CKernels.h.
+//
+// Both kernels hold a 6 × 16 tile of results in twelve AVX2 registers. Per step of their
+// inner loop they load 16 values of one operand (two vectors, contiguous thanks to the
+// packing) and broadcast 6 values of the other straight from the padded image, then do 12
+// FMAs: the FMA units, not the loads, set the pace, as in a GEMM micro-kernel, but nothing
+// is copied into a column matrix or packed from it first. The six broadcasts come from six
+// independent pointers, one per output position, so any stride works and no output position
+// is wasted on the padding columns.
+#include "CKernels.h"
+#include <immintrin.h>
+#include <string.h>
+
+#define MR SAMTRAIN_CONV_POSITIONS
+#define NR SAMTRAIN_CONV_CHANNELS
+
+int samtrain_direct_kernels_available(void) {
+    static int cached = -1;
+    if (cached < 0) {
+        __builtin_cpu_init();
+        cached = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    }
+    return cached;
+}
+
+void samtrain_direct_pack_weights(const float *w, int cout, int K, float *packed) {
+    for (int cb = 0; cb < cout; cb += NR)
+        for (int k = 0; k < K; k++)
+            for (int c = 0; c < NR; c++)
+                *packed++ = cb + c < cout ? w[(long)(cb + c) * K + k] : 0.0f;
+}
+
+// o[c] = column c of the 8 × 8 matrix whose rows are r[0..7].
+__attribute__((target("avx2,fma"), always_inline))
+static inline void transpose8(const __m256 r[8], __m256 o[8]) {
+    const __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
+    const __m256 t2 = _mm256_unpacklo_ps(r[2], r[3]), t3 = _mm256_unpackhi_ps(r[2], r[3]);
+    const __m256 t4 = _mm256_unpacklo_ps(r[4], r[5]), t5 = _mm256_unpackhi_ps(r[4], r[5]);
+    const __m256 t6 = _mm256_unpacklo_ps(r[6], r[7]), t7 = _mm256_unpackhi_ps(r[6], r[7]);
+    const __m256 s0 = _mm256_shuffle_ps(t0, t2, _MM_SHUFFLE(1, 0, 1, 0));
+    const __m256 s1 = _mm256_shuffle_ps(t0, t2, _MM_SHUFFLE(3, 2, 3, 2));
+    const __m256 s2 = _mm256_shuffle_ps(t1, t3, _MM_SHUFFLE(1, 0, 1, 0));
+    const __m256 s3 = _mm256_shuffle_ps(t1, t3, _MM_SHUFFLE(3, 2, 3, 2));
+    const __m256 s4 = _mm256_shuffle_ps(t4, t6, _MM_SHUFFLE(1, 0, 1, 0));
+    const __m256 s5 = _mm256_shuffle_ps(t4, t6, _MM_SHUFFLE(3, 2, 3, 2));
+    const __m256 s6 = _mm256_shuffle_ps(t5, t7, _MM_SHUFFLE(1, 0, 1, 0));
+    const __m256 s7 = _mm256_shuffle_ps(t5, t7, _MM_SHUFFLE(3, 2, 3, 2));
+    o[0] = _mm256_permute2f128_ps(s0, s4, 0x20);
+    o[1] = _mm256_permute2f128_ps(s1, s5, 0x20);
+    o[2] = _mm256_permute2f128_ps(s2, s6, 0x20);
+    o[3] = _mm256_permute2f128_ps(s3, s7, 0x20);
+    o[4] = _mm256_permute2f128_ps(s0, s4, 0x31);
+    o[5] = _mm256_permute2f128_ps(s1, s5, 0x31);
+    o[6] = _mm256_permute2f128_ps(s2, s6, 0x31);
+    o[7] = _mm256_permute2f128_ps(s3, s7, 0x31);
+}
+
+__attribute__((target("avx2,fma")))
+void samtrain_direct_pack_gradient(const float *dy, int cout, int positions, float *packed) {
+    for (int cb = 0; cb < cout; cb += NR) {
+        float *block = packed + (long)cb * positions;
+        const int valid = cout - cb < NR ? cout - cb : NR;
+        int j = 0;
+        if (valid == NR) {
+            // Eight positions of eight channels at a time: one transpose per half block.
+            for (; j + 8 <= positions; j += 8)
+                for (int half = 0; half < 2; half++) {
+                    __m256 r[8], o[8];
+                    for (int c = 0; c < 8; c++)
+                        r[c] = _mm256_loadu_ps(dy + (long)(cb + 8 * half + c) * positions + j);
+                    transpose8(r, o);
+                    for (int i = 0; i < 8; i++) _mm256_storeu_ps(block + (long)(j + i) * NR + 8 * half, o[i]);
+                }
+        }
+        for (; j < positions; j++)
+            for (int c = 0; c < NR; c++)
+                block[(long)j * NR + c] = c < valid ? dy[(long)(cb + c) * positions + j] : 0.0f;
+    }
+}
+
+// Output positions per chunk of the forward kernel, a multiple of MR: their results are
+// gathered channel-major in a small buffer and then copied out contiguously per channel.
+// Storing micro-tiles straight into NCHW would write 16 planes at once, and planes 4 KB
+// apart (32 × 32 maps) fall into one L1 set.
+#define CHUNK 120
+// A buffer row holds a chunk plus the two floats past the last tile that its 8-wide stores
+// write (and two more, so that rows are not a multiple of 4 KB apart).
+#define CHUNK_STRIDE (CHUNK + 4)
+
+long samtrain_direct_forward_buffer_count(void) { return (long)NR * CHUNK_STRIDE; }
+
+__attribute__((target("avx2,fma")))
+void samtrain_direct_conv_forward(const float *padded, const int32_t *offsets, int K,
+                                  const float *packed, int cout, int oh, int ow, int stride,
+                                  int pw, const float *bias, float *y, float *buffer) {
+    const int positions = oh * ow;
+    for (int cb = 0; cb < cout; cb += NR) {
+        const float *wb = packed + (long)cb * K;
+        const int valid = cout - cb < NR ? cout - cb : NR;
+        // (r, x) of the next tile's first position.
+        int r = 0, x = 0;
+        for (int j0 = 0; j0 < positions; j0 += CHUNK) {
+            const int chunk = positions - j0 < CHUNK ? positions - j0 : CHUNK;
+            for (int t = 0; t < chunk; t += MR) {
+                // The six positions' image pointers; a last partial tile repeats its last
+                // position, whose copies are never copied out.
+                const float *base[MR];
+                for (int i = 0; i < MR; i++) {
+                    base[i] = padded + (long)stride * ((long)r * pw + x);
+                    if (j0 + t + i + 1 < positions && ++x == ow) { x = 0; r++; }
+                }
+                const float *a0 = base[0], *a1 = base[1], *a2 = base[2], *a3 = base[3],
+                            *a4 = base[4], *a5 = base[5];
+                __m256 c00 = _mm256_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00,
+                       c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00;
+                const float *w = wb;
+                for (int k = 0; k < K; k++, w += NR) {
+                    const long o = offsets[k];
+                    const __m256 w0 = _mm256_loadu_ps(w), w1 = _mm256_loadu_ps(w + 8);
+                    __m256 b;
+                    b = _mm256_broadcast_ss(a0 + o); c00 = _mm256_fmadd_ps(b, w0, c00); c01 = _mm256_fmadd_ps(b, w1, c01);
+                    b = _mm256_broadcast_ss(a1 + o); c10 = _mm256_fmadd_ps(b, w0, c10); c11 = _mm256_fmadd_ps(b, w1, c11);
+                    b = _mm256_broadcast_ss(a2 + o); c20 = _mm256_fmadd_ps(b, w0, c20); c21 = _mm256_fmadd_ps(b, w1, c21);
+                    b = _mm256_broadcast_ss(a3 + o); c30 = _mm256_fmadd_ps(b, w0, c30); c31 = _mm256_fmadd_ps(b, w1, c31);
+                    b = _mm256_broadcast_ss(a4 + o); c40 = _mm256_fmadd_ps(b, w0, c40); c41 = _mm256_fmadd_ps(b, w1, c41);
+                    b = _mm256_broadcast_ss(a5 + o); c50 = _mm256_fmadd_ps(b, w0, c50); c51 = _mm256_fmadd_ps(b, w1, c51);
+                }
+                // Rows = positions, columns = channels; transposed, each channel's six
+                // results (and two zeros that the next tile overwrites) are one store.
+                const __m256 z = _mm256_setzero_ps();
+                __m256 lo[8] = {c00, c10, c20, c30, c40, c50, z, z}, hi[8] = {c01, c11, c21, c31, c41, c51, z, z};
+                __m256 o[8];
+                transpose8(lo, o);
+                for (int c = 0; c < 8; c++) _mm256_storeu_ps(buffer + c * CHUNK_STRIDE + t, o[c]);
+                transpose8(hi, o);
+                for (int c = 0; c < 8; c++) _mm256_storeu_ps(buffer + (8 + c) * CHUNK_STRIDE + t, o[c]);
+            }
+            for (int c = 0; c < valid; c++) {
+                const float beta = bias ? bias[cb + c] : 0.0f;
+                float *out = y + (long)(cb + c) * positions + j0;
+                const float *src = buffer + c * CHUNK_STRIDE;
+                for (int i = 0; i < chunk; i++) out[i] = src[i] + beta;
+            }
+        }
+    }
+}
+
+__attribute__((target("avx2,fma")))
+void samtrain_direct_conv_weight_gradient(const float *padded, const int32_t *offsets, int K,
+                                          const float *packedGradient, int cout, int oh,
+                                          int ow, int stride, int pw, float *dw) {
+    const int positions = oh * ow;
+    float tile[MR][NR] __attribute__((aligned(32)));
+    for (int cb = 0; cb < cout; cb += NR) {
+        const float *gb = packedGradient + (long)cb * positions;
+        for (int k0 = 0; k0 < K; k0 += MR) {
+            // A last group of fewer than 6 taps repeats its last tap; the copies are dropped.
+            const float *a[MR];
+            for (int i = 0; i < MR; i++) a[i] = padded + offsets[k0 + i < K ? k0 + i : K - 1];
+            __m256 c00 = _mm256_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00,
+                   c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00;
+            const float *g = gb;
+            for (int r = 0; r < oh; r++) {
+                const long row = (long)r * stride * pw;
+                const float *a0 = a[0] + row, *a1 = a[1] + row, *a2 = a[2] + row, *a3 = a[3] + row,
+                            *a4 = a[4] + row, *a5 = a[5] + row;
+                for (long xs = 0, end = (long)ow * stride; xs < end; xs += stride, g += NR) {
+                    const __m256 g0 = _mm256_loadu_ps(g), g1 = _mm256_loadu_ps(g + 8);
+                    __m256 b;
+                    b = _mm256_broadcast_ss(a0 + xs); c00 = _mm256_fmadd_ps(b, g0, c00); c01 = _mm256_fmadd_ps(b, g1, c01);
+                    b = _mm256_broadcast_ss(a1 + xs); c10 = _mm256_fmadd_ps(b, g0, c10); c11 = _mm256_fmadd_ps(b, g1, c11);
+                    b = _mm256_broadcast_ss(a2 + xs); c20 = _mm256_fmadd_ps(b, g0, c20); c21 = _mm256_fmadd_ps(b, g1, c21);
+                    b = _mm256_broadcast_ss(a3 + xs); c30 = _mm256_fmadd_ps(b, g0, c30); c31 = _mm256_fmadd_ps(b, g1, c31);
+                    b = _mm256_broadcast_ss(a4 + xs); c40 = _mm256_fmadd_ps(b, g0, c40); c41 = _mm256_fmadd_ps(b, g1, c41);
+                    b = _mm256_broadcast_ss(a5 + xs); c50 = _mm256_fmadd_ps(b, g0, c50); c51 = _mm256_fmadd_ps(b, g1, c51);
+                }
+            }
+            _mm256_store_ps(tile[0], c00); _mm256_store_ps(tile[0] + 8, c01);
+            _mm256_store_ps(tile[1], c10); _mm256_store_ps(tile[1] + 8, c11);
+            _mm256_store_ps(tile[2], c20); _mm256_store_ps(tile[2] + 8, c21);
+            _mm256_store_ps(tile[3], c30); _mm256_store_ps(tile[3] + 8, c31);
+            _mm256_store_ps(tile[4], c40); _mm256_store_ps(tile[4] + 8, c41);
+            _mm256_store_ps(tile[5], c50); _mm256_store_ps(tile[5] + 8, c51);
+            const int valid = cout - cb < NR ? cout - cb : NR;
+            for (int i = 0; i < MR && k0 + i < K; i++)
+                for (int c = 0; c < valid; c++) dw[(long)(cb + c) * K + k0 + i] += tile[i][c];
+        }
+    }
+}

@@ -1,0 +1,62 @@
+import Foundation
+
+/// The α–β cost of a ring allreduce (reduce-scatter then allgather): on P ranks, a buffer of
+/// n bytes takes 2(P − 1) messages of n/P bytes each way, so
+///   T(n, P) = 2(P − 1)·α + 2(P − 1)/P · n·β,
+/// with α the latency of one message and β the seconds per byte of the link. `fit` measures
+/// both from timed allreduces on the job's own ranks and links.
+public struct AllreduceCostModel: Codable, Sendable, Equatable {
+    /// Seconds per message.
+    public var alpha: Double
+    /// Seconds per byte.
+    public var beta: Double
+
+    public init(alpha: Double, beta: Double) {
+        self.alpha = alpha
+        self.beta = beta
+    }
+
+    /// A link of `gigabitsPerSecond` with per-message latency `alpha`.
+    public init(gigabitsPerSecond: Double, alpha: Double) {
+        self.init(alpha: alpha, beta: 8 / (gigabitsPerSecond * 1e9))
+    }
+
+    public func seconds(bytes: Double, ranks: Int) -> Double {
+        guard ranks > 1 else { return 0 }
+        let p = Double(ranks)
+        return 2 * (p - 1) * alpha + 2 * (p - 1) / p * bytes * beta
+    }
+
+    /// Least-squares fit of T = a + b·n to (bytes, seconds) samples taken on `ranks` ranks.
+    public static func fit(_ samples: [(bytes: Double, seconds: Double)], ranks: Int) -> AllreduceCostModel {
+        precondition(samples.count >= 2 && ranks > 1, "a fit needs two sizes and two ranks")
+        let k = Double(samples.count)
+        let mx = samples.map(\.bytes).reduce(0, +) / k, my = samples.map(\.seconds).reduce(0, +) / k
+        let sxy = samples.reduce(0) { $0 + ($1.bytes - mx) * ($1.seconds - my) }
+        let sxx = samples.reduce(0) { $0 + ($1.bytes - mx) * ($1.bytes - mx) }
+        let slope = sxy / sxx, intercept = my - slope * mx
+        let p = Double(ranks)
+        return AllreduceCostModel(alpha: max(0, intercept) / (2 * (p - 1)), beta: slope / (2 * (p - 1) / p))
+    }
+
+    /// Median seconds of a blocking allreduce of each size (bytes, a multiple of 4) on
+    /// `world`, after one untimed call; every rank returns the slowest rank's medians.
+    public static func measure(world: Communicator, sizes: [Int], repeats: Int) -> [(bytes: Double, seconds: Double)] {
+        let buffer = FlatBuffer(count: max(1, (sizes.max() ?? 4) / 4))
+        var medians: [Double] = []
+        for size in sizes {
+            let count = size / 4
+            world.allreduceSum(buffer.data, count: count)
+            var times: [Double] = []
+            for _ in 0..<repeats {
+                world.barrier()
+                let t0 = PhaseTimer.now()
+                world.allreduceSum(buffer.data, count: count)
+                times.append(PhaseTimer.now() - t0)
+            }
+            medians.append(times.sorted()[times.count / 2])
+        }
+        let slowest = world.allreduceMaxDoubles(medians)
+        return zip(sizes, slowest).map { (Double($0), $1) }
+    }
+}
