@@ -23,11 +23,16 @@ int samtrain_direct_kernels_available(void) {
     return cached;
 }
 
-void samtrain_direct_pack_weights(const float *w, int cout, int K, float *packed) {
-    for (int cb = 0; cb < cout; cb += NR)
-        for (int k = 0; k < K; k++)
-            for (int c = 0; c < NR; c++)
-                *packed++ = cb + c < cout ? w[(long)(cb + c) * K + k] : 0.0f;
+// Packed flipped weights: entry [cb][co·taps + t][c] = W[co][cb + c][taps − 1 − t].
+void samtrain_direct_pack_flipped_weights(const float *w, int cout, int cin, int taps, float *packed) {
+    for (int cb = 0; cb < cin; cb += NR) {
+        const int valid = cin - cb < NR ? cin - cb : NR;
+        for (int co = 0; co < cout; co++)
+            for (int t = 0; t < taps; t++, packed += NR) {
+                const float *src = w + ((long)co * cin + cb) * taps + (taps - 1 - t);
+                for (int c = 0; c < NR; c++) packed[c] = c < valid ? src[(long)c * taps] : 0.0f;
+            }
+    }
 }
 
 // o[c] = column c of the 8 × 8 matrix whose rows are r[0..7].
@@ -56,7 +61,7 @@ static inline void transpose8(const __m256 r[8], __m256 o[8]) {
 }
 
 __attribute__((target("avx2,fma")))
-void samtrain_direct_pack_gradient(const float *dy, int cout, int positions, float *packed) {
+void samtrain_direct_pack(const float *dy, int cout, int positions, float *packed) {
     for (int cb = 0; cb < cout; cb += NR) {
         float *block = packed + (long)cb * positions;
         const int valid = cout - cb < NR ? cout - cb : NR;

@@ -17,20 +17,23 @@ int samtrain_direct_kernels_available(void);
 // Output channels are taken in blocks of 16; a last partial block is zero-padded in the
 // packed operands and its missing channels are never stored.
 
-// Packs weights W[cout][K] as [⌈cout / 16⌉][K][16].
-void samtrain_direct_pack_weights(const float *w, int cout, int K, float *packed);
+// Packs a matrix A[cout][n] as [⌈cout / 16⌉][n][16]: the weights W[cout][K] for the forward
+// kernel, an image's ∂Y [cout][positions] for the weight-gradient kernel.
+void samtrain_direct_pack(const float *a, int cout, int n, float *packed);
+
+// Packs the kernel of ∂x as a convolution of ∂y, W transposed and flipped, as the forward
+// kernel's weights: [⌈cin / 16⌉][cout · taps][16], entry [cb][co·taps + t][c] =
+// W[co][cb + c][taps − 1 − t] for W [cout][cin][taps].
+void samtrain_direct_pack_flipped_weights(const float *w, int cout, int cin, int taps, float *packed);
 
 // y[co][r][x] = bias[co] + Σ_k W[co][k] · padded[offsets[k] + s·r·pw + s·x] for one image,
 // every output position (r, x) of an oh × ow output. `packed` comes from
-// samtrain_direct_pack_weights; bias may be NULL; `buffer` holds
+// samtrain_direct_pack; bias may be NULL; `buffer` holds
 // samtrain_direct_forward_buffer_count() floats of scratch.
 void samtrain_direct_conv_forward(const float *padded, const int32_t *offsets, int K,
                                   const float *packed, int cout, int oh, int ow, int stride,
                                   int pw, const float *bias, float *y, float *buffer);
 long samtrain_direct_forward_buffer_count(void);
-
-// Packs one image's ∂Y [cout][positions] as [⌈cout / 16⌉][positions][16].
-void samtrain_direct_pack_gradient(const float *dy, int cout, int positions, float *packed);
 
 // dW[co][k] += Σ_(r,x) packedGradient[co][r·ow + x] · padded[offsets[k] + s·r·pw + s·x].
 void samtrain_direct_conv_weight_gradient(const float *padded, const int32_t *offsets, int K,

@@ -27,6 +27,16 @@ public struct AllreduceCostModel: Codable, Sendable, Equatable {
         return 2 * (p - 1) * alpha + 2 * (p - 1) / p * bytes * beta
     }
 
+    /// Parallel efficiency of a data-parallel step on `ranks` ranks that computes for
+    /// `computeSeconds` and then reduces `bytes` of gradient `allreduces` times: the share
+    /// of the step that is computation. `overlappableSeconds` of the communication can hide
+    /// behind the backward pass (0 for the blocking schedule).
+    public func efficiency(computeSeconds: Double, overlappableSeconds: Double = 0, bytes: Double,
+                           ranks: Int, allreduces: Int = 1) -> Double {
+        let exposed = max(0, Double(allreduces) * seconds(bytes: bytes, ranks: ranks) - overlappableSeconds)
+        return computeSeconds / (computeSeconds + exposed)
+    }
+
     /// Least-squares fit of T = a + b·n to (bytes, seconds) samples taken on `ranks` ranks.
     public static func fit(_ samples: [(bytes: Double, seconds: Double)], ranks: Int) -> AllreduceCostModel {
         precondition(samples.count >= 2 && ranks > 1, "a fit needs two sizes and two ranks")

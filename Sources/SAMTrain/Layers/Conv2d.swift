@@ -57,6 +57,8 @@ public final class Conv2d: Layer {
     private let packedGradient = Tensor(shape: [0])  // direct path: an image's ∂Y on the grid
     private let chunkBuffer = Tensor(shape: [0])     // direct path: the forward kernel's scratch
     private var tapOffsets: [ConvGeometry: [Int32]] = [:]  // direct path, per geometry
+    /// The geometry whose zero border `padded` holds (direct path), nil after other uses.
+    private var paddedLayout: ConvGeometry?
 
     public init(store: ParameterStore, name: String, inChannels: Int, outChannels: Int,
                 kernelSize: Int, stride: Int = 1, padding: Int = 0, bias: Bool = true) {
@@ -373,6 +375,7 @@ public final class Conv2d: Layer {
         matrix.resize([m * most.columns])
         padded.resize([grid.paddedCount(images: most.images)])
         let col = columns.data, out = matrix.data, pad = padded.data
+        paddedLayout = nil
         forEachTile(g, rowWidth: grid.paddedWidth, batch: n) { t in
             if t.rows.lowerBound == 0 {
                 grid.pad(x + t.first * g.inputSize, images: t.images, into: pad)
@@ -420,6 +423,7 @@ public final class Conv2d: Layer {
         if fold { paddedGradient.resize([grid.paddedCount(images: most.images)]) }
         let w = store.value(weightIndex), dw = store.gradient(weightIndex)
         let x = input.data, col = columns.data, dy = matrix.data, pad = padded.data
+        paddedLayout = nil
         let dpad = paddedGradient.data
         forEachTile(g, rowWidth: grid.paddedWidth, batch: n) { t in
             if t.rows.lowerBound == 0 {
@@ -486,21 +490,40 @@ public final class Conv2d: Layer {
         return offsets
     }
 
-    /// y = conv(x, weight [m][patch]) + bias, image by image: pad the image (it stays in
-    /// cache), then one kernel call writes its NCHW output.
+    /// `padded` laid out for one image of `g` with a zero border: zeroed only when it last
+    /// held another geometry, so that each image then costs a copy of its interior.
+    private func preparePadded(_ g: ConvGeometry) -> UnsafeMutablePointer<Float> {
+        if paddedLayout != g {
+            let count = PaddedGrid(g).paddedCount(images: 1)
+            padded.resize([count])
+            fillZero(padded.data, count)
+            paddedLayout = g
+        }
+        return padded.data
+    }
+
+    /// y = conv(x, weight [m][patch]) + bias, image by image: copy the image into the padded
+    /// buffer (it stays in cache), then one kernel call writes its NCHW output.
     private func directConvolve(_ x: UnsafePointer<Float>, images n: Int, _ g: ConvGeometry,
                                 weight w: UnsafePointer<Float>, outChannels m: Int,
                                 bias: UnsafePointer<Float>?, into y: UnsafeMutablePointer<Float>) {
-        let grid = PaddedGrid(g), k = g.patchSize, blocks = (m + 15) / 16
-        packedWeight.resize([blocks * 16 * k])
-        samtrain_direct_pack_weights(w, Int32(m), Int32(k), packedWeight.data)
-        padded.resize([grid.paddedCount(images: 1)])
+        packedWeight.resize([(m + 15) / 16 * 16 * g.patchSize])
+        samtrain_direct_pack(w, Int32(m), Int32(g.patchSize), packedWeight.data)
+        directConvolve(x, images: n, g, packed: packedWeight.data, outChannels: m, bias: bias, into: y)
+    }
+
+    /// As above, with the weights already packed (`samtrain_direct_pack` or its flipped form).
+    private func directConvolve(_ x: UnsafePointer<Float>, images n: Int, _ g: ConvGeometry,
+                                packed: UnsafePointer<Float>, outChannels m: Int,
+                                bias: UnsafePointer<Float>?, into y: UnsafeMutablePointer<Float>) {
+        let grid = PaddedGrid(g), k = g.patchSize
+        let pad = preparePadded(g)
         chunkBuffer.resize([samtrain_direct_forward_buffer_count()])
         let taps = offsets(g)
         taps.withUnsafeBufferPointer { taps in
             for i in 0..<n {
-                grid.pad(x + i * g.inputSize, images: 1, into: padded.data)
-                samtrain_direct_conv_forward(padded.data, taps.baseAddress, Int32(k), packedWeight.data, Int32(m),
+                grid.copyInterior(x + i * g.inputSize, images: 1, into: pad)
+                samtrain_direct_conv_forward(pad, taps.baseAddress, Int32(k), packed, Int32(m),
                                              Int32(g.outputHeight), Int32(g.outputWidth), Int32(g.stride),
                                              Int32(grid.paddedWidth), bias, y + i * m * g.outputPlane,
                                              chunkBuffer.data)
@@ -517,22 +540,25 @@ public final class Conv2d: Layer {
         let n = input.shape[0], k = g.patchSize, cout = outChannels, plane = g.outputPlane
         let grid = PaddedGrid(g)
         packedGradient.resize([(cout + 15) / 16 * 16 * plane])
-        padded.resize([grid.paddedCount(images: 1)])
-        let dw = store.gradient(weightIndex)
+        let pad = preparePadded(g), dw = store.gradient(weightIndex)
         let taps = offsets(g)
         taps.withUnsafeBufferPointer { taps in
             for i in 0..<n {
-                grid.pad(input.data + i * g.inputSize, images: 1, into: padded.data)
-                samtrain_direct_pack_gradient(gradOutput.data + i * cout * plane, Int32(cout), Int32(plane),
-                                              packedGradient.data)
-                samtrain_direct_conv_weight_gradient(padded.data, taps.baseAddress, Int32(k), packedGradient.data,
+                grid.copyInterior(input.data + i * g.inputSize, images: 1, into: pad)
+                samtrain_direct_pack(gradOutput.data + i * cout * plane, Int32(cout), Int32(plane),
+                                     packedGradient.data)
+                samtrain_direct_conv_weight_gradient(pad, taps.baseAddress, Int32(k), packedGradient.data,
                                                      Int32(cout), Int32(g.outputHeight), Int32(g.outputWidth),
                                                      Int32(g.stride), Int32(grid.paddedWidth), dw)
             }
         }
         guard wantsInput else { return }
         if g.stride == 1, let dataGeometry = dataGradientGeometry(g) {
-            directConvolve(gradOutput.data, images: n, dataGeometry, weight: flipWeight(g), outChannels: inChannels,
+            let taps = g.kernelHeight * g.kernelWidth
+            packedWeight.resize([(inChannels + 15) / 16 * 16 * cout * taps])
+            samtrain_direct_pack_flipped_weights(store.value(weightIndex), Int32(cout), Int32(inChannels), Int32(taps),
+                                                 packedWeight.data)
+            directConvolve(gradOutput.data, images: n, dataGeometry, packed: packedWeight.data, outChannels: inChannels,
                            bias: nil, into: inputGradient.data)
         } else {
             backwardGeneral(input, gradOutput, g, weightGradient: false, inputGradient: true)

@@ -1,6 +1,8 @@
 import CBLAS
 
-/// y = x·Wᵀ + b, with W stored [out][in] as in PyTorch; both products go through sgemm.
+/// y = x·Wᵀ + b, with W stored [out][in] as in PyTorch; the products go through sgemm, or
+/// for a single example (micro-shards of m = 1) through sgemv and sger, which read W once
+/// instead of packing it first.
 public final class Linear: Layer {
     public let inputs: Int
     public let outputs: Int
@@ -35,6 +37,11 @@ public final class Linear: Layer {
             let b = store.value(bias)
             for r in 0..<n { (y + r * outputs).update(from: b, count: outputs) }
         }
+        if n == 1 {
+            cblas_sgemv(CblasRowMajor, CblasNoTrans, Int32(outputs), Int32(inputs), 1, store.value(weight), Int32(inputs),
+                        x.data, 1, bias == nil ? 0 : 1, y, 1)
+            return output
+        }
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(n), Int32(outputs), Int32(inputs),
                     1, x.data, Int32(inputs), store.value(weight), Int32(inputs), bias == nil ? 0 : 1, y, Int32(outputs))
         return output
@@ -44,14 +51,24 @@ public final class Linear: Layer {
         let n = gradOutput.shape[0]
         let g = gradOutput.data
         // ∂W += gᵀ·x ; ∂b += Σ_rows g
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Int32(outputs), Int32(inputs), Int32(n),
-                    1, g, Int32(outputs), input.data, Int32(inputs), 1, store.gradient(weight), Int32(inputs))
+        if n == 1 {
+            cblas_sger(CblasRowMajor, Int32(outputs), Int32(inputs), 1, g, 1, input.data, 1,
+                       store.gradient(weight), Int32(inputs))
+        } else {
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Int32(outputs), Int32(inputs), Int32(n),
+                        1, g, Int32(outputs), input.data, Int32(inputs), 1, store.gradient(weight), Int32(inputs))
+        }
         if let bias {
             let db = store.gradient(bias)
             for r in 0..<n { for o in 0..<outputs { db[o] += g[r * outputs + o] } }
         }
         guard needed else { return nil }
         inputGradient.resize(input.shape)
+        if n == 1 {
+            cblas_sgemv(CblasRowMajor, CblasTrans, Int32(outputs), Int32(inputs), 1, store.value(weight), Int32(inputs),
+                        g, 1, 0, inputGradient.data, 1)
+            return inputGradient
+        }
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(n), Int32(inputs), Int32(outputs),
                     1, g, Int32(outputs), store.value(weight), Int32(inputs), 0, inputGradient.data, Int32(inputs))
         return inputGradient

@@ -32,11 +32,13 @@ public final class Sequential {
         forward(input, mode: mode)
     }
 
-    /// Backpropagates ∂L/∂logits; leaves ∂L/∂w in `store.gradients` (overwritten).
-    /// `layerDone` runs after each layer (last to first) with the indices of the parameters
-    /// whose gradients that layer has just finished (often none).
-    public func backward(_ gradLogits: Tensor, layerDone: ((_ parameters: [Int]) -> Void)? = nil) {
-        store.gradients.zero()
+    /// Backpropagates ∂L/∂logits; leaves ∂L/∂w in `store.gradients` (overwritten, or with
+    /// `accumulate` added to what the buffer holds). `layerDone` runs after each layer (last
+    /// to first) with the indices of the parameters whose gradients that layer has just
+    /// finished (often none).
+    public func backward(_ gradLogits: Tensor, accumulate: Bool = false,
+                         layerDone: ((_ parameters: [Int]) -> Void)? = nil) {
+        if !accumulate { store.gradients.zero() }
         var g = gradLogits
         for i in layers.indices.reversed() {
             let layer = layers[i]

@@ -63,6 +63,8 @@ public final class SAMStep: DirectionSink {
         let shards = layout.microShards
         let n = layout.microShardSize
         var stats = StepStatistics()
+        if shards > 1 { direction.zero() }
+        passes.directionAccumulator = shards > 1 ? direction : nil
 
         // Moves 1–4, shard by shard; the last shard's direction pass starts the allreduce.
         for s in 0..<shards {
@@ -102,11 +104,14 @@ public final class SAMStep: DirectionSink {
     private var sinkShard: Int?
 
     /// Parameter `slot` of shard `s`'s direction `d` into `direction`: copied from the first
-    /// shard, added from the others, and divided by the shard count after the last.
+    /// shard, added from the others (unless the pass added it there itself), and divided by
+    /// the shard count after the last.
     private func complete(_ slot: Int, shard s: Int, from d: FlatBuffer) {
         let p = model.store.parameters[slot], range = p.offset..<(p.offset + p.count)
         let out = direction.data, g = d.data, shards = layout.microShards
-        if s == 0 {
+        if passes.accumulatedDirection {
+            // already in `direction`
+        } else if s == 0 {
             (out + p.offset).update(from: g + p.offset, count: p.count)
         } else {
             for i in range { out[i] += g[i] }

@@ -1,8 +1,9 @@
 /// The passes a variant can make on one shard (SPEC §1, moves 1–4), and the shard's data.
 ///
 /// `cleanPass` is move 1 (the only pass that updates BatchNorm's running statistics);
-/// `perturbedPass` is moves 3–4: it moves to `w + offset`, backpropagates there with frozen
-/// statistics and restores `w` by copying it back (bit-exact). When a shard spans several
+/// `perturbedPass` is moves 3–4: it writes `w + offset` into a second buffer, lets the model
+/// read its weights from there while it backpropagates with frozen statistics, and switches
+/// back to `w` (bit-exact, no copy). When a shard spans several
 /// ranks (`group`), a pass can average its gradient over the group, so that a group
 /// computes what one process holding its m examples would.
 ///
@@ -30,6 +31,14 @@ public final class ShardPasses {
     var directionSink: DirectionSink?
     /// Whether the latest direction pass went to `directionSink`.
     private(set) var streamedDirection = false
+    /// Set by the step when a rank has several micro-shards: a perturbed direction pass adds
+    /// its gradient straight into this buffer (the sum of the shards' directions) instead of
+    /// zeroed gradients that the step would add up afterwards — two passes over every
+    /// parameter less per micro-shard. Not used while a recorder wants each shard's gradient.
+    var directionAccumulator: FlatBuffer?
+    /// Whether the latest direction pass went into `directionAccumulator` (its returned
+    /// gradient is then not the shard's direction).
+    private(set) var accumulatedDirection = false
     /// The group average of a multi-rank shard, bucket by bucket.
     private let groupAllreduce: BucketedAllreduce?
 
@@ -43,7 +52,8 @@ public final class ShardPasses {
     public private(set) var gradientNorm = 0.0
     public private(set) var epsilonNorm = 0.0
 
-    private let savedWeights: FlatBuffer
+    /// w + offset during a perturbed pass (the model's values buffer then), else scratch.
+    private var perturbedWeights: FlatBuffer
     private let logitGradient = Tensor(shape: [0])
     private let scratchLogitGradient = Tensor(shape: [0])
 
@@ -56,7 +66,7 @@ public final class ShardPasses {
         self.weightDecayInLoss = weightDecayInLoss
         self.timer = timer
         epsilon = FlatBuffer(count: model.store.count)
-        savedWeights = FlatBuffer(count: model.store.count)
+        perturbedWeights = FlatBuffer(count: model.store.count)
     }
 
     public var weights: FlatBuffer { model.store.values }
@@ -76,7 +86,7 @@ public final class ShardPasses {
         if let objective {
             ascentValue = objective.evaluate(logits: logits, labels: labels, gradient: logitGradient)
         }
-        backward(groupAverage: groupAverage, yieldsDirection: yieldsDirection)
+        backward(groupAverage: groupAverage, yieldsDirection: yieldsDirection, mayAccumulate: false)
         lossAtW = descent.loss + weightDecayTerm()
         correctAtW = descent.correct
         if measuresNorms { gradientNorm = gradient.norm() }
@@ -89,20 +99,15 @@ public final class ShardPasses {
     }
 
     /// Moves 3–4: forward + backward at `w + offset` with frozen running statistics, then
-    /// `w` restored exactly. Returns the gradient there (group-averaged if asked).
+    /// `w` back exactly. Returns the gradient there (group-averaged if asked).
     @discardableResult
     public func perturbedPass(offset: FlatBuffer, point: PerturbedPoint = .ascent, groupAverage: Bool = false,
                               yieldsDirection: Bool = false) -> FlatBuffer {
-        let w = weights
         timer.measure(.ascent) {
-            savedWeights.copy(from: w)
-            w.add(offset)
+            let w = weights.data, o = offset.data, p = perturbedWeights.data
+            for i in 0..<offset.count { p[i] = w[i] + o[i] }
         }
-        let logits = timer.measure(.forward) { model.forward(images, mode: .trainFrozenStatistics) }
-        let value = descentLoss.evaluate(logits: logits, labels: labels, gradient: logitGradient)
-        let loss = value.loss + weightDecayTerm()
-        backward(groupAverage: groupAverage, yieldsDirection: yieldsDirection)
-        timer.measure(.ascent) { w.copy(from: savedWeights) }
+        let loss = passAtPerturbedWeights(groupAverage: groupAverage, yieldsDirection: yieldsDirection)
         if point == .ascent {
             lossAtPerturbed = loss
             if measuresNorms { epsilonNorm = offset.norm() }
@@ -115,6 +120,40 @@ public final class ShardPasses {
         return gradient
     }
 
+    /// Moves 3–4 at the ascent point w + scale·g (SAM's ε for p = 2), written in one pass
+    /// without ε itself; the same pass as `perturbedPass(offset:)` with ε = scale·g (bit for
+    /// bit), which it falls back to when a recorder wants ε.
+    @discardableResult
+    public func perturbedPass(along g: FlatBuffer, scaledBy scale: Float, yieldsDirection: Bool = false) -> FlatBuffer {
+        if recorder != nil {
+            timer.measure(.ascent) {
+                let e = epsilon.data, gp = g.data
+                for i in 0..<g.count { e[i] = scale * gp[i] }
+            }
+            return perturbedPass(offset: epsilon, yieldsDirection: yieldsDirection)
+        }
+        // ‖ε‖ = |scale|·‖g‖, taken before the pass overwrites g.
+        let offsetNorm = measuresNorms ? Double(abs(scale)) * g.norm() : 0
+        timer.measure(.ascent) {
+            let w = weights.data, gp = g.data, p = perturbedWeights.data
+            for i in 0..<g.count { p[i] = w[i] + scale * gp[i] }
+        }
+        lossAtPerturbed = passAtPerturbedWeights(groupAverage: false, yieldsDirection: yieldsDirection)
+        if measuresNorms { epsilonNorm = offsetNorm }
+        return gradient
+    }
+
+    /// Forward + backward with the model reading `perturbedWeights`; returns the loss there.
+    private func passAtPerturbedWeights(groupAverage: Bool, yieldsDirection: Bool) -> Double {
+        model.store.exchangeValues(with: &perturbedWeights)
+        defer { model.store.exchangeValues(with: &perturbedWeights) }
+        let logits = timer.measure(.forward) { model.forward(images, mode: .trainFrozenStatistics) }
+        let value = descentLoss.evaluate(logits: logits, labels: labels, gradient: logitGradient)
+        let loss = value.loss + weightDecayTerm()
+        backward(groupAverage: groupAverage, yieldsDirection: yieldsDirection, mayAccumulate: true)
+        return loss
+    }
+
     /// `0.5·wd·‖w‖²` at the current weights (0 unless `--wd-in-ascent`).
     private func weightDecayTerm() -> Double {
         weightDecayInLoss == 0 ? 0 : 0.5 * Double(weightDecayInLoss) * weights.sumOfSquares()
@@ -124,17 +163,22 @@ public final class ShardPasses {
     /// parameters get their weight-decay term and go to the group average's buckets (a pass
     /// averaged over the shard's ranks) or, for the direction pass, to `directionSink`; then
     /// the started buckets advance. A group average is complete when this returns.
-    private func backward(groupAverage: Bool, yieldsDirection: Bool) {
+    private func backward(groupAverage: Bool, yieldsDirection: Bool, mayAccumulate: Bool) {
         let group = groupAverage ? groupAllreduce : nil
         // A direction that is also group-averaged is final only after the group's
         // allreduce: the step reduces it afterwards instead.
         let sink = yieldsDirection && group == nil ? directionSink : nil
         streamedDirection = sink != nil
+        let accumulate = mayAccumulate && yieldsDirection && group == nil && recorder == nil
+            && directionAccumulator != nil
+        accumulatedDirection = accumulate
+        if accumulate { model.store.exchangeGradients(with: &directionAccumulator!) }
+        defer { if accumulate { model.store.exchangeGradients(with: &directionAccumulator!) } }
         group?.begin(gradient)
         let g = gradient.data, w = weights.data, wd = weightDecayInLoss
         let slots = parameters
         timer.measure(.backward) {
-            model.backward(logitGradient) { finished in
+            model.backward(logitGradient, accumulate: accumulate) { finished in
                 for index in finished {
                     if wd != 0 {
                         let slot = slots[index]

@@ -63,6 +63,22 @@ struct PaddedGrid {
         fillZero(padded + blocks &* paddedPlane, slack)
     }
 
+    /// Copies `images` NCHW images into the interior of `padded`, whose border and slack are
+    /// zero already (a buffer that `pad` or a zero fill prepared for this geometry and that
+    /// only `copyInterior` has written since): one short copy per row, no fills.
+    func copyInterior(_ x: UnsafePointer<Float>, images: Int, into padded: UnsafeMutablePointer<Float>) {
+        let g = geometry, p = g.padding, w = g.width, h = g.height, pw = paddedWidth
+        for block in 0..<(images &* g.channels) {
+            var s = x + block &* (h &* w)
+            var d = padded + (block &* paddedPlane &+ p &* pw &+ p)
+            for _ in 0..<h {
+                copyShort(d, s, w)
+                d += pw
+                s += w
+            }
+        }
+    }
+
     /// The grid column matrix [patchSize][images · band · PW] of output rows `rows` of
     /// `images` padded images (band of one image, or all rows of several images).
     func im2col(_ padded: UnsafePointer<Float>, images: Int, rows: Range<Int>,

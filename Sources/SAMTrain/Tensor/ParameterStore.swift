@@ -65,6 +65,21 @@ public final class ParameterStore {
         isSealed = true
     }
 
+    /// Makes `other` the values buffer and hands back the previous one. A perturbed pass
+    /// evaluates at w + ε written into a second buffer and switches back afterwards: w is
+    /// restored exactly and without a copy.
+    public func exchangeValues(with other: inout FlatBuffer) {
+        precondition(other.count == values.count, "exchanging values of another size")
+        swap(&values, &other)
+    }
+
+    /// Makes `other` the gradients buffer and hands back the previous one (the direction
+    /// passes of micro-shards accumulate straight into the step's direction).
+    public func exchangeGradients(with other: inout FlatBuffer) {
+        precondition(other.count == gradients.count, "exchanging gradients of another size")
+        swap(&gradients, &other)
+    }
+
     @inline(__always) public func value(_ index: Int) -> UnsafeMutablePointer<Float> {
         values.data + parameters[index].offset
     }

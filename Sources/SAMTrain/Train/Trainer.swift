@@ -211,7 +211,9 @@ public final class Trainer {
             fflush(stdout)
             world.barrier()
         }
-        log.info("done: \(globalStep) steps; parameter digest \(String(digest, radix: 16))")
+        let peakMB = world.allreduceMaxDoubles([Benchmark.peakResidentMB()])[0]
+        log.info("done: \(globalStep) steps; parameter digest \(String(digest, radix: 16)); "
+                 + String(format: "peak memory %.0f MB per rank (resident, largest rank)", peakMB))
         return records
     }
 
