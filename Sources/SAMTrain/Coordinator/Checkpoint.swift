@@ -8,9 +8,50 @@ import Foundation
 public struct Checkpoint {
     public static let formatVersion = "1"
 
+    /// The largest step count a checkpoint may record: far beyond any run, far below where a
+    /// step counter would overflow.
+    public static let maximumStep = 1 << 40
+
     public var file: SafeTensors.File
 
     public init(file: SafeTensors.File) { self.file = file }
+
+    /// Decodes a checkpoint file's bytes and validates its metadata as a whole before any of
+    /// it is used; `source` names the file in errors.
+    public init(bytes: [UInt8], source: String) throws {
+        self.init(file: try SafeTensors.decode(bytes, source: source))
+        try validateMetadata(source: source)
+    }
+
+    /// The format and version, and every step count in range (0…2⁴⁰).
+    public func validateMetadata(source: String) throws {
+        func fail(_ why: String) -> SAMTrainError { SAMTrainError("\(source): not a usable samtrain checkpoint: \(why)") }
+        guard metadata["format"] == "samtrain-checkpoint" else {
+            throw fail("metadata format is \(metadata["format"].map { "\"\($0)\"" } ?? "missing"), expected \"samtrain-checkpoint\"")
+        }
+        guard metadata["format_version"] == Checkpoint.formatVersion else {
+            throw fail("metadata format_version is \(metadata["format_version"] ?? "missing"); this samtrain reads version \(Checkpoint.formatVersion)")
+        }
+        _ = try count("optimizer_step", source: source, required: true)
+        for key in ["step", "epoch", "step_in_epoch"] { _ = try count(key, source: source, required: false) }
+        for key in ["steps_per_epoch", "world_size"] {
+            if let n = try count(key, source: source, required: false), n < 1 {
+                throw fail("metadata \(key) is \(n), outside 1…\(Checkpoint.maximumStep)")
+            }
+        }
+    }
+
+    /// A metadata count in 0…`maximumStep` (nil when absent and not required).
+    public func count(_ key: String, source: String, required: Bool) throws -> Int? {
+        guard let text = metadata[key] else {
+            if required { throw SAMTrainError("\(source): not a usable samtrain checkpoint: metadata has no \(key)") }
+            return nil
+        }
+        guard let n = Int(text), n >= 0, n <= Checkpoint.maximumStep else {
+            throw SAMTrainError("\(source): not a usable samtrain checkpoint: metadata \(key) is \"\(text.prefix(40))\", outside 0…\(Checkpoint.maximumStep)")
+        }
+        return n
+    }
 
     /// Captures the state of `model` and `optimizer` with the given metadata.
     public init(model: Sequential, optimizer: Optimizer, metadata: [String: String]) {
@@ -60,10 +101,7 @@ public struct Checkpoint {
                     try load("optimizer.\(stateName).\(slot.name)", shape: slot.shape, into: buffer.data + slot.offset)
                 }
             }
-            guard let step = metadata["optimizer_step"].flatMap(Int.init) else {
-                throw SAMTrainError("\(source): checkpoint metadata has no optimizer_step")
-            }
-            optimizer.stepCount = step
+            optimizer.stepCount = try count("optimizer_step", source: source, required: true)!
         }
     }
 
@@ -104,6 +142,6 @@ public struct Checkpoint {
         guard let data = FileManager.default.contents(atPath: path) else {
             throw SAMTrainError("\(path): cannot read checkpoint (missing or unreadable)")
         }
-        return Checkpoint(file: try SafeTensors.decode([UInt8](data), source: path))
+        return try Checkpoint(bytes: [UInt8](data), source: path)
     }
 }

@@ -60,6 +60,7 @@ public final class Trainer {
         }
 
         let architecture = try Architecture.named(c.model)
+        try world.agree { try architecture.check(imageShape: train.imageShape, classes: train.classes, source: c.dataDirectory) }
         model = architecture.build(inputShape: [train.channels, train.height, train.width], classes: train.classes)
         stepsPerEpoch = train.count / c.batchSize
         totalSteps = min(stepsPerEpoch * c.epochs, c.maxSteps ?? Int.max)
@@ -242,7 +243,8 @@ public final class Trainer {
                 // Every random draw is keyed by (seed, stream, index): no generator state to store.
                 "rng": "splitmix64 streams keyed by seed \(configuration.seed)",
                 // Where eval and sharpness find the data by default.
-                "data": configuration.dataDirectory,
+                // Absolute: eval may run from another directory.
+                "data": URL(fileURLWithPath: configuration.dataDirectory).standardizedFileURL.path,
             ]
             let json = try JSONSerialization.data(withJSONObject: settings, options: [.sortedKeys])
             metadata["settings"] = String(decoding: json, as: UTF8.self)
@@ -261,7 +263,7 @@ public final class Trainer {
         }
         let shared = world.broadcast(bytes: bytes)
         return try world.agree {
-            let checkpoint = Checkpoint(file: try SafeTensors.decode(shared, source: location))
+            let checkpoint = try Checkpoint(bytes: shared, source: location)
             let meta = checkpoint.metadata
             var differences: [String] = []
             if meta["world_size"] != "\(world.size)" {
@@ -276,7 +278,7 @@ public final class Trainer {
             guard differences.isEmpty else {
                 throw SAMTrainError("--resume \(location): the checkpoint was made with other settings; \(differences.joined(separator: "; "))")
             }
-            guard let step = meta["step"].flatMap(Int.init), step >= 0, step <= totalSteps else {
+            guard let step = try checkpoint.count("step", source: location, required: false), step <= totalSteps else {
                 throw SAMTrainError("--resume \(location): the checkpoint's step is missing or beyond the run's \(totalSteps) steps")
             }
             try checkpoint.restore(into: model, optimizer: step == 0 ? nil : self.step.optimizer, source: location)
