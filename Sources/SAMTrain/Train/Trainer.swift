@@ -21,6 +21,8 @@ public final class Trainer {
     /// Steps completed (restored from a checkpoint when resuming).
     public private(set) var globalStep = 0
     let checkpoints: CheckpointDirectory?
+    /// The newest checkpoint known to be good (this run's, or the one it resumed from).
+    var lastGoodCheckpoint: (path: String, step: Int)?
     /// Time spent on progress lines, metrics records and checkpoints (the coordinator's
     /// overhead: what a run without them would not spend), per epoch.
     var coordinatorSeconds = 0.0
@@ -144,7 +146,7 @@ public final class Trainer {
                 step.passes.measuresNorms = logging
                 let stats = step.run(images: images, labels: labels, context: context)
                 guard step.direction.isFinite, stats.lossAtWSum.isFinite else {
-                    throw AgreedFailure.everywhere("step \(globalStep + 1) (epoch \(epoch + 1)): the loss is not finite (NaN or infinite gradient); the last good checkpoint is kept; try a lower --lr", world: world)
+                    throw AgreedFailure.everywhere("step \(globalStep + 1) (epoch \(epoch + 1)): the loss is not finite (NaN or infinite gradient); \(lastGoodText); try a lower --lr", world: world)
                 }
                 globalStep += 1
                 k += 1
@@ -179,7 +181,7 @@ public final class Trainer {
                     intervalStart = now
                 }
                 if let every = c.checkpointEverySteps, globalStep % every == 0, globalStep < totalSteps {
-                    try saveCheckpoint()
+                    try saveCheckpoint(batch: images, labels: labels)
                 }
             }
             let seconds = PhaseTimer.now() - start
@@ -194,7 +196,7 @@ public final class Trainer {
             let epochDone = globalStep % stepsPerEpoch == 0
             let everyEpochs = c.checkpointEveryEpochs ?? (c.checkpointEverySteps == nil ? 1 : nil)
             if globalStep == totalSteps || (epochDone && everyEpochs.map { (epoch + 1) % $0 == 0 } == true) {
-                try saveCheckpoint()
+                try saveCheckpoint(batch: images, labels: labels)
             }
             let loggingStart = PhaseTimer.now()
             metrics.epoch(record, coordinatorSeconds: coordinatorSeconds)
@@ -225,13 +227,39 @@ public final class Trainer {
 
     // MARK: Checkpoints
 
-    /// Writes a checkpoint (rank 0), with BatchNorm statistics averaged across ranks first.
-    /// Collective: every rank calls it at the same step.
-    func saveCheckpoint() throws {
+    /// What the user is told of the checkpoint kept when a run diverges.
+    var lastGoodText: String {
+        guard checkpoints != nil else { return "no checkpoint is written without --out" }
+        guard let good = lastGoodCheckpoint else { return "no good checkpoint was written before" }
+        return "the last good checkpoint, step \(good.step), is kept: \(good.path)"
+    }
+
+    /// Whether the state is good enough to checkpoint: every parameter, BatchNorm statistic
+    /// and optimizer value finite, and the loss at these parameters, in eval mode on each
+    /// rank's part of `batch`, finite. (Weights of 1e16 are finite yet evaluate to NaN.)
+    /// Collective; every rank returns the same answer.
+    func stateIsGood(batch: Tensor, labels: [Int32]) -> Bool {
+        var good = model.store.values.isFinite && model.store.buffers.isFinite && step.optimizer.state.allSatisfy { $0.buffer.isFinite }
+        if good, batch.shape[0] > 0 {
+            let logits = model.forward(batch, mode: .eval)
+            let gradient = Tensor(shape: [batch.shape[0], model.classes])
+            good = SoftmaxCrossEntropy().evaluate(logits: logits, labels: labels, gradient: gradient).loss.isFinite
+        }
+        return world.allreduceMin(good ? 1 : 0) == 1
+    }
+
+    /// Writes a checkpoint (rank 0), with BatchNorm statistics averaged across ranks first,
+    /// when the state is good (`stateIsGood` on `batch`, the step's batch); otherwise the run
+    /// has diverged and stops, keeping the last good checkpoint. Collective: every rank calls
+    /// it at the same step.
+    func saveCheckpoint(batch: Tensor, labels: [Int32]) throws {
         guard let checkpoints else { return }
         let start = PhaseTimer.now()
         world.allreduceMean(model.store.buffers)
         defer { coordinatorSeconds += PhaseTimer.now() - start }
+        guard stateIsGood(batch: batch, labels: labels) else {
+            throw AgreedFailure.everywhere("step \(globalStep): the parameters are not finite or evaluate to a non-finite loss (the run diverged); no checkpoint is written for this step; \(lastGoodText); try a lower --lr", world: world)
+        }
         try world.agree {
             guard world.isCoordinator else { return }
             let epoch = globalStep / stepsPerEpoch
@@ -250,15 +278,18 @@ public final class Trainer {
             metadata["settings"] = String(decoding: json, as: UTF8.self)
             try checkpoints.save(Checkpoint(model: model, optimizer: step.optimizer, metadata: metadata), step: globalStep)
         }
+        lastGoodCheckpoint = (checkpoints.fileName(step: globalStep), globalStep)
     }
 
     /// Loads the checkpoint at `location` on every rank (rank 0 reads the file and
     /// broadcasts it, so hosts need not share a filesystem). Returns the step to resume at.
     func restore(from location: String) throws -> Int {
+        var resumedPath = location
         let bytes = try world.agree { () -> [UInt8] in
             guard world.isCoordinator else { return [] }
             let (path, _) = try CheckpointDirectory.resolve(location) { log.info("resume: \($0)") }
             log.info("resuming from \(path)")
+            resumedPath = path
             return [UInt8](FileManager.default.contents(atPath: path) ?? Data())
         }
         let shared = world.broadcast(bytes: bytes)
@@ -282,6 +313,7 @@ public final class Trainer {
                 throw SAMTrainError("--resume \(location): the checkpoint's step is missing or beyond the run's \(totalSteps) steps")
             }
             try checkpoint.restore(into: model, optimizer: step == 0 ? nil : self.step.optimizer, source: location)
+            lastGoodCheckpoint = (resumedPath, step)
             return step
         }
     }

@@ -75,6 +75,11 @@ final class BadInputTests: XCTestCase {
         var checkpoint = Checkpoint(model: model, optimizer: SGD(count: model.store.count, momentum: 0, nesterov: false, weightDecay: 0),
                                     metadata: ["step": "1", "settings": #"{"model":"mlp","dataset":"fashion-mnist"}"#, "data": tiny.path])
         let path = dir.appendingPathComponent("future.safetensors").path
+        // Without --data, eval reads the data the checkpoint was trained on.
+        try checkpoint.write(to: path)
+        let eval = try Subprocess.mpirun(2, ["eval", "--checkpoint", path], timeout: 30)
+        XCTAssertEqual(eval.status, 0, eval.output)
+        XCTAssertTrue(eval.stdout.contains("(step 1)") && eval.stdout.contains("(8 examples, 2 rank(s)) on \(tiny.path)"), eval.output)
         checkpoint.file.metadata["format_version"] = "999"
         try checkpoint.write(to: path)
         try expectFailure(["eval", "--checkpoint", path], naming: [path, "format_version is 999"])
@@ -144,5 +149,24 @@ final class BadInputTests: XCTestCase {
         let kept = try XCTUnwrap(CheckpointDirectory.list(dir.path).first, "no checkpoint kept")
         let checkpoint = try Checkpoint.read(from: kept)
         XCTAssertTrue(checkpoint.file.tensors.allSatisfy { $0.values.allSatisfy(\.isFinite) }, "the kept checkpoint is not finite")
+    }
+
+    /// `--lr 1e6` (warmed up over a million steps, so that lr = 1, 2, 3, … and the first
+    /// steps are still good): the weights grow until a finite checkpoint would evaluate to
+    /// NaN; the run stops there and keeps the last checkpoint that evaluates finite.
+    func testLearningRate1e6KeepsACheckpointThatEvaluatesFinite() throws {
+        try Subprocess.requireFashionMNIST()
+        let dir = Subprocess.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let r = try Subprocess.mpirun(2, ["train", "--lr", "1e6", "--warmup-steps", "1000000", "--epochs", "1", "--train-subset", "1024",
+                                          "--batch-size", "64", "--test-subset", "500", "--checkpoint-every", "1", "--out", dir.path], timeout: 120)
+        XCTAssertNotEqual(r.status, 0, r.output)
+        let message = try XCTUnwrap(r.stderr.split(separator: "\n").first { $0.contains("samtrain: error") }, r.output)
+        let kept = try XCTUnwrap(CheckpointDirectory.list(dir.path).first, "no checkpoint kept: \(r.output)")
+        XCTAssertTrue(message.contains("the last good checkpoint") && message.contains(kept), String(message))
+        let eval = try Subprocess.mpirun(2, ["eval", "--checkpoint", kept], timeout: 60)
+        XCTAssertEqual(eval.status, 0, eval.output)
+        let loss = try XCTUnwrap(eval.stdout.components(separatedBy: "test_loss ").last?.split(separator: " ").first.flatMap { Double($0) }, eval.output)
+        XCTAssertTrue(loss.isFinite, "the kept checkpoint evaluates to \(loss)")
     }
 }
