@@ -126,6 +126,16 @@ struct TrainCommand: ParsableCommand {
         return c
     }
 
+    /// `samtrain train ARGUMENTS` as a configuration, or the message the command line would
+    /// print: what a sweep checks each cell with before any cell starts.
+    static func configuration(arguments: [String]) throws -> TrainingConfiguration {
+        do {
+            return try parse(SAMTrainCommand.joiningNegativeNumbers(arguments)).configuration()
+        } catch {
+            throw SAMTrainError(message(for: error))
+        }
+    }
+
     func run() throws {
         let c = try configuration()
         MPIJob.run { world in

@@ -25,7 +25,7 @@ public struct SweepFile {
     public var published: [(key: String, value: String)] = []
 
     /// The largest grid a sweep may hold, and the most ranks per cell.
-    public static let maximumCells = 10_000
+    public static let maximumCells = 1_000
     public static let maximumRanks = 4096
     /// The grid's size (checked against `maximumCells` when read).
     public private(set) var cellCount = 1
@@ -209,40 +209,30 @@ public struct SweepFile {
         fixed.append((key: "data", value: directory))
     }
 
-    /// Refuses, before any cell starts, what would fail inside one: settings that
-    /// `samtrain train` rejects, an impossible m for the rank count, a missing dataset.
-    public func validate() throws {
+    /// How `samtrain train` turns its arguments into a configuration: the sweep validates each
+    /// cell with the very parser that will run it (the CLI passes its `TrainCommand`).
+    public typealias TrainParser = (_ arguments: [String]) throws -> TrainingConfiguration
+
+    /// Refuses, before any cell starts, what would fail inside one: each cell's arguments
+    /// (exactly those `SweepRunner` launches) parsed by `parse`, then what depends on the
+    /// rank count (the batch split, m) and the dataset's files. Errors name the cell.
+    public func validate(parse: TrainParser) throws {
+        var checkedData = Set<String>()
         for cell in cells {
-            var c = TrainingConfiguration()
-            func number(_ k: String) -> Double? { cell.value(k).flatMap(Double.init) }
-            if let v = cell.value("model") { c.model = v }
-            if let v = cell.value("dataset") { c.dataset = v }
-            if let v = cell.value("data") { c.dataDirectory = v }
-            if let v = number("batch-size") { c.batchSize = Int(v) }
-            if let v = number("epochs") { c.epochs = Int(v) }
-            if let v = number("lr") { c.learningRate = Float(v) }
-            if let v = cell.value("sam") {
-                guard let variant = SAMConfiguration.Variant(rawValue: v) else {
-                    throw SAMTrainError("cell \(cell.name): sam \(v) is not one of none, sam, asam, bisam, bsam")
-                }
-                c.sam.variant = variant
-            }
-            if let v = number("rho") { c.sam.rho = Float(v) }
-            if let v = number("m") { c.sam.m = Int(v) }
-            if cell.value("scope") == "global" { c.sam.globalScope = true }
-            if let v = number("label-noise") { c.labelNoise = Float(v) }
-            if let v = number("cutout") { c.cutout = Int(v) }
+            let c: TrainingConfiguration
             do {
-                if let v = cell.value("augment") { c.augment = try Augmentation.Kind.named(v) }
-                try c.validate()
+                c = try parse(SweepRunner.trainArguments(cell, directory: "/nonexistent/out", resuming: false))
                 guard c.batchSize % ranks == 0 else {
-                    throw SAMTrainError("batch-size \(c.batchSize) is not divisible by \(ranks) ranks")
+                    throw SAMTrainError("--batch-size \(c.batchSize) is not divisible by the sweep's \(ranks) ranks")
                 }
                 _ = try ShardLayout(scope: c.sam.scope, globalBatch: c.batchSize, worldSize: ranks)
             } catch let e as SAMTrainError {
                 throw SAMTrainError("cell \(cell.name): \(e.message)")
             }
-            try DatasetKind.named(c.dataset).checkFiles(directory: c.dataDirectory)
+            // Each dataset directory is looked at once, however many cells use it.
+            if checkedData.insert(c.dataset + "\u{0}" + c.dataDirectory).inserted {
+                try DatasetKind.named(c.dataset).checkFiles(directory: c.dataDirectory)
+            }
         }
     }
 }
