@@ -82,6 +82,9 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Resume from a checkpoint file, or from the newest valid checkpoint in an --out directory.")
     var resume: String?
 
+    @Option(help: "Seconds a collective may wait for a rank that stopped responding (SIGSTOP, a frozen node) before the job ends with a message naming the step and the ranks.")
+    var collectiveTimeout: Double = 60
+
     @Flag(help: "Every rank prints the digest of its final parameters.")
     var reportDigests = false
 
@@ -116,6 +119,7 @@ struct TrainCommand: ParsableCommand {
         c.keep = keep
         c.reportDigests = reportDigests
         c.resume = resume
+        c.collectiveTimeout = collectiveTimeout
         do {
             if let checkpointEvery { try c.setCheckpointEvery(checkpointEvery) }
             if let augment { c.augment = try Augmentation.Kind.named(augment) }

@@ -53,17 +53,30 @@ public struct Checkpoint {
         return n
     }
 
-    /// Captures the state of `model` and `optimizer` with the given metadata.
-    public init(model: Sequential, optimizer: Optimizer, metadata: [String: String]) {
+    /// The prefix of rank r's own BatchNorm statistics (`samtrain.rank1.1.running_mean`).
+    static func rankPrefix(_ r: Int) -> String { "samtrain.rank\(r)." }
+
+    /// Captures the state of `model` and `optimizer` with the given metadata. The buffers
+    /// (BatchNorm statistics) are `buffers` when given (the ranks' mean, what eval uses),
+    /// else the model's; `rankBuffers[r]`, when given, are rank r's own, restored by that
+    /// rank on resume so that a checkpoint taken at any step never changes the run.
+    public init(model: Sequential, optimizer: Optimizer, metadata: [String: String],
+                buffers: [Float]? = nil, rankBuffers: [[Float]] = []) {
         var tensors: [SafeTensors.TensorEntry] = []
         let store = model.store
         for slot in store.parameters {
             tensors.append(.init(name: slot.name, shape: slot.shape,
                                  values: Array(UnsafeBufferPointer(start: store.values.data + slot.offset, count: slot.count))))
         }
+        let mean = buffers ?? store.buffers.array
         for slot in store.bufferSlots {
-            tensors.append(.init(name: slot.name, shape: slot.shape,
-                                 values: Array(UnsafeBufferPointer(start: store.buffers.data + slot.offset, count: slot.count))))
+            tensors.append(.init(name: slot.name, shape: slot.shape, values: Array(mean[slot.offset..<(slot.offset + slot.count)])))
+        }
+        for (r, own) in rankBuffers.enumerated() {
+            for slot in store.bufferSlots {
+                tensors.append(.init(name: Checkpoint.rankPrefix(r) + slot.name, shape: slot.shape,
+                                     values: Array(own[slot.offset..<(slot.offset + slot.count)])))
+            }
         }
         for (stateName, buffer) in optimizer.state {
             for slot in store.parameters {
@@ -82,7 +95,7 @@ public struct Checkpoint {
 
     /// Loads the parameters, buffers and (if given) optimizer state into place, checking
     /// that every tensor the model needs is present with the model's shape.
-    public func restore(into model: Sequential, optimizer: Optimizer?, source: String) throws {
+    public func restore(into model: Sequential, optimizer: Optimizer?, source: String, rank: Int? = nil) throws {
         let store = model.store
         func load(_ name: String, shape: [Int], into pointer: UnsafeMutablePointer<Float>) throws {
             guard let t = file.tensor(name) else {
@@ -94,7 +107,9 @@ public struct Checkpoint {
             t.values.withUnsafeBufferPointer { pointer.update(from: $0.baseAddress!, count: t.values.count) }
         }
         for slot in store.parameters { try load(slot.name, shape: slot.shape, into: store.values.data + slot.offset) }
-        for slot in store.bufferSlots { try load(slot.name, shape: slot.shape, into: store.buffers.data + slot.offset) }
+        // A resuming rank takes its own statistics when the checkpoint holds them.
+        let own = rank.map(Checkpoint.rankPrefix).flatMap { prefix in store.bufferSlots.allSatisfy { file.tensor(prefix + $0.name) != nil } ? prefix : nil }
+        for slot in store.bufferSlots { try load((own ?? "") + slot.name, shape: slot.shape, into: store.buffers.data + slot.offset) }
         if let optimizer {
             for (stateName, buffer) in optimizer.state {
                 for slot in store.parameters {

@@ -39,7 +39,7 @@ public struct SweepFile {
         "label-noise": .number, "augment": .text, "cutout": .integer, "log-every": .integer, "checkpoint-every": .text, "keep": .integer,
         "sam": .text, "rho": .number, "p": .text, "norm-eps": .number, "scope": .text, "m": .integer,
         "label-smoothing": .number, "wd-in-ascent": .flag, "clip-grad-norm": .number, "asam-scope": .text,
-        "asam-eta": .number, "bisam-phi": .text, "mu": .number, "alpha": .number, "rho-min-max": .number, "rho-min-min": .number,
+        "asam-eta": .number, "bisam-phi": .text, "mu": .number, "alpha": .number, "rho-min-max": .number, "rho-min-min": .number, "collective-timeout": .number,
     ]
 
     /// JSON's true/false (Foundation bridges numbers to Bool too, so test the type).

@@ -133,8 +133,9 @@ public struct SweepRunner {
 
         var signal: Int32? { lock.withLock { received } }
 
-        /// Runs `process` to its end; a signal caught meanwhile terminates it (mpirun passes
-        /// SIGTERM on to its ranks).
+        /// Runs `process` to its end; a signal caught meanwhile stops it: mpirun gets SIGUSR2,
+        /// which it passes on to the ranks at once, and a training cell stops after its next
+        /// step with a checkpoint of it (`StopRequest`).
         func run(_ process: Process) throws {
             let started = try lock.withLock { () -> Bool in
                 guard received == nil else { return false }   // interrupted before the start
@@ -155,7 +156,7 @@ public struct SweepRunner {
                 source.setEventHandler { [self] in
                     lock.withLock {
                         if received == nil { received = number }
-                        if let process, process.isRunning { process.terminate() }
+                        if let process, process.isRunning { kill(process.processIdentifier, SIGUSR2) }
                     }
                 }
                 source.resume()

@@ -21,6 +21,8 @@ public final class Trainer {
     /// Steps completed (restored from a checkpoint when resuming).
     public private(set) var globalStep = 0
     let checkpoints: CheckpointDirectory?
+    /// Rank 0's lock on `--out` (nil elsewhere and without `--out`).
+    let outLock: DirectoryLock?
     /// The newest checkpoint known to be good (this run's, or the one it resumed from).
     var lastGoodCheckpoint: (path: String, step: Int)?
     /// Time spent on progress lines, metrics records and checkpoints (the coordinator's
@@ -33,7 +35,11 @@ public final class Trainer {
         configuration = c
         self.world = world
         self.log = log
+        // A stop signal from now on ends the run at a step boundary (see `run`).
+        StopRequest.install()
         try world.agree { try c.validate() }
+        // From here on, a rank that stops responding ends the job within the timeout.
+        if world.size > 1 { _ = Watchdog(world: world, timeout: c.collectiveTimeout) }
         openblas_set_num_threads(Int32(c.threads))
 
         let R = world.size
@@ -77,6 +83,11 @@ public final class Trainer {
 
         // Output directory: rank 0 writes; every rank learns whether it could.
         let out = c.outDirectory
+        outLock = try world.agree { () -> DirectoryLock? in
+            guard world.isCoordinator, let out else { return nil }
+            try MetricsLog.makeDirectory(out)
+            return try DirectoryLock(directory: out)
+        }
         metrics = try world.agree {
             try MetricsLog(directory: world.isCoordinator ? out : nil, resuming: c.resume != nil)
         }
@@ -90,7 +101,8 @@ public final class Trainer {
             model.initialize(seed: c.seed)
         }
         world.broadcast(model.store.values)
-        world.broadcast(model.store.buffers)
+        // A resumed rank keeps the BatchNorm statistics it restored (its own, see saveCheckpoint).
+        if c.resume == nil { world.broadcast(model.store.buffers) }
 
         let hosts = world.allgather(Communicator.processorName)
         var seen: [String] = []
@@ -139,6 +151,7 @@ public final class Trainer {
                 step.timer.measure(.data) {
                     train.gather(plan.indices(forStep: k), into: images, labels: &labels, augmentation: augmentation, epoch: epoch)
                 }
+                Watchdog.current?.step = globalStep + 1
                 let lr = schedule.rate(at: globalStep)
                 let context = StepContext(step: globalStep, learningRate: lr,
                                           maximumLearningRate: schedule.maximum, minimumLearningRate: schedule.minimum)
@@ -183,6 +196,8 @@ public final class Trainer {
                 if let every = c.checkpointEverySteps, globalStep % every == 0, globalStep < totalSteps {
                     try saveCheckpoint(batch: images, labels: labels)
                 }
+                // Mid-epoch stop requests; the epoch's last step is followed by its evaluation first.
+                if k < lastStep { try stopIfRequested(batch: images, labels: labels) }
             }
             let seconds = PhaseTimer.now() - start
             let g = world.allreduceSum(sums)
@@ -206,6 +221,7 @@ public final class Trainer {
                                 overhead, 100 * overhead / seconds, seconds))
             }
             coordinatorSeconds = 0
+            if globalStep < totalSteps { try stopIfRequested(batch: images, labels: labels) }
         }
         let digest = model.store.values.digest()
         if configuration.reportDigests {
@@ -226,6 +242,16 @@ public final class Trainer {
     }
 
     // MARK: Checkpoints
+
+    /// Ends the run here when any rank has received a stop signal: the ranks agree with one
+    /// allreduce (so all stop after this same step), rank 0 writes this step's checkpoint
+    /// unless it just did, and every rank throws `TrainingStopped`.
+    func stopIfRequested(batch: Tensor, labels: [Int32]) throws {
+        let signal = Int32(world.allreduceMax(Int64(StopRequest.received)))
+        guard signal != 0 else { return }
+        if checkpoints != nil, lastGoodCheckpoint?.step != globalStep { try saveCheckpoint(batch: batch, labels: labels) }
+        throw TrainingStopped(signal: signal, step: globalStep, checkpoint: checkpoints == nil ? nil : lastGoodCheckpoint?.path)
+    }
 
     /// What the user is told of the checkpoint kept when a run diverges.
     var lastGoodText: String {
@@ -255,8 +281,17 @@ public final class Trainer {
     func saveCheckpoint(batch: Tensor, labels: [Int32]) throws {
         guard let checkpoints else { return }
         let start = PhaseTimer.now()
-        world.allreduceMean(model.store.buffers)
         defer { coordinatorSeconds += PhaseTimer.now() - start }
+        // Every rank's own BatchNorm statistics, and their mean, without touching the live
+        // ones: checkpointing at any step must not change the run (resume is bit-exact).
+        let n = model.store.buffers.count, R = world.size
+        var gathered = [Float](repeating: 0, count: n * R)
+        for i in 0..<n { gathered[world.rank * n + i] = model.store.buffers[i] }
+        gathered.withUnsafeMutableBufferPointer { world.allreduceSum($0.baseAddress!, count: $0.count) }
+        let rankBuffers = R > 1 ? (0..<R).map { Array(gathered[($0 * n)..<(($0 + 1) * n)]) } : []
+        let mean = FlatBuffer(count: n)   // the mean as eval takes it (allreduceMean's arithmetic)
+        for i in 0..<n { mean[i] = model.store.buffers[i] }
+        world.allreduceMean(mean)
         guard stateIsGood(batch: batch, labels: labels) else {
             throw AgreedFailure.everywhere("step \(globalStep): the parameters are not finite or evaluate to a non-finite loss (the run diverged); no checkpoint is written for this step; \(lastGoodText); try a lower --lr", world: world)
         }
@@ -276,9 +311,11 @@ public final class Trainer {
             ]
             let json = try JSONSerialization.data(withJSONObject: settings, options: [.sortedKeys])
             metadata["settings"] = String(decoding: json, as: UTF8.self)
-            try checkpoints.save(Checkpoint(model: model, optimizer: step.optimizer, metadata: metadata), step: globalStep)
+            try checkpoints.save(Checkpoint(model: model, optimizer: step.optimizer, metadata: metadata, buffers: mean.array, rankBuffers: rankBuffers),
+                                 step: globalStep)
         }
         lastGoodCheckpoint = (checkpoints.fileName(step: globalStep), globalStep)
+        Watchdog.current?.newestCheckpoint = lastGoodCheckpoint?.path
     }
 
     /// Loads the checkpoint at `location` on every rank (rank 0 reads the file and
@@ -312,8 +349,9 @@ public final class Trainer {
             guard let step = try checkpoint.count("step", source: location, required: false), step <= totalSteps else {
                 throw SAMTrainError("--resume \(location): the checkpoint's step is missing or beyond the run's \(totalSteps) steps")
             }
-            try checkpoint.restore(into: model, optimizer: step == 0 ? nil : self.step.optimizer, source: location)
+            try checkpoint.restore(into: model, optimizer: step == 0 ? nil : self.step.optimizer, source: location, rank: world.rank)
             lastGoodCheckpoint = (resumedPath, step)
+            Watchdog.current?.newestCheckpoint = resumedPath
             return step
         }
     }
