@@ -1,6 +1,7 @@
 import Foundation
 import XCTest
 @testable import SAMTrain
+@testable import samtrain
 
 /// The reproducers of issue 12, one per class, against the readers themselves: each gives an
 /// error naming the file and the field (never a trap, an allocation from an unchecked size or
@@ -27,6 +28,37 @@ final class HostileInputTests: XCTestCase {
         // What JSONSerialization makes of 2⁶³ and beyond.
         let json = try! JSONSerialization.jsonObject(with: Data("[9223372036854775808, 1e300, -9223372036854775809, 18446744073709551616]".utf8)) as! [Any]
         for v in json { XCTAssertNil(CheckedSize.integer(v, in: Int.min...Int.max), "\(v)") }
+    }
+
+    /// Every file of the fuzzers' regression corpus (Fuzz/regression/<reader>) is refused by
+    /// its reader with an error (launch/fuzz replays them under libFuzzer as well).
+    func testEveryRegressionInputIsRefused() throws {
+        let root = Subprocess.repositoryRoot.appendingPathComponent("Fuzz/regression")
+        // Each reader, given the file's name and bytes (a CIFAR file's name starts with its format).
+        let readers: [String: (String, [UInt8]) throws -> Void] = [
+            "IDX": { _ = try IDXReader.parse(file: $1, path: $0, expectedRank: 3) },
+            "CIFAR": { name, bytes in
+                var pixels = [UInt8](repeating: 0, count: CIFAR.imageBytes), labels: [Int32] = [0]
+                try CIFAR.decode(bytes, records: 1, CIFAR.format(name.hasPrefix("cifar100") ? .cifar100 : .cifar10), path: name,
+                                 pixels: &pixels, labels: &labels, at: 0)
+            },
+            "SafeTensors": { _ = try Checkpoint(bytes: $1, source: $0) },
+            "Conformance": { _ = try ConformanceCase(data: Data($1), source: $0) },
+            "Sweep": { try SweepFile(data: Data($1), source: $0, quick: false).validate() },
+            "CSV": { _ = try CSVTable(data: Data($1), source: $0) },
+        ]
+        var count = 0
+        for (reader, read) in readers {
+            let dir = root.appendingPathComponent(reader)
+            let names = try FileManager.default.contentsOfDirectory(atPath: dir.path).sorted()
+            XCTAssertFalse(names.isEmpty, reader)
+            for name in names {
+                let bytes = try [UInt8](Data(contentsOf: dir.appendingPathComponent(name)))
+                XCTAssertThrowsError(try read(name, bytes), "\(reader)/\(name) was accepted")
+                count += 1
+            }
+        }
+        XCTAssertGreaterThanOrEqual(count, 30)
     }
 
     // MARK: IDX
