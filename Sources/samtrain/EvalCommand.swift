@@ -19,8 +19,9 @@ struct EvalCommand: ParsableCommand {
             let loaded = try CheckpointModel.load(checkpoint: checkpoint, dataDirectory: data, world: world)
             let (loss, accuracy) = Evaluation.run(model: loaded.model, dataset: loaded.test, world: world)
             if world.isCoordinator {
-                print(String(format: "checkpoint %@ (step %d): test_loss %.4f  test_acc %.4f  (%d examples, %d rank(s))",
-                             checkpoint, loaded.step, loss, accuracy, loaded.test.count, world.size))
+                // Counts are interpolated: %d would print a 64-bit step as 32 bits.
+                print("checkpoint \(checkpoint) (step \(loaded.step)): " + String(format: "test_loss %.4f  test_acc %.4f", loss, accuracy)
+                      + "  (\(loaded.test.count) examples, \(world.size) rank(s)) on \(loaded.dataDirectory)")
             }
         }
     }

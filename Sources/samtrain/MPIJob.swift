@@ -9,8 +9,18 @@ import SAMTrain
 enum MPIJob {
     static func run(_ body: (Communicator) throws -> Void) -> Never {
         let world = Communicator.world()
+        LauncherWatch.start()
         do {
             try body(world)
+        } catch let stop as TrainingStopped {
+            // Every rank stopped after the same step; rank 0 says where to resume from.
+            if world.isCoordinator {
+                let saved = stop.checkpoint.map { "checkpoint \($0) written; resume with --resume \(($0 as NSString).deletingLastPathComponent)" }
+                    ?? "no checkpoint (no --out)"
+                FileHandle.standardError.write(Data("samtrain: stopped by \(StopRequest.name(stop.signal)) after step \(stop.step): \(saved) (exit status \(StopRequest.exitStatus))\n".utf8))
+            }
+            Communicator.finalize()
+            exit(StopRequest.exitStatus)
         } catch let failure as AgreedFailure {
             if let message = failure.message {
                 report(message, rank: failure.rank, size: world.size)

@@ -67,8 +67,8 @@ struct SharpnessCommand: ParsableCommand {
                 print(String(decoding: data, as: UTF8.self))
                 return
             }
-            print(String(format: "checkpoint %@ (step %d), %d training examples, %d rank(s): loss %.4f",
-                         checkpoint, loaded.step, min(subset, loaded.train.count), world.size, loss))
+            print("checkpoint \(checkpoint) (step \(loaded.step)), \(min(subset, loaded.train.count)) training examples, \(world.size) rank(s): "
+                  + String(format: "loss %.4f", loss))
             print(String(format: "hessian λ_max      %.4f  (%d power iterations)", lambda, used))
             if topK > 1 { print("hessian top \(topK)      " + top.map { String(format: "%.4f", $0) }.joined(separator: "  ")) }
             print(String(format: "m-sharpness        %.5f  (ρ %.3g, m %d)", sharpness, rho, m))

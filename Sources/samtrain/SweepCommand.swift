@@ -28,9 +28,10 @@ struct SweepCommand: ParsableCommand {
         do {
             var sweep = try SweepFile(path: file, quick: quick)
             if let data { sweep.overrideData(data) }
-            try sweep.validate()
             let cells = sweep.cells
             print("sweep \(sweep.name)\(quick ? " (quick)" : ""): \(cells.count) cells × \(sweep.ranks) ranks; expected time \(sweep.expectedTime)")
+            fflush(stdout)
+            try sweep.validate()   // every cell parsed by TrainCommand itself, before any starts
             if !sweep.published.isEmpty {
                 print("published: " + sweep.published.map { "\($0.key) \($0.value)" }.joined(separator: "; "))
             }
@@ -76,4 +77,9 @@ struct SweepCommand: ParsableCommand {
         return rows.map { row in row.indices.map { row[$0].padding(toLength: widths[$0], withPad: " ", startingAt: 0) }.joined(separator: "  ") }
             .joined(separator: "\n")
     }
+}
+
+extension SweepFile {
+    /// Validates every cell with `samtrain train`'s own parser (`SweepFile.validate(parse:)`).
+    func validate() throws { try validate(parse: TrainCommand.configuration(arguments:)) }
 }

@@ -82,6 +82,9 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Resume from a checkpoint file, or from the newest valid checkpoint in an --out directory.")
     var resume: String?
 
+    @Option(help: "Seconds a collective may wait for a rank that stopped responding (SIGSTOP, a frozen node) before the job ends with a message naming the step and the ranks.")
+    var collectiveTimeout: Double = 60
+
     @Flag(help: "Every rank prints the digest of its final parameters.")
     var reportDigests = false
 
@@ -116,6 +119,7 @@ struct TrainCommand: ParsableCommand {
         c.keep = keep
         c.reportDigests = reportDigests
         c.resume = resume
+        c.collectiveTimeout = collectiveTimeout
         do {
             if let checkpointEvery { try c.setCheckpointEvery(checkpointEvery) }
             if let augment { c.augment = try Augmentation.Kind.named(augment) }
@@ -124,6 +128,16 @@ struct TrainCommand: ParsableCommand {
         c.allreduce = try allreduceOptions.settings()
         do { try c.validate() } catch let e as SAMTrainError { throw ValidationError(e.message) }
         return c
+    }
+
+    /// `samtrain train ARGUMENTS` as a configuration, or the message the command line would
+    /// print: what a sweep checks each cell with before any cell starts.
+    static func configuration(arguments: [String]) throws -> TrainingConfiguration {
+        do {
+            return try parse(SAMTrainCommand.joiningNegativeNumbers(arguments)).configuration()
+        } catch {
+            throw SAMTrainError(message(for: error))
+        }
     }
 
     func run() throws {

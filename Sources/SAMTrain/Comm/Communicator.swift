@@ -49,7 +49,7 @@ public final class Communicator {
     /// In-place sum over all ranks.
     public func allreduceSum(_ data: UnsafeMutablePointer<Float>, count: Int) {
         guard size > 1, count > 0 else { return }
-        MPI_Allreduce(samtrain_in_place(), data, Int32(count), samtrain_float(), samtrain_op_sum(), handle)
+        _ = Watchdog.waiting { MPI_Allreduce(samtrain_in_place(), data, Int32(count), samtrain_float(), samtrain_op_sum(), handle) }
     }
 
     /// In-place mean over all ranks: the sum, then one scaling pass.
@@ -87,7 +87,7 @@ public final class Communicator {
     public static func complete(_ requests: inout [MPI_Request?]) {
         guard !requests.isEmpty else { return }
         requests.withUnsafeMutableBufferPointer { p in
-            _ = samtrain_waitall(Int32(p.count), p.baseAddress)
+            _ = Watchdog.waiting { samtrain_waitall(Int32(p.count), p.baseAddress) }
         }
     }
 
@@ -96,7 +96,7 @@ public final class Communicator {
         guard size > 1, !values.isEmpty else { return values }
         var v = values
         v.withUnsafeMutableBufferPointer { p in
-            _ = MPI_Allreduce(samtrain_in_place(), p.baseAddress, Int32(p.count), samtrain_double(), samtrain_op_sum(), handle)
+            _ = Watchdog.waiting { MPI_Allreduce(samtrain_in_place(), p.baseAddress, Int32(p.count), samtrain_double(), samtrain_op_sum(), handle) }
         }
         return v
     }
@@ -106,7 +106,7 @@ public final class Communicator {
         guard size > 1, !values.isEmpty else { return values }
         var v = values
         v.withUnsafeMutableBufferPointer { p in
-            _ = MPI_Allreduce(samtrain_in_place(), p.baseAddress, Int32(p.count), samtrain_double(), samtrain_op_max(), handle)
+            _ = Watchdog.waiting { MPI_Allreduce(samtrain_in_place(), p.baseAddress, Int32(p.count), samtrain_double(), samtrain_op_max(), handle) }
         }
         return v
     }
@@ -114,20 +114,20 @@ public final class Communicator {
     public func allreduceMax(_ value: Int64) -> Int64 {
         guard size > 1 else { return value }
         var v = value
-        MPI_Allreduce(samtrain_in_place(), &v, 1, samtrain_int64(), samtrain_op_max(), handle)
+        _ = Watchdog.waiting { MPI_Allreduce(samtrain_in_place(), &v, 1, samtrain_int64(), samtrain_op_max(), handle) }
         return v
     }
 
     public func allreduceMin(_ value: Int64) -> Int64 {
         guard size > 1 else { return value }
         var v = value
-        MPI_Allreduce(samtrain_in_place(), &v, 1, samtrain_int64(), samtrain_op_min(), handle)
+        _ = Watchdog.waiting { MPI_Allreduce(samtrain_in_place(), &v, 1, samtrain_int64(), samtrain_op_min(), handle) }
         return v
     }
 
     public func broadcast(_ data: UnsafeMutablePointer<Float>, count: Int, root: Int = 0) {
         guard size > 1, count > 0 else { return }
-        MPI_Bcast(data, Int32(count), samtrain_float(), Int32(root), handle)
+        _ = Watchdog.waiting { MPI_Bcast(data, Int32(count), samtrain_float(), Int32(root), handle) }
     }
 
     public func broadcast(_ buffer: FlatBuffer, root: Int = 0) { broadcast(buffer.data, count: buffer.count, root: root) }
@@ -136,10 +136,10 @@ public final class Communicator {
     public func broadcast(bytes: [UInt8], root: Int = 0) -> [UInt8] {
         guard size > 1 else { return bytes }
         var n = Int64(rank == root ? bytes.count : 0)
-        MPI_Bcast(&n, 1, samtrain_int64(), Int32(root), handle)
+        _ = Watchdog.waiting { MPI_Bcast(&n, 1, samtrain_int64(), Int32(root), handle) }
         var out = rank == root ? bytes : [UInt8](repeating: 0, count: Int(n))
         out.withUnsafeMutableBytes { p in
-            _ = MPI_Bcast(p.baseAddress, Int32(n), samtrain_byte(), Int32(root), handle)
+            _ = Watchdog.waiting { MPI_Bcast(p.baseAddress, Int32(n), samtrain_byte(), Int32(root), handle) }
         }
         return out
     }
@@ -150,7 +150,7 @@ public final class Communicator {
         var mine = value
         var all = [UInt64](repeating: 0, count: size)
         all.withUnsafeMutableBufferPointer { p in
-            _ = MPI_Allgather(&mine, 1, samtrain_uint64(), p.baseAddress, 1, samtrain_uint64(), handle)
+            _ = Watchdog.waiting { MPI_Allgather(&mine, 1, samtrain_uint64(), p.baseAddress, 1, samtrain_uint64(), handle) }
         }
         return all
     }
@@ -163,7 +163,7 @@ public final class Communicator {
         var all = [UInt8](repeating: 0, count: maxBytes * size)
         mine.withUnsafeMutableBytes { m in
             all.withUnsafeMutableBytes { a in
-                _ = MPI_Allgather(m.baseAddress, Int32(maxBytes), samtrain_byte(), a.baseAddress, Int32(maxBytes), samtrain_byte(), handle)
+                _ = Watchdog.waiting { MPI_Allgather(m.baseAddress, Int32(maxBytes), samtrain_byte(), a.baseAddress, Int32(maxBytes), samtrain_byte(), handle) }
             }
         }
         return (0..<size).map { r in
@@ -174,7 +174,7 @@ public final class Communicator {
 
     public func barrier() {
         guard size > 1 else { return }
-        MPI_Barrier(handle)
+        _ = Watchdog.waiting { MPI_Barrier(handle) }
     }
 
     /// Splits into sub-communicators: ranks with the same `color` form one, ordered by rank.

@@ -86,18 +86,21 @@ public enum SafeTensors {
             guard let info = value as? [String: Any] else { throw fail("entry \(name) is not an object") }
             guard let dtype = info["dtype"] as? String else { throw fail("tensor \(name) has no dtype") }
             guard dtype == "F32" else { throw fail("tensor \(name) has dtype \(dtype); samtrain reads F32 only") }
-            guard let shapeAny = info["shape"] as? [Any], let shape = shapeAny.map({ ($0 as? NSNumber)?.intValue }) as? [Int],
-                  shape.allSatisfy({ $0 >= 0 }) else { throw fail("tensor \(name) has no valid shape") }
+            // Every number is checked before use: a dimension or offset ≥ 2⁶³ or a product
+            // that overflows is an error, not a trap.
+            guard let shapeAny = info["shape"] as? [Any], shapeAny.count <= 16,
+                  let shape = shapeAny.map({ CheckedSize.integer($0, in: 0...Int(Int32.max)) }) as? [Int] else {
+                throw fail("tensor \(name) has no valid shape (at most 16 whole dimensions in 0…\(Int32.max))")
+            }
             guard let offsets = info["data_offsets"] as? [Any], offsets.count == 2,
-                  let begin = (offsets[0] as? NSNumber)?.intValue, let end = (offsets[1] as? NSNumber)?.intValue else {
-                throw fail("tensor \(name) has no valid data_offsets")
+                  let begin = CheckedSize.integer(offsets[0], in: 0...dataSize), let end = CheckedSize.integer(offsets[1], in: 0...dataSize),
+                  begin <= end else {
+                throw fail("tensor \(name)'s data_offsets \(info["data_offsets"].map { "\($0)" } ?? "(missing)") are outside the \(dataSize) data bytes (truncated?); they must be two whole numbers 0 ≤ begin ≤ end ≤ \(dataSize)")
             }
-            guard begin >= 0, begin <= end, end <= dataSize else {
-                throw fail("tensor \(name)'s data_offsets [\(begin), \(end)] are outside the \(dataSize) data bytes (truncated?)")
-            }
-            let elements = shape.reduce(1, *)
-            guard end - begin == elements * 4 else {
-                throw fail("tensor \(name) has shape \(shape) (\(elements * 4) bytes) but data_offsets span \(end - begin) bytes")
+            let elements = CheckedSize.product(shape, limit: dataSize / 4)
+            guard let elements, end - begin == elements * 4 else {
+                let size = elements.map { "\($0 * 4) bytes" } ?? "more than the \(dataSize) data bytes"
+                throw fail("tensor \(name) has shape \(shape) (\(size)) but data_offsets span \(end - begin) bytes")
             }
             entries.append((name, shape, begin, end))
         }

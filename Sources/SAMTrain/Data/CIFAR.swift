@@ -116,6 +116,32 @@ public enum CIFAR {
         throw SAMTrainError("\(path): \(size) bytes, expected exactly \(records) records × \(f.recordBytes) bytes = \(expected) bytes (\(what)); \(f.title) files come from the binary version, unpacked")
     }
 
+    /// Checks one file's bytes (its exact size, then every label) and copies its `records`
+    /// records into `pixels` and `labels` from example `start` on (what `split` does for each
+    /// file, and what the fuzz target calls).
+    public static func decode(_ bytes: [UInt8], records: Int, _ f: Format, path: String,
+                              pixels: inout [UInt8], labels: inout [Int32], at start: Int) throws {
+        try checkSize(bytes.count, expected: try product(records, f.recordBytes, path), records: records, f, path)
+        let (end, overflow) = start.addingReportingOverflow(records)
+        guard start >= 0, !overflow, end <= labels.count, let size = CheckedSize.product([end, imageBytes]), size <= pixels.count else {
+            throw SAMTrainError("\(path): \(records) records do not fit after example \(start)")
+        }
+        for r in 0..<records {
+            let record = r * f.recordBytes
+            // CIFAR-100: coarse label (20 superclasses), then the fine label.
+            if f.labelBytes == 2, bytes[record] >= 20 {
+                throw SAMTrainError("\(path): record \(r) has coarse label \(bytes[record]), outside 0–19")
+            }
+            let label = bytes[record + f.labelBytes - 1]
+            guard Int(label) < f.classes else {
+                throw SAMTrainError("\(path): record \(r) has \(f.labelBytes == 2 ? "fine " : "")label \(label), outside 0–\(f.classes - 1) (\(f.title) has \(f.classes) classes)")
+            }
+            labels[start + r] = Int32(label)
+            let from = record + f.labelBytes, to = (start + r) * imageBytes
+            pixels.replaceSubrange(to..<(to + imageBytes), with: bytes[from..<(from + imageBytes)])
+        }
+    }
+
     /// Reads the files of one split into one dataset of raw pixels.
     static func split(_ dir: String, _ files: [(name: String, records: Int)], _ f: Format) throws -> Dataset {
         var total = 0
@@ -132,26 +158,8 @@ public enum CIFAR {
             guard let data = FileManager.default.contents(atPath: path) else {
                 throw SAMTrainError("\(path): cannot read the file; \(source(f))")
             }
-            try checkSize(data.count, expected: try product(records, f.recordBytes, path), records: records, f, path)
-            try data.withUnsafeBytes { (raw: UnsafeRawBufferPointer) in
-                let bytes = raw.bindMemory(to: UInt8.self)
-                try pixels.withUnsafeMutableBufferPointer { out in
-                    for r in 0..<records {
-                        let record = bytes.baseAddress! + r * f.recordBytes
-                        // CIFAR-100: coarse label (20 superclasses), then the fine label.
-                        if f.labelBytes == 2, record[0] >= 20 {
-                            throw SAMTrainError("\(path): record \(r) has coarse label \(record[0]), outside 0–19")
-                        }
-                        let label = record[f.labelBytes - 1]
-                        guard Int(label) < f.classes else {
-                            throw SAMTrainError("\(path): record \(r) has \(f.labelBytes == 2 ? "fine " : "")label \(label), outside 0–\(f.classes - 1) (\(f.title) has \(f.classes) classes)")
-                        }
-                        labels[n] = Int32(label)
-                        (out.baseAddress! + n * imageBytes).update(from: record + f.labelBytes, count: imageBytes)
-                        n += 1
-                    }
-                }
-            }
+            try decode([UInt8](data), records: records, f, path: path, pixels: &pixels, labels: &labels, at: n)
+            n += records
         }
         return Dataset(pixels: pixels, normalization: f.normalization, labels: labels,
                        channels: channels, height: height, width: width, classes: f.classes)

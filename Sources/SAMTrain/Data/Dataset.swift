@@ -74,6 +74,10 @@ public struct Dataset: Sendable {
     }
 
     public var count: Int { labels.count }
+    /// One image's shape, [C, H, W].
+    public var imageShape: [Int] { [channels, height, width] }
+    /// "1×28×28", for messages.
+    public var shapeText: String { imageShape.map(String.init).joined(separator: "×") }
     public var exampleSize: Int { channels * height * width }
 
     /// The normalization of a byte dataset (nil for float features).

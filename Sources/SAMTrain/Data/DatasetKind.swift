@@ -32,6 +32,10 @@ public enum DatasetKind: String, CaseIterable, Sendable {
                      cifarLayout: CIFARLayout = .standard) throws -> (train: Dataset, test: Dataset) {
         let (train, test) = isCIFAR ? try CIFAR.load(directory: directory, kind: self, layout: cifarLayout)
                                     : try MNISTFamily.load(directory: directory, kind: mnistKind)
+        // One model sees both splits: a test image of another size would not fit it.
+        guard train.imageShape == test.imageShape else {
+            throw SAMTrainError("\(directory): the training images are \(train.shapeText) but the test images are \(test.shapeText); both splits must have one image size")
+        }
         return (train.training(subset: trainSubset, labelNoise: labelNoise, seed: seed), test)
     }
 

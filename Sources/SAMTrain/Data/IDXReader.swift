@@ -5,6 +5,9 @@ import Foundation
 /// header (two zero bytes, a type byte, the number of dimensions, each dimension as a
 /// UInt32), then the values. samtrain reads unsigned bytes (type 0x08) only.
 public enum IDXReader {
+    /// The largest file samtrain reads, decompressed (Fashion-MNIST's largest is 47 MB).
+    public static let maximumBytes = 1 << 31
+
     public struct File {
         public var dimensions: [Int]
         public var bytes: [UInt8]
@@ -16,6 +19,12 @@ public enum IDXReader {
             throw SAMTrainError("\(path): cannot read the file")
         }
         let raw = [UInt8](data)
+        return try parse(file: raw, path: path, expectedRank: expectedRank)
+    }
+
+    /// Parses a whole file's bytes, raw or gzip-compressed (what `read` and the fuzz target use).
+    public static func parse(file raw: [UInt8], path: String, expectedRank: Int) throws -> File {
+        guard raw.count <= maximumBytes else { throw SAMTrainError("\(path): \(raw.count) bytes, more than samtrain reads (at most \(maximumBytes) bytes)") }
         let contents = raw.count >= 2 && raw[0] == 0x1F && raw[1] == 0x8B ? try gunzip(raw, path: path) : raw
         return try parse(contents, path: path, expectedRank: expectedRank)
     }
@@ -38,13 +47,15 @@ public enum IDXReader {
         for d in 0..<rank {
             let o = 4 + 4 * d
             let v = Int(b[o]) << 24 | Int(b[o + 1]) << 16 | Int(b[o + 2]) << 8 | Int(b[o + 3])
-            guard v > 0, v <= 100_000_000 else { throw SAMTrainError("\(path): IDX dimension \(d) is \(v)") }
+            guard v > 0, v <= 100_000_000 else { throw SAMTrainError("\(path): IDX dimension \(d) is \(v), outside 1…100000000") }
             dims.append(v)
         }
-        let expected = dims.reduce(1, *)
+        let shape = dims.map(String.init).joined(separator: "×")
+        guard let expected = CheckedSize.product(dims, limit: maximumBytes) else {
+            throw SAMTrainError("\(path): IDX header says \(shape) bytes of data, more than samtrain reads (at most \(maximumBytes) bytes)")
+        }
         let payload = b.count - headerSize
         guard payload == expected else {
-            let shape = dims.map(String.init).joined(separator: "×")
             if payload < expected {
                 throw SAMTrainError("\(path): truncated: header says \(shape) = \(expected) bytes of data, file has \(payload)")
             }
@@ -61,7 +72,7 @@ public enum IDXReader {
         }
         defer { inflateEnd(&stream) }
         var output = [UInt8]()
-        output.reserveCapacity(input.count * 4)
+        output.reserveCapacity(min(input.count, maximumBytes / 4) * 4)
         var chunk = [UInt8](repeating: 0, count: 1 << 20)
         var status: Int32 = Z_OK
         var input = input
@@ -75,7 +86,10 @@ public enum IDXReader {
                     status = inflate(&stream, Z_NO_FLUSH)
                     output.append(contentsOf: out[0..<(out.count - Int(stream.avail_out))])
                 }
-            } while status == Z_OK && (stream.avail_in > 0 || stream.avail_out == 0)
+            } while status == Z_OK && (stream.avail_in > 0 || stream.avail_out == 0) && output.count <= maximumBytes
+        }
+        guard output.count <= maximumBytes else {
+            throw SAMTrainError("\(path): decompresses to more than \(maximumBytes) bytes, more than samtrain reads")
         }
         guard status == Z_STREAM_END else {
             if status == Z_OK || status == Z_BUF_ERROR {

@@ -65,6 +65,30 @@ public enum Architecture: String, CaseIterable, Sendable {
         }
     }
 
+    /// The smallest image side the model can take: each 2×2 pooling or stride-2 stage halves it,
+    /// and the last one must still leave one pixel.
+    public var minimumImageSide: Int {
+        switch self {
+        case .mlp: 1
+        case .cnn, .resnet20, .resnet32, .resnet56, .wrn16_8, .wrn28_10: 4
+        case .resnet18: 8
+        }
+    }
+
+    /// Refuses images the model cannot take, naming `source` (the data directory).
+    public func check(imageShape shape: [Int], classes: Int, source: String) throws {
+        let text = shape.map(String.init).joined(separator: "×")
+        guard shape.count == 3, shape.allSatisfy({ $0 >= 1 }) else { throw SAMTrainError("\(source): images of shape \(text) are not C×H×W") }
+        guard shape[1] >= minimumImageSide, shape[2] >= minimumImageSide else {
+            throw SAMTrainError("\(source): images of \(text) are too small for --model \(rawValue), which needs height and width ≥ \(minimumImageSide)")
+        }
+        // mlp's first layer holds inputs × 256 weights: bound it so the model fits in memory.
+        guard CheckedSize.product(shape, limit: 1 << 24) != nil else {
+            throw SAMTrainError("\(source): images of \(text) are larger than samtrain trains on (at most \(1 << 24) values per image)")
+        }
+        guard classes >= 2 else { throw SAMTrainError("\(source): \(classes) class(es); a classifier needs at least 2") }
+    }
+
     public static func named(_ name: String) throws -> Architecture {
         guard let a = Architecture(rawValue: name) else {
             throw SAMTrainError("--model \(name): unknown model; choose one of \(allCases.map(\.rawValue).joined(separator: ", "))")

@@ -24,6 +24,12 @@ public struct SweepFile {
     /// The paper's numbers that the grid reproduces (label → figure), printed beside it.
     public var published: [(key: String, value: String)] = []
 
+    /// The largest grid a sweep may hold, and the most ranks per cell.
+    public static let maximumCells = 1_000
+    public static let maximumRanks = 4096
+    /// The grid's size (checked against `maximumCells` when read).
+    public private(set) var cellCount = 1
+
     /// The flags of `samtrain train` a sweep may set, and the kind of value each takes.
     public enum ValueKind { case integer, number, text, flag }
     public static let trainFlags: [String: ValueKind] = [
@@ -33,7 +39,7 @@ public struct SweepFile {
         "label-noise": .number, "augment": .text, "cutout": .integer, "log-every": .integer, "checkpoint-every": .text, "keep": .integer,
         "sam": .text, "rho": .number, "p": .text, "norm-eps": .number, "scope": .text, "m": .integer,
         "label-smoothing": .number, "wd-in-ascent": .flag, "clip-grad-norm": .number, "asam-scope": .text,
-        "asam-eta": .number, "bisam-phi": .text, "mu": .number, "alpha": .number, "rho-min-max": .number, "rho-min-min": .number,
+        "asam-eta": .number, "bisam-phi": .text, "mu": .number, "alpha": .number, "rho-min-max": .number, "rho-min-min": .number, "collective-timeout": .number,
     ]
 
     /// JSON's true/false (Foundation bridges numbers to Bool too, so test the type).
@@ -69,6 +75,11 @@ public struct SweepFile {
     /// the line and the key.
     public init(path: String, quick: Bool) throws {
         guard let data = FileManager.default.contents(atPath: path) else { throw SAMTrainError("\(path): cannot read the sweep file") }
+        try self.init(data: data, source: path, quick: quick)
+    }
+
+    /// Parses a sweep file's contents; `path` names it in errors.
+    public init(data: Data, source path: String, quick: Bool) throws {
         let text = String(decoding: data, as: UTF8.self)
         func line(of key: String) -> Int {
             guard let r = text.range(of: "\"\(key)\"") else { return 1 }
@@ -94,14 +105,15 @@ public struct SweepFile {
             }
             switch kind {
             case .integer:
-                if !SweepFile.isBoolean(v), !(v is String), let d = v as? Double, d == d.rounded() { return String(Int(d)) }
-                throw fail(key, "must be an integer, got \(v)")
+                if let i = CheckedSize.integer(v, in: Int.min...Int.max) { return String(i) }
+                throw fail(key, "must be an integer (within ±2⁶³), got \(v)")
             case .number:
-                if !SweepFile.isBoolean(v), !(v is String), let d = v as? Double { return "\(d)" }
-                throw fail(key, "must be a number, got \(v)")
+                if !SweepFile.isBoolean(v), !(v is String), let d = v as? Double, d.isFinite { return "\(d)" }
+                throw fail(key, "must be a finite number, got \(v)")
             case .text:
                 if let s = v as? String { return s }
-                if !SweepFile.isBoolean(v), let d = v as? Double { return d == d.rounded() ? String(Int(d)) : "\(d)" }
+                if let i = CheckedSize.integer(v, in: Int.min...Int.max) { return String(i) }
+                if !SweepFile.isBoolean(v), let d = v as? Double, d.isFinite { return "\(d)" }
                 throw fail(key, "must be a string, got \(v)")
             case .flag:
                 if SweepFile.isBoolean(v), let b = v as? Bool { return b ? "true" : "false" }
@@ -128,7 +140,7 @@ public struct SweepFile {
         description = try string(root["description"], "description") ?? ""
         expectedTime = try string(root["expected_time"], "expected_time") ?? "unknown"
         if let r = root["ranks"] {
-            guard let i = r as? Int, i >= 1 else { throw fail("ranks", "must be a positive integer") }
+            guard let i = CheckedSize.integer(r, in: 1...SweepFile.maximumRanks) else { throw fail("ranks", "must be an integer in 1…\(SweepFile.maximumRanks), got \(r)") }
             ranks = i
         } else {
             ranks = 2
@@ -139,7 +151,8 @@ public struct SweepFile {
             guard let s else { return nil }
             guard let map = s as? [String: Any] else { throw fail("sharpness", "must be an object with subset, rho, m") }
             for key in map.keys where !["subset", "rho", "m"].contains(key) { throw fail(key, "unknown sharpness setting; use subset, rho, m") }
-            guard let subset = map["subset"] as? Int, let rho = map["rho"] as? Double, let m = map["m"] as? Int, subset > 0, rho > 0, m > 0 else {
+            guard let subset = CheckedSize.integer(map["subset"], in: 1...Int(Int32.max)), let rho = map["rho"] as? Double, rho.isFinite,
+                  let m = CheckedSize.integer(map["m"], in: 1...Int(Int32.max)), rho > 0 else {
                 throw fail("sharpness", "needs positive subset (integer), rho (number) and m (integer)")
             }
             return (subset, Float(rho), m)
@@ -181,6 +194,12 @@ public struct SweepFile {
             }
         }
         if axes.isEmpty && root["axes"] == nil { throw fail("axes", "a sweep needs axes") }
+        // Bounded before any cell is listed: the product of the axes' lengths.
+        let sizes = axes.map(\.values.count)
+        guard let count = CheckedSize.product(sizes, limit: SweepFile.maximumCells) else {
+            throw fail("axes", "the grid has \(sizes.map(String.init).joined(separator: " × ")) cells, more than the \(SweepFile.maximumCells) a sweep may have")
+        }
+        cellCount = count
     }
 
     /// Points every cell at the user's copy of the dataset (`samtrain sweep --data DIR`).
@@ -190,40 +209,30 @@ public struct SweepFile {
         fixed.append((key: "data", value: directory))
     }
 
-    /// Refuses, before any cell starts, what would fail inside one: settings that
-    /// `samtrain train` rejects, an impossible m for the rank count, a missing dataset.
-    public func validate() throws {
+    /// How `samtrain train` turns its arguments into a configuration: the sweep validates each
+    /// cell with the very parser that will run it (the CLI passes its `TrainCommand`).
+    public typealias TrainParser = (_ arguments: [String]) throws -> TrainingConfiguration
+
+    /// Refuses, before any cell starts, what would fail inside one: each cell's arguments
+    /// (exactly those `SweepRunner` launches) parsed by `parse`, then what depends on the
+    /// rank count (the batch split, m) and the dataset's files. Errors name the cell.
+    public func validate(parse: TrainParser) throws {
+        var checkedData = Set<String>()
         for cell in cells {
-            var c = TrainingConfiguration()
-            func number(_ k: String) -> Double? { cell.value(k).flatMap(Double.init) }
-            if let v = cell.value("model") { c.model = v }
-            if let v = cell.value("dataset") { c.dataset = v }
-            if let v = cell.value("data") { c.dataDirectory = v }
-            if let v = number("batch-size") { c.batchSize = Int(v) }
-            if let v = number("epochs") { c.epochs = Int(v) }
-            if let v = number("lr") { c.learningRate = Float(v) }
-            if let v = cell.value("sam") {
-                guard let variant = SAMConfiguration.Variant(rawValue: v) else {
-                    throw SAMTrainError("cell \(cell.name): sam \(v) is not one of none, sam, asam, bisam, bsam")
-                }
-                c.sam.variant = variant
-            }
-            if let v = number("rho") { c.sam.rho = Float(v) }
-            if let v = number("m") { c.sam.m = Int(v) }
-            if cell.value("scope") == "global" { c.sam.globalScope = true }
-            if let v = number("label-noise") { c.labelNoise = Float(v) }
-            if let v = number("cutout") { c.cutout = Int(v) }
+            let c: TrainingConfiguration
             do {
-                if let v = cell.value("augment") { c.augment = try Augmentation.Kind.named(v) }
-                try c.validate()
+                c = try parse(SweepRunner.trainArguments(cell, directory: "/nonexistent/out", resuming: false))
                 guard c.batchSize % ranks == 0 else {
-                    throw SAMTrainError("batch-size \(c.batchSize) is not divisible by \(ranks) ranks")
+                    throw SAMTrainError("--batch-size \(c.batchSize) is not divisible by the sweep's \(ranks) ranks")
                 }
                 _ = try ShardLayout(scope: c.sam.scope, globalBatch: c.batchSize, worldSize: ranks)
             } catch let e as SAMTrainError {
                 throw SAMTrainError("cell \(cell.name): \(e.message)")
             }
-            try DatasetKind.named(c.dataset).checkFiles(directory: c.dataDirectory)
+            // Each dataset directory is looked at once, however many cells use it.
+            if checkedData.insert(c.dataset + "\u{0}" + c.dataDirectory).inserted {
+                try DatasetKind.named(c.dataset).checkFiles(directory: c.dataDirectory)
+            }
         }
     }
 }

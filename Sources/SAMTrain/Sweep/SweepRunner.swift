@@ -58,10 +58,7 @@ public struct SweepRunner {
             let resuming = !CheckpointDirectory.list(dir).isEmpty
             log("[\(i + 1)/\(cells.count)] \(cell.name): \(resuming ? "resuming" : "starting")")
             let start = Date()
-            var args = ["train"] + cell.arguments + ["--out", dir, "--log-every", "100000"]
-            if cell.value("checkpoint-every") == nil { args += ["--checkpoint-every", "1epoch"] }
-            if resuming { args += ["--resume", dir] }
-            let status = try launch(args, output: dir + "/train.log")
+            let status = try launch(["train"] + Self.trainArguments(cell, directory: dir, resuming: resuming), output: dir + "/train.log")
             try stopIfInterrupted(at: cell.name, finished: results.count, total: cells.count)
             guard status == 0 else {
                 log("[\(i + 1)/\(cells.count)] \(cell.name): FAILED (exit \(status)); see \(dir)/train.log")
@@ -89,6 +86,14 @@ public struct SweepRunner {
         }
         try writeCSV(results)
         return (results, failed)
+    }
+
+    /// The `samtrain train` arguments of a cell run in `directory` (what `validate` parses).
+    public static func trainArguments(_ cell: SweepFile.Cell, directory: String, resuming: Bool) -> [String] {
+        var args = cell.arguments + ["--out", directory, "--log-every", "100000"]
+        if cell.value("checkpoint-every") == nil { args += ["--checkpoint-every", "1epoch"] }
+        if resuming { args += ["--resume", directory] }
+        return args
     }
 
     func stopIfInterrupted(at cell: String, finished: Int, total: Int) throws {
@@ -128,8 +133,9 @@ public struct SweepRunner {
 
         var signal: Int32? { lock.withLock { received } }
 
-        /// Runs `process` to its end; a signal caught meanwhile terminates it (mpirun passes
-        /// SIGTERM on to its ranks).
+        /// Runs `process` to its end; a signal caught meanwhile stops it: mpirun gets SIGUSR2,
+        /// which it passes on to the ranks at once, and a training cell stops after its next
+        /// step with a checkpoint of it (`StopRequest`).
         func run(_ process: Process) throws {
             let started = try lock.withLock { () -> Bool in
                 guard received == nil else { return false }   // interrupted before the start
@@ -150,7 +156,7 @@ public struct SweepRunner {
                 source.setEventHandler { [self] in
                     lock.withLock {
                         if received == nil { received = number }
-                        if let process, process.isRunning { process.terminate() }
+                        if let process, process.isRunning { kill(process.processIdentifier, SIGUSR2) }
                     }
                 }
                 source.resume()

@@ -7,6 +7,8 @@ public struct CheckpointModel {
     public var train: Dataset
     public var test: Dataset
     public var step: Int
+    /// Where the data was read from (`--data`, else the directory the run trained on).
+    public var dataDirectory: String
 
     public static func load(checkpoint path: String, dataDirectory: String?, world: Communicator) throws -> CheckpointModel {
         let bytes = try world.agree { () -> [UInt8] in
@@ -17,7 +19,7 @@ public struct CheckpointModel {
             return [UInt8](data)
         }
         let shared = world.broadcast(bytes: bytes)
-        let checkpoint = try world.agree { Checkpoint(file: try SafeTensors.decode(shared, source: path)) }
+        let checkpoint = try world.agree { try Checkpoint(bytes: shared, source: path) }
         let settings = (checkpoint.metadata["settings"].flatMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) } as? [String: String]) ?? [:]
         return try world.agree {
             guard let name = settings["model"] else { throw SAMTrainError("\(path): the checkpoint's metadata names no model") }
@@ -26,9 +28,11 @@ public struct CheckpointModel {
             // --data, else where the run read its data, else Fashion-MNIST's default.
             let directory = dataDirectory ?? checkpoint.metadata["data"] ?? DatasetKind.defaultDirectory
             let (train, test) = try kind.load(directory: directory)
+            try architecture.check(imageShape: test.imageShape, classes: test.classes, source: directory)
             let model = architecture.build(inputShape: [test.channels, test.height, test.width], classes: test.classes)
             try checkpoint.restore(into: model, optimizer: nil, source: path)
-            return CheckpointModel(model: model, train: train, test: test, step: Int(checkpoint.metadata["step"] ?? "") ?? 0)
+            return CheckpointModel(model: model, train: train, test: test, step: try checkpoint.count("step", source: path, required: false) ?? 0,
+                                   dataDirectory: directory)
         }
     }
 }

@@ -21,6 +21,10 @@ public final class Trainer {
     /// Steps completed (restored from a checkpoint when resuming).
     public private(set) var globalStep = 0
     let checkpoints: CheckpointDirectory?
+    /// Rank 0's lock on `--out` (nil elsewhere and without `--out`).
+    let outLock: DirectoryLock?
+    /// The newest checkpoint known to be good (this run's, or the one it resumed from).
+    var lastGoodCheckpoint: (path: String, step: Int)?
     /// Time spent on progress lines, metrics records and checkpoints (the coordinator's
     /// overhead: what a run without them would not spend), per epoch.
     var coordinatorSeconds = 0.0
@@ -31,7 +35,11 @@ public final class Trainer {
         configuration = c
         self.world = world
         self.log = log
+        // A stop signal from now on ends the run at a step boundary (see `run`).
+        StopRequest.install()
         try world.agree { try c.validate() }
+        // From here on, a rank that stops responding ends the job within the timeout.
+        if world.size > 1 { _ = Watchdog(world: world, timeout: c.collectiveTimeout) }
         openblas_set_num_threads(Int32(c.threads))
 
         let R = world.size
@@ -60,6 +68,7 @@ public final class Trainer {
         }
 
         let architecture = try Architecture.named(c.model)
+        try world.agree { try architecture.check(imageShape: train.imageShape, classes: train.classes, source: c.dataDirectory) }
         model = architecture.build(inputShape: [train.channels, train.height, train.width], classes: train.classes)
         stepsPerEpoch = train.count / c.batchSize
         totalSteps = min(stepsPerEpoch * c.epochs, c.maxSteps ?? Int.max)
@@ -74,6 +83,11 @@ public final class Trainer {
 
         // Output directory: rank 0 writes; every rank learns whether it could.
         let out = c.outDirectory
+        outLock = try world.agree { () -> DirectoryLock? in
+            guard world.isCoordinator, let out else { return nil }
+            try MetricsLog.makeDirectory(out)
+            return try DirectoryLock(directory: out)
+        }
         metrics = try world.agree {
             try MetricsLog(directory: world.isCoordinator ? out : nil, resuming: c.resume != nil)
         }
@@ -87,7 +101,8 @@ public final class Trainer {
             model.initialize(seed: c.seed)
         }
         world.broadcast(model.store.values)
-        world.broadcast(model.store.buffers)
+        // A resumed rank keeps the BatchNorm statistics it restored (its own, see saveCheckpoint).
+        if c.resume == nil { world.broadcast(model.store.buffers) }
 
         let hosts = world.allgather(Communicator.processorName)
         var seen: [String] = []
@@ -136,6 +151,7 @@ public final class Trainer {
                 step.timer.measure(.data) {
                     train.gather(plan.indices(forStep: k), into: images, labels: &labels, augmentation: augmentation, epoch: epoch)
                 }
+                Watchdog.current?.step = globalStep + 1
                 let lr = schedule.rate(at: globalStep)
                 let context = StepContext(step: globalStep, learningRate: lr,
                                           maximumLearningRate: schedule.maximum, minimumLearningRate: schedule.minimum)
@@ -143,7 +159,7 @@ public final class Trainer {
                 step.passes.measuresNorms = logging
                 let stats = step.run(images: images, labels: labels, context: context)
                 guard step.direction.isFinite, stats.lossAtWSum.isFinite else {
-                    throw AgreedFailure.everywhere("step \(globalStep + 1) (epoch \(epoch + 1)): the loss is not finite (NaN or infinite gradient); the last good checkpoint is kept; try a lower --lr", world: world)
+                    throw AgreedFailure.everywhere("step \(globalStep + 1) (epoch \(epoch + 1)): the loss is not finite (NaN or infinite gradient); \(lastGoodText); try a lower --lr", world: world)
                 }
                 globalStep += 1
                 k += 1
@@ -178,8 +194,10 @@ public final class Trainer {
                     intervalStart = now
                 }
                 if let every = c.checkpointEverySteps, globalStep % every == 0, globalStep < totalSteps {
-                    try saveCheckpoint()
+                    try saveCheckpoint(batch: images, labels: labels)
                 }
+                // Mid-epoch stop requests; the epoch's last step is followed by its evaluation first.
+                if k < lastStep { try stopIfRequested(batch: images, labels: labels) }
             }
             let seconds = PhaseTimer.now() - start
             let g = world.allreduceSum(sums)
@@ -193,7 +211,7 @@ public final class Trainer {
             let epochDone = globalStep % stepsPerEpoch == 0
             let everyEpochs = c.checkpointEveryEpochs ?? (c.checkpointEverySteps == nil ? 1 : nil)
             if globalStep == totalSteps || (epochDone && everyEpochs.map { (epoch + 1) % $0 == 0 } == true) {
-                try saveCheckpoint()
+                try saveCheckpoint(batch: images, labels: labels)
             }
             let loggingStart = PhaseTimer.now()
             metrics.epoch(record, coordinatorSeconds: coordinatorSeconds)
@@ -203,6 +221,7 @@ public final class Trainer {
                                 overhead, 100 * overhead / seconds, seconds))
             }
             coordinatorSeconds = 0
+            if globalStep < totalSteps { try stopIfRequested(batch: images, labels: labels) }
         }
         let digest = model.store.values.digest()
         if configuration.reportDigests {
@@ -226,13 +245,58 @@ public final class Trainer {
 
     // MARK: Checkpoints
 
-    /// Writes a checkpoint (rank 0), with BatchNorm statistics averaged across ranks first.
-    /// Collective: every rank calls it at the same step.
-    func saveCheckpoint() throws {
+    /// Ends the run here when any rank has received a stop signal: the ranks agree with one
+    /// allreduce (so all stop after this same step), rank 0 writes this step's checkpoint
+    /// unless it just did, and every rank throws `TrainingStopped`.
+    func stopIfRequested(batch: Tensor, labels: [Int32]) throws {
+        let signal = Int32(world.allreduceMax(Int64(StopRequest.received)))
+        guard signal != 0 else { return }
+        if checkpoints != nil, lastGoodCheckpoint?.step != globalStep { try saveCheckpoint(batch: batch, labels: labels) }
+        throw TrainingStopped(signal: signal, step: globalStep, checkpoint: checkpoints == nil ? nil : lastGoodCheckpoint?.path)
+    }
+
+    /// What the user is told of the checkpoint kept when a run diverges.
+    var lastGoodText: String {
+        guard checkpoints != nil else { return "no checkpoint is written without --out" }
+        guard let good = lastGoodCheckpoint else { return "no good checkpoint was written before" }
+        return "the last good checkpoint, step \(good.step), is kept: \(good.path)"
+    }
+
+    /// Whether the state is good enough to checkpoint: every parameter, BatchNorm statistic
+    /// and optimizer value finite, and the loss at these parameters, in eval mode on each
+    /// rank's part of `batch`, finite. (Weights of 1e16 are finite yet evaluate to NaN.)
+    /// Collective; every rank returns the same answer.
+    func stateIsGood(batch: Tensor, labels: [Int32]) -> Bool {
+        var good = model.store.values.isFinite && model.store.buffers.isFinite && step.optimizer.state.allSatisfy { $0.buffer.isFinite }
+        if good, batch.shape[0] > 0 {
+            let logits = model.forward(batch, mode: .eval)
+            let gradient = Tensor(shape: [batch.shape[0], model.classes])
+            good = SoftmaxCrossEntropy().evaluate(logits: logits, labels: labels, gradient: gradient).loss.isFinite
+        }
+        return world.allreduceMin(good ? 1 : 0) == 1
+    }
+
+    /// Writes a checkpoint (rank 0), with BatchNorm statistics averaged across ranks first,
+    /// when the state is good (`stateIsGood` on `batch`, the step's batch); otherwise the run
+    /// has diverged and stops, keeping the last good checkpoint. Collective: every rank calls
+    /// it at the same step.
+    func saveCheckpoint(batch: Tensor, labels: [Int32]) throws {
         guard let checkpoints else { return }
         let start = PhaseTimer.now()
-        world.allreduceMean(model.store.buffers)
         defer { coordinatorSeconds += PhaseTimer.now() - start }
+        // Every rank's own BatchNorm statistics, and their mean, without touching the live
+        // ones: checkpointing at any step must not change the run (resume is bit-exact).
+        let n = model.store.buffers.count, R = world.size
+        var gathered = [Float](repeating: 0, count: n * R)
+        for i in 0..<n { gathered[world.rank * n + i] = model.store.buffers[i] }
+        gathered.withUnsafeMutableBufferPointer { world.allreduceSum($0.baseAddress!, count: $0.count) }
+        let rankBuffers = R > 1 ? (0..<R).map { Array(gathered[($0 * n)..<(($0 + 1) * n)]) } : []
+        let mean = FlatBuffer(count: n)   // the mean as eval takes it (allreduceMean's arithmetic)
+        for i in 0..<n { mean[i] = model.store.buffers[i] }
+        world.allreduceMean(mean)
+        guard stateIsGood(batch: batch, labels: labels) else {
+            throw AgreedFailure.everywhere("step \(globalStep): the parameters are not finite or evaluate to a non-finite loss (the run diverged); no checkpoint is written for this step; \(lastGoodText); try a lower --lr", world: world)
+        }
         try world.agree {
             guard world.isCoordinator else { return }
             let epoch = globalStep / stepsPerEpoch
@@ -244,26 +308,32 @@ public final class Trainer {
                 // Every random draw is keyed by (seed, stream, index): no generator state to store.
                 "rng": "splitmix64 streams keyed by seed \(configuration.seed)",
                 // Where eval and sharpness find the data by default.
-                "data": configuration.dataDirectory,
+                // Absolute: eval may run from another directory.
+                "data": URL(fileURLWithPath: configuration.dataDirectory).standardizedFileURL.path,
             ]
             let json = try JSONSerialization.data(withJSONObject: settings, options: [.sortedKeys])
             metadata["settings"] = String(decoding: json, as: UTF8.self)
-            try checkpoints.save(Checkpoint(model: model, optimizer: step.optimizer, metadata: metadata), step: globalStep)
+            try checkpoints.save(Checkpoint(model: model, optimizer: step.optimizer, metadata: metadata, buffers: mean.array, rankBuffers: rankBuffers),
+                                 step: globalStep)
         }
+        lastGoodCheckpoint = (checkpoints.fileName(step: globalStep), globalStep)
+        Watchdog.current?.newestCheckpoint = lastGoodCheckpoint?.path
     }
 
     /// Loads the checkpoint at `location` on every rank (rank 0 reads the file and
     /// broadcasts it, so hosts need not share a filesystem). Returns the step to resume at.
     func restore(from location: String) throws -> Int {
+        var resumedPath = location
         let bytes = try world.agree { () -> [UInt8] in
             guard world.isCoordinator else { return [] }
             let (path, _) = try CheckpointDirectory.resolve(location) { log.info("resume: \($0)") }
             log.info("resuming from \(path)")
+            resumedPath = path
             return [UInt8](FileManager.default.contents(atPath: path) ?? Data())
         }
         let shared = world.broadcast(bytes: bytes)
         return try world.agree {
-            let checkpoint = Checkpoint(file: try SafeTensors.decode(shared, source: location))
+            let checkpoint = try Checkpoint(bytes: shared, source: location)
             let meta = checkpoint.metadata
             var differences: [String] = []
             if meta["world_size"] != "\(world.size)" {
@@ -278,10 +348,12 @@ public final class Trainer {
             guard differences.isEmpty else {
                 throw SAMTrainError("--resume \(location): the checkpoint was made with other settings; \(differences.joined(separator: "; "))")
             }
-            guard let step = meta["step"].flatMap(Int.init), step >= 0, step <= totalSteps else {
+            guard let step = try checkpoint.count("step", source: location, required: false), step <= totalSteps else {
                 throw SAMTrainError("--resume \(location): the checkpoint's step is missing or beyond the run's \(totalSteps) steps")
             }
-            try checkpoint.restore(into: model, optimizer: step == 0 ? nil : self.step.optimizer, source: location)
+            try checkpoint.restore(into: model, optimizer: step == 0 ? nil : self.step.optimizer, source: location, rank: world.rank)
+            lastGoodCheckpoint = (resumedPath, step)
+            Watchdog.current?.newestCheckpoint = resumedPath
             return step
         }
     }

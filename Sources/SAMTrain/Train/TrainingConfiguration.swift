@@ -37,6 +37,9 @@ public struct TrainingConfiguration: Equatable, Sendable, Codable {
     public var resume: String?
     /// Plain progress lines every N steps when stdout is not a terminal.
     public var logEvery = 50
+    /// Seconds a collective may wait for a rank that stopped responding before the job ends
+    /// (`Watchdog`); never changes a result.
+    public var collectiveTimeout = 60.0
     /// Every rank prints its final parameter digest (replica-consistency tests).
     public var reportDigests = false
     public var sam = SAMConfiguration()
@@ -90,6 +93,9 @@ public struct TrainingConfiguration: Equatable, Sendable, Codable {
         if let n = checkpointEverySteps, n <= 0 { throw SAMTrainError("--checkpoint-every \(n): must be positive") }
         if let n = checkpointEveryEpochs, n <= 0 { throw SAMTrainError("--checkpoint-every \(n)epoch: must be positive") }
         guard keep >= 1 else { throw SAMTrainError("--keep \(keep): keep at least 1 checkpoint") }
+        guard collectiveTimeout >= 1, collectiveTimeout <= 1e6 else {
+            throw SAMTrainError("--collective-timeout \(collectiveTimeout): must be between 1 and 1000000 seconds")
+        }
         guard logEvery > 0 else { throw SAMTrainError("--log-every \(logEvery): must be positive") }
         try sam.validate()
     }

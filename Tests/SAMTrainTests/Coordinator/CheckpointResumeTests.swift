@@ -108,4 +108,74 @@ final class CheckpointResumeTests: XCTestCase {
         XCTAssertLessThan(r.seconds, 10)
         XCTAssertTrue(r.stderr.contains("--out /proc/samtrain-cannot-write-here"), r.output)
     }
+
+    /// Processes whose command line mentions `fragment` (a run's --out directory).
+    static func processes(mentioning fragment: String) -> [String] {
+        ((try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []).compactMap { entry in
+            guard Int32(entry) != nil, Int32(entry) != getpid(), let cmdline = FileManager.default.contents(atPath: "/proc/\(entry)/cmdline") else { return nil }
+            let text = String(decoding: cmdline, as: UTF8.self).replacingOccurrences(of: "\u{0}", with: " ")
+            return text.contains(fragment) ? "\(entry): \(text)" : nil
+        }
+    }
+
+    /// SIGTERM to launch/train (what a scheduler sends before preemption) mid-epoch: the
+    /// ranks agree on one step, rank 0 writes that step's checkpoint, every rank exits 75 and
+    /// none outlives mpirun; the resumed run ends bit-identical to an uninterrupted one.
+    func testSIGTERMStopsAtAStepBoundaryAndTheResumeIsBitIdentical() throws {
+        try Subprocess.requireFashionMNIST()
+        let root = Subprocess.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: root) }
+        let a = root.appendingPathComponent("a").path, b = root.appendingPathComponent("b").path
+        // 3 epochs of 20 steps of the cnn; periodic checkpoints only at epoch ends.
+        func args(_ out: String) -> [String] {
+            ["--model", "cnn", "--epochs", "3", "--train-subset", "1280", "--batch-size", "64", "--test-subset", "500",
+             "--log-every", "1", "--out", out]
+        }
+        let whole = try Subprocess.mpirun(2, ["train"] + args(a), timeout: 300)
+        XCTAssertEqual(whole.status, 0, whole.output)
+
+        let launcher = Subprocess.repositoryRoot.appendingPathComponent("launch/train").path
+        let env = ["SAMTRAIN_BIN": Subprocess.samtrain, "NP": "2"]
+        let jsonl = b + "/metrics.jsonl"
+        var signalled = Date()
+        let stopped = try Subprocess.run("/bin/bash", [launcher] + args(b), environment: env, timeout: 300, killWhen: {
+            // Mid-epoch 2: step 25 recorded.
+            guard let text = try? String(contentsOfFile: jsonl, encoding: .utf8), text.contains("\"step\":25}") || text.contains("\"step\":25,") else { return false }
+            signalled = Date()
+            return true
+        }, interrupt: SIGTERM)
+        let stopSeconds = Date().timeIntervalSince(signalled)
+        XCTAssertTrue(stopped.killed, "the run ended before it could be stopped:\n\(stopped.output)")
+        XCTAssertEqual(stopped.status, StopRequest.exitStatus, stopped.output)
+        XCTAssertLessThan(stopSeconds, 10, "SIGTERM → exit took \(stopSeconds) s")
+        print("SIGTERM to launch/train → exit \(stopped.status) in \(String(format: "%.2f", stopSeconds)) s")
+        usleep(1_000_000)
+        XCTAssertEqual(CheckpointResumeTests.processes(mentioning: b), [], "a rank outlived mpirun by 1 s")
+
+        // The checkpoint of the step the ranks agreed on, named in the one stop line.
+        let line = try XCTUnwrap(stopped.stderr.split(separator: "\n").first { $0.contains("samtrain: stopped by") }, stopped.output)
+        let step = try XCTUnwrap(line.components(separatedBy: "after step ").last?.split(separator: ":").first.flatMap { Int($0) }, String(line))
+        XCTAssertTrue(step >= 25 && step < 60, "stopped at step \(step): \(line)")
+        let saved = b + String(format: "/checkpoint-step%07d.safetensors", step)
+        XCTAssertTrue(line.contains(saved), String(line))
+        XCTAssertEqual(CheckpointDirectory.list(b).first, saved)
+        XCTAssertEqual(try Checkpoint.read(from: saved).metadata["step"], "\(step)")
+
+        let resumed = try Subprocess.run("/bin/bash", [launcher] + args(b) + ["--resume", b], environment: env, timeout: 300)
+        XCTAssertEqual(resumed.status, 0, resumed.output)
+        XCTAssertTrue(resumed.stdout.contains("resumed at step \(step) of 60"), resumed.output)
+        let last = "/checkpoint-step0000060.safetensors"
+        XCTAssertEqual(FileManager.default.contents(atPath: a + last), FileManager.default.contents(atPath: b + last),
+                       "the resumed run's parameters differ from the uninterrupted run's")
+    }
+
+    /// An --out directory in use by a live run is refused (here the test holds its lock).
+    func testOutputDirectoryInUseIsRefused() throws {
+        try Subprocess.requireFashionMNIST()
+        let dir = Subprocess.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let lock = try DirectoryLock(directory: dir.path)
+        try Subprocess.expectFailure(["train", "--model", "mlp", "--out", dir.path], naming: ["--out \(dir.path) is in use by a running samtrain", "pid \(getpid())"])
+        withExtendedLifetime(lock) {}
+    }
 }

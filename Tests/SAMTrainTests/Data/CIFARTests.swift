@@ -1,6 +1,7 @@
 import Foundation
 import XCTest
 @testable import SAMTrain
+@testable import samtrain
 
 /// Writes CIFAR directories in the binary versions' exact layout: records of the label
 /// byte(s) then 3,072 pixel bytes (1,024 red, 1,024 green, 1,024 blue, row-major).

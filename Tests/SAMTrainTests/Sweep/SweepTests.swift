@@ -1,6 +1,7 @@
 import Foundation
 import XCTest
 @testable import SAMTrain
+@testable import samtrain
 
 final class SweepTests: XCTestCase {
     func writeSweep(_ text: String) throws -> (URL, String) {
@@ -34,6 +35,49 @@ final class SweepTests: XCTestCase {
         defer { try? FileManager.default.removeItem(at: dir2) }
         XCTAssertThrowsError(try SweepFile(path: path2, quick: false).validate()) { e in
             XCTAssertTrue("\(e)".contains("/nonexistent"), "\(e)")
+        }
+    }
+
+    /// Settings `samtrain train` refuses are refused for the cell that holds them, with the
+    /// train command's own message, before any cell starts (issue 12: the dry run accepted them).
+    func testEveryCellIsParsedAsTrainParsesItsFlags() throws {
+        let data = Subprocess.temporaryDirectory("samtrain-sweep-data")
+        defer { try? FileManager.default.removeItem(at: data) }
+        try MNISTFiles.write(to: data, train: (64, 28), test: (8, 28))
+        let cases: [(String, [String])] = [
+            (#""threads": [1, 0]"#, ["cell threads=0", "--threads 0"]),
+            (#""optimizer": ["sgd", "bogus"]"#, ["cell optimizer=bogus", "--optimizer bogus"]),
+            (#""train_subset": [-1]"#, ["cell train-subset=-1", "--train-subset -1"]),
+            (#""momentum": [-1]"#, ["cell momentum=-1.0", "--momentum -1.0"]),
+            (#""keep": [0]"#, ["cell keep=0", "--keep 0"]),
+            (#""schedule": ["sometimes"]"#, ["cell schedule=sometimes", "--schedule"]),
+            (#""p": ["0.5"]"#, ["cell p=0.5"]),
+            (#""batch_size": [63]"#, ["cell batch-size=63", "not divisible by the sweep's 2 ranks"]),
+        ]
+        for (axis, fragments) in cases {
+            let (dir, path) = try writeSweep(#"{"ranks": 2, "fixed": {"data": "\#(data.path)", "batch_size": 8}, "axes": {\#(axis)}}"#)
+            defer { try? FileManager.default.removeItem(at: dir) }
+            XCTAssertThrowsError(try SweepFile(path: path, quick: false).validate(), axis) { e in
+                for f in fragments { XCTAssertTrue("\(e)".contains(f), "'\(f)' not in \(e)") }
+            }
+        }
+        let (dir, path) = try writeSweep(#"{"ranks": 2, "fixed": {"data": "\#(data.path)", "batch_size": 8}, "axes": {"lr": [-1]}}"#)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        XCTAssertThrowsError(try SweepFile(path: path, quick: false).validate()) { e in
+            XCTAssertTrue("\(e)".contains("cell lr=-1.0: --lr -1.0: the learning rate must be a positive number"), "\(e)")
+        }
+    }
+
+    /// Every setting a sweep may hold is a flag `samtrain train` takes, with that kind of value.
+    func testSweepSettingsAreTrainFlags() throws {
+        let samples: [SweepFile.ValueKind: String] = [.integer: "2", .number: "0.5", .text: "x", .flag: "true"]
+        for (key, kind) in SweepFile.trainFlags {
+            let args = kind == .flag ? ["--" + key] : ["--" + key, samples[kind]!]
+            do {
+                _ = try TrainCommand.parse(args)
+            } catch {
+                XCTFail("samtrain train does not take \(args): \(TrainCommand.message(for: error))")
+            }
         }
     }
 
