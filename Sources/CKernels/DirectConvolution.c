@@ -14,6 +14,19 @@
 #define MR SAMTRAIN_CONV_POSITIONS
 #define NR SAMTRAIN_CONV_CHANNELS
 
+// One step of a micro-kernel: broadcast p0…p5 (one value per tile row) and add their
+// products with the 16 values v0, v1 into the twelve accumulators c00…c51.
+#define TILE_STEP(v0, v1, p0, p1, p2, p3, p4, p5)                                              \
+    do {                                                                                       \
+        __m256 b;                                                                              \
+        b = _mm256_broadcast_ss(p0); c00 = _mm256_fmadd_ps(b, v0, c00); c01 = _mm256_fmadd_ps(b, v1, c01); \
+        b = _mm256_broadcast_ss(p1); c10 = _mm256_fmadd_ps(b, v0, c10); c11 = _mm256_fmadd_ps(b, v1, c11); \
+        b = _mm256_broadcast_ss(p2); c20 = _mm256_fmadd_ps(b, v0, c20); c21 = _mm256_fmadd_ps(b, v1, c21); \
+        b = _mm256_broadcast_ss(p3); c30 = _mm256_fmadd_ps(b, v0, c30); c31 = _mm256_fmadd_ps(b, v1, c31); \
+        b = _mm256_broadcast_ss(p4); c40 = _mm256_fmadd_ps(b, v0, c40); c41 = _mm256_fmadd_ps(b, v1, c41); \
+        b = _mm256_broadcast_ss(p5); c50 = _mm256_fmadd_ps(b, v0, c50); c51 = _mm256_fmadd_ps(b, v1, c51); \
+    } while (0)
+
 int samtrain_direct_kernels_available(void) {
     static int cached = -1;
     if (cached < 0) {
@@ -122,13 +135,7 @@ void samtrain_direct_conv_forward(const float *padded, const int32_t *offsets, i
                 for (int k = 0; k < K; k++, w += NR) {
                     const long o = offsets[k];
                     const __m256 w0 = _mm256_loadu_ps(w), w1 = _mm256_loadu_ps(w + 8);
-                    __m256 b;
-                    b = _mm256_broadcast_ss(a0 + o); c00 = _mm256_fmadd_ps(b, w0, c00); c01 = _mm256_fmadd_ps(b, w1, c01);
-                    b = _mm256_broadcast_ss(a1 + o); c10 = _mm256_fmadd_ps(b, w0, c10); c11 = _mm256_fmadd_ps(b, w1, c11);
-                    b = _mm256_broadcast_ss(a2 + o); c20 = _mm256_fmadd_ps(b, w0, c20); c21 = _mm256_fmadd_ps(b, w1, c21);
-                    b = _mm256_broadcast_ss(a3 + o); c30 = _mm256_fmadd_ps(b, w0, c30); c31 = _mm256_fmadd_ps(b, w1, c31);
-                    b = _mm256_broadcast_ss(a4 + o); c40 = _mm256_fmadd_ps(b, w0, c40); c41 = _mm256_fmadd_ps(b, w1, c41);
-                    b = _mm256_broadcast_ss(a5 + o); c50 = _mm256_fmadd_ps(b, w0, c50); c51 = _mm256_fmadd_ps(b, w1, c51);
+                    TILE_STEP(w0, w1, a0 + o, a1 + o, a2 + o, a3 + o, a4 + o, a5 + o);
                 }
                 // Rows = positions, columns = channels; transposed, each channel's six
                 // results (and two zeros that the next tile overwrites) are one store.
@@ -171,13 +178,7 @@ void samtrain_direct_conv_weight_gradient(const float *padded, const int32_t *of
                             *a4 = a[4] + row, *a5 = a[5] + row;
                 for (long xs = 0, end = (long)ow * stride; xs < end; xs += stride, g += NR) {
                     const __m256 g0 = _mm256_loadu_ps(g), g1 = _mm256_loadu_ps(g + 8);
-                    __m256 b;
-                    b = _mm256_broadcast_ss(a0 + xs); c00 = _mm256_fmadd_ps(b, g0, c00); c01 = _mm256_fmadd_ps(b, g1, c01);
-                    b = _mm256_broadcast_ss(a1 + xs); c10 = _mm256_fmadd_ps(b, g0, c10); c11 = _mm256_fmadd_ps(b, g1, c11);
-                    b = _mm256_broadcast_ss(a2 + xs); c20 = _mm256_fmadd_ps(b, g0, c20); c21 = _mm256_fmadd_ps(b, g1, c21);
-                    b = _mm256_broadcast_ss(a3 + xs); c30 = _mm256_fmadd_ps(b, g0, c30); c31 = _mm256_fmadd_ps(b, g1, c31);
-                    b = _mm256_broadcast_ss(a4 + xs); c40 = _mm256_fmadd_ps(b, g0, c40); c41 = _mm256_fmadd_ps(b, g1, c41);
-                    b = _mm256_broadcast_ss(a5 + xs); c50 = _mm256_fmadd_ps(b, g0, c50); c51 = _mm256_fmadd_ps(b, g1, c51);
+                    TILE_STEP(g0, g1, a0 + xs, a1 + xs, a2 + xs, a3 + xs, a4 + xs, a5 + xs);
                 }
             }
             _mm256_store_ps(tile[0], c00); _mm256_store_ps(tile[0] + 8, c01);
