@@ -81,4 +81,41 @@ final class AscentTests: XCTestCase {
             XCTAssertNotEqual(a.store.buffers.array, model().store.buffers.array, "the clean pass did update them")
         }
     }
+
+    /// SAM's fast path — ε folded into w + scale·g, micro-shard directions added up inside
+    /// the backward pass, w restored by exchanging buffers — computes what the plain path
+    /// computes (a recorder turns the plain path on: ε written out, each shard's gradient
+    /// summed afterwards), over two steps with six micro-shards of one example. Equal up to
+    /// rounding only: sger adds x·yᵀ into the direction with a fused multiply-add.
+    func testFastMicroShardPathIsBitIdenticalToThePlainPath() throws {
+        final class Ignore: ShardRecorder {
+            func record(_ key: String, value: Double) {}
+            func record(_ key: String, buffer: FlatBuffer) {}
+        }
+        var rng = SplitMix64(seed: 5)
+        let images = Tensor(shape: [6, 1, 8, 8])
+        for i in 0..<images.count { images[i] = rng.uniform(-1, 1) }
+        let labels: [Int32] = [0, 1, 2, 2, 1, 0]
+        let world = Communicator.world()
+        func train(recorded: Bool) throws -> [Float] {
+            let m = Architecture.cnn.build(inputShape: [1, 8, 8], classes: 3)
+            m.initialize(seed: 4)
+            let step = SAMStep(model: m, variant: SAM(rho: 0.5), layout: try ShardLayout(scope: .shard(m: 1), globalBatch: 6, worldSize: 1),
+                               world: world, group: nil, optimizer: SGD(count: m.store.count, momentum: 0.9, nesterov: false, weightDecay: 5e-4),
+                               descentLoss: SoftmaxCrossEntropy())
+            if recorded { step.passes.recorder = Ignore() }
+            for k in 0..<2 {
+                step.run(images: images, labels: labels,
+                         context: StepContext(step: k, learningRate: 0.1, maximumLearningRate: 0.1, minimumLearningRate: 0))
+            }
+            return m.store.values.array
+        }
+        let fast = try train(recorded: false), plain = try train(recorded: true)
+        let initial = Architecture.cnn.build(inputShape: [1, 8, 8], classes: 3)
+        initial.initialize(seed: 4)
+        let moved = zip(plain, initial.store.values.array).map { abs($0 - $1) }.max() ?? 0
+        let difference = zip(fast, plain).map { abs($0 - $1) }.max() ?? 0
+        XCTAssertGreaterThan(moved, 1e-3, "the steps moved the weights")
+        XCTAssertLessThan(difference, 1e-6, "fast and plain paths differ by more than rounding")
+    }
 }
