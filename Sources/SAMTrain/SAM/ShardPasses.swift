@@ -121,8 +121,8 @@ public final class ShardPasses {
     }
 
     /// Moves 3–4 at the ascent point w + scale·g (SAM's ε for p = 2), written in one pass
-    /// without ε itself; the same pass as `perturbedPass(offset:)` with ε = scale·g (bit for
-    /// bit), which it falls back to when a recorder wants ε.
+    /// without ε itself; the same pass as `perturbedPass(offset:)` with ε = scale·g, which
+    /// it falls back to when a recorder wants ε (AscentTests compares the two paths).
     @discardableResult
     public func perturbedPass(along g: FlatBuffer, scaledBy scale: Float, yieldsDirection: Bool = false) -> FlatBuffer {
         if recorder != nil {
