@@ -26,7 +26,8 @@ let package = Package(
         ),
         .target(
             name: "SAMTrain",
-            dependencies: ["CMPI", "CBLAS", "CZlib", "CKernels"]
+            dependencies: ["CMPI", "CBLAS", "CZlib", "CKernels",
+                           .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
         .executableTarget(
             name: "samtrain",

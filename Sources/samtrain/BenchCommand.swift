@@ -62,7 +62,7 @@ struct BenchCommand: ParsableCommand {
         var lines = [
             "model \(r.model) (\(r.inputShape.map(String.init).joined(separator: "×")) inputs), \(r.variant) (\(r.scope)), \(r.ranks) rank(s) × \(r.threadsPerRank) thread(s), \(r.batchPerRank) per rank, \(r.steps) steps",
             String(format: "images/s          %10.1f", r.imagesPerSecond),
-            String(format: "step (median)     %10.2f ms", r.medianStepSeconds * 1e3),
+            String(format: "step (median)     %10.2f ms   (mean %.2f ms)", r.medianStepSeconds * 1e3, r.meanStepSeconds * 1e3),
         ]
         for phase in Phase.allCases {
             let name = phase.rawValue.padding(toLength: 16, withPad: " ", startingAt: 0)

@@ -7,17 +7,17 @@ struct TrainCommand: ParsableCommand {
         abstract: "Train a model, data-parallel over the MPI ranks; rank 0 reports."
     )
 
-    @Option(help: "Model: \(Architecture.allCases.map(\.rawValue).joined(separator: ", ")) (SPEC §7; built for the dataset's image shape and class count).")
-    var model: String = "cnn"
+    @Option(help: "Model (SPEC §7; built for the dataset's image shape and class count).")
+    var model: Architecture = .cnn
 
     @Option(help: "Dataset: fashion-mnist or mnist (IDX files, raw or .gz), cifar10 or cifar100 (the binary versions' .bin files).")
-    var dataset: String = "fashion-mnist"
+    var dataset: DatasetKind = .fashionMNIST
 
     @Option(help: "Directory of the dataset's files (CIFAR: the unpacked cifar-10-batches-bin or cifar-100-binary folder, or the folder holding it).")
     var data: String = DatasetKind.defaultDirectory
 
     @Option(help: "Training augmentation: none or crop-flip (zero-pad 4, random crop, horizontal flip ½); default crop-flip for cifar10/cifar100, none for fashion-mnist/mnist.")
-    var augment: String?
+    var augment: Augmentation.Kind?
 
     @Option(help: "Cutout: zero one N×N square (centre uniform, clipped at the borders) of every training image; 0: off.")
     var cutout: Int = 0
@@ -40,8 +40,8 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Weight decay (coupled L2 for SGD, decoupled for AdamW).")
     var weightDecay: Float = 5e-4
 
-    @Option(help: "Base optimizer: sgd or adamw.")
-    var optimizer: String = "sgd"
+    @Option(help: "Base optimizer.")
+    var optimizer: OptimizerName = .sgd
 
     @Option(help: "Learning-rate schedule: cosine, constant or multistep[:F1,F2,...[:FACTOR]].")
     var schedule: String = "cosine"
@@ -94,8 +94,8 @@ struct TrainCommand: ParsableCommand {
 
     func configuration() throws -> TrainingConfiguration {
         var c = TrainingConfiguration()
-        c.model = model
-        c.dataset = dataset
+        c.model = model.rawValue
+        c.dataset = dataset.rawValue
         c.dataDirectory = data
         c.epochs = epochs
         c.batchSize = batchSize
@@ -114,6 +114,7 @@ struct TrainCommand: ParsableCommand {
         c.labelNoise = labelNoise
         c.labelSmoothing = samOptions.labelSmoothing
         c.cutout = cutout
+        c.augment = augment
         c.logEvery = logEvery
         c.outDirectory = out
         c.keep = keep
@@ -122,7 +123,6 @@ struct TrainCommand: ParsableCommand {
         c.collectiveTimeout = collectiveTimeout
         do {
             if let checkpointEvery { try c.setCheckpointEvery(checkpointEvery) }
-            if let augment { c.augment = try Augmentation.Kind.named(augment) }
         } catch let e as SAMTrainError { throw ValidationError(e.message) }
         c.sam = try samOptions.configuration()
         c.allreduce = try allreduceOptions.settings()

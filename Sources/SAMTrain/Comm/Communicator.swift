@@ -144,6 +144,20 @@ public final class Communicator {
         return out
     }
 
+    /// Gathers `values` (the same count on every rank) on `root`: rank r's at [r·n, (r+1)·n).
+    /// Other ranks get an empty array.
+    public func gather(_ values: [Float], root: Int = 0) -> [Float] {
+        guard size > 1 else { return values }
+        let n = values.count
+        var all = [Float](repeating: 0, count: rank == root ? n * size : 0)
+        values.withUnsafeBufferPointer { mine in
+            all.withUnsafeMutableBufferPointer { a in
+                _ = Watchdog.waiting { MPI_Gather(mine.baseAddress, Int32(n), samtrain_float(), a.baseAddress, Int32(n), samtrain_float(), Int32(root), handle) }
+            }
+        }
+        return all
+    }
+
     /// Gathers one UInt64 from every rank (digest comparison).
     public func allgather(_ value: UInt64) -> [UInt64] {
         guard size > 1 else { return [value] }

@@ -17,7 +17,6 @@ public struct ConformanceCase {
     public var learningRate: Float
     public var sam: SAMConfiguration
     public var m: Int
-    public var rhoMinPerStep: [Float]?
     public var weightDecay: Float
     public var steps: [Step]
 
@@ -28,11 +27,16 @@ public struct ConformanceCase {
         public var updateDirection: [String: [Double]]?
         public var optimizerState: [String: [String: [Double]]]
         public var parametersAfter: [String: [Double]]?
+        /// Schema 2: ‖u‖ before clipping, and whether clipping scaled u.
+        public var updateDirectionNorm: Double?
+        public var clipped: Bool?
     }
 
     public enum Recorded {
         case scalar(Double)
         case vector([String: [Double]])
+        /// A short list of numbers (schema 2's `example_range`).
+        case list([Double])
     }
 
     /// Bounds on what a vector file may ask for: small models, a few steps.
@@ -145,41 +149,35 @@ public struct ConformanceCase {
             throw fail("unknown optimizer \(opt["type"] ?? "nil")")
         }
 
+        let stepCount = try integer(root["num_steps"], "num_steps", in: 0...ConformanceCase.maximumSteps)
         guard let s = root["sam"] as? [String: Any] else { throw fail("sam is missing") }
+        // The shared keys here; the variant reads its own (`VariantOptions.read(vector:)`).
+        let vector = VectorSettings(s, source: path, steps: stepCount)
         var c = SAMConfiguration()
-        guard let variant = SAMConfiguration.Variant(rawValue: s["variant"] as? String ?? "") else {
-            throw fail("unknown sam.variant \(s["variant"] ?? "nil")")
+        let variantName = try vector.string("variant") ?? ""
+        guard let variant = VariantName(argument: variantName) else {
+            throw fail("unknown sam.variant \(variantName); samtrain has \(VariantRegistry.names.joined(separator: ", "))")
         }
         c.variant = variant
-        if let rho = s["rho"] { c.rho = Float(try number(rho, "sam.rho")) }
-        if let p = s["p"] { c.p = p is String ? (p as! String) : "\(try number(p, "sam.p"))" }
-        c.normEps = try number(s["norm_eps"] ?? 1e-12, "sam.norm_eps")
-        if let scope = s["asam_scope"] as? String {
-            guard let a = SAMConfiguration.ASAMScope(rawValue: scope) else { throw fail("unknown sam.asam_scope \(scope)") }
-            c.asamScope = a
-        }
-        if let eta = s["asam_eta"] { c.asamEta = Float(try number(eta, "sam.asam_eta")) }
-        if let phi = s["bisam_phi"] as? String {
-            guard let f = SAMConfiguration.BiSAMPhi(rawValue: phi) else { throw fail("unknown sam.bisam_phi \(phi)") }
-            c.bisamPhi = f
-        }
-        if let mu = s["mu"] { c.mu = Float(try number(mu, "sam.mu")) }
-        if let alpha = s["alpha"] { c.alpha = Float(try number(alpha, "sam.alpha")) }
-        c.weightDecayInAscent = s["weight_decay_in_ascent"] as? Bool ?? false
-        if let clip = s["clip_grad_norm"], !(clip is NSNull) { c.clipGradNorm = Float(try number(clip, "sam.clip_grad_norm")) }
-        if let list = s["rho_min"] { rhoMinPerStep = try flatten(list, "sam.rho_min").map(Float.init) }
-        m = try integer(s["m"] ?? inputs.count, "sam.m", in: 1...inputs.count)
+        c.rho = try vector.float("rho")
+        c.normEps = try vector.number("norm_eps") ?? 1e-12
+        c.weightDecayInAscent = try vector.bool("weight_decay_in_ascent") ?? false
+        c.clipGradNorm = try vector.float("clip_grad_norm")
+        var options = c.options
+        try options.read(vector: vector)
+        c.variants.replace(options)
+        m = try vector.integer("m", in: 1...inputs.count) ?? inputs.count
         do { try c.validate() } catch let e as SAMTrainError { throw fail("sam: \(e.message)") }
         sam = c
 
-        let stepCount = try integer(root["num_steps"], "num_steps", in: 0...ConformanceCase.maximumSteps)
         let stepList = root["steps"] as? [[String: Any]] ?? []
         guard stepList.count >= stepCount else { throw fail("num_steps is \(stepCount) but \(stepList.count) steps are recorded") }
-        if let list = rhoMinPerStep, list.count < stepCount { throw fail("sam.rho_min has \(list.count) values for \(stepCount) steps") }
         steps = try stepList.prefix(stepCount).map { st in
             let shards = try (st["shards"] as? [[String: Any]] ?? []).map { shard in
                 try shard.mapValues { v -> Recorded in
-                    v is [String: Any] ? .vector(try vectors(v, "shard vector")) : .scalar(try number(v, "shard value"))
+                    if v is [String: Any] { return .vector(try vectors(v, "shard vector")) }
+                    if v is [Any] { return .list(try flatten(v, "shard list")) }
+                    return .scalar(try number(v, "shard value"))
                 }
             }
             var state: [String: [String: [Double]]] = [:]
@@ -188,7 +186,9 @@ public struct ConformanceCase {
                         shards: shards,
                         updateDirection: try st["update_direction"].map { try vectors($0, "update_direction") },
                         optimizerState: state,
-                        parametersAfter: try st["params_after"].map { try vectors($0, "params_after") })
+                        parametersAfter: try st["params_after"].map { try vectors($0, "params_after") },
+                        updateDirectionNorm: try st["update_direction_norm"].map { try number($0, "update_direction_norm") },
+                        clipped: st["clipped"] as? Bool)
         }
     }
 }

@@ -73,13 +73,13 @@ public enum ConformanceRunner {
         let labels = Array(c.labels[(world.rank * b)..<((world.rank + 1) * b)])
 
         let variant = try c.sam.makeVariant()
-        if let bsam = variant as? BSAM { bsam.rhoMinPerStep = c.rhoMinPerStep }
         let optimizer = (c.sam.weightDecayInAscent ? c.optimizer.withoutWeightDecay : c.optimizer).make(parameterCount: store.count)
         let step = SAMStep(model: model, variant: variant, layout: layout, world: world,
                            group: SAMStep.makeGroup(layout: layout, world: world), optimizer: optimizer,
                            descentLoss: SoftmaxCrossEntropy(labelSmoothing: c.labelSmoothing),
                            weightDecayInLoss: c.sam.weightDecayInAscent ? c.weightDecay : 0,
                            clipGradNorm: c.sam.clipGradNorm)
+        step.measuresDirectionNorm = true
         let recorder = Recorder()
         step.passes.recorder = recorder
 
@@ -87,7 +87,7 @@ public enum ConformanceRunner {
         for (t, expected) in c.steps.enumerated() {
             recorder.shards = []
             let context = StepContext(step: t, learningRate: c.learningRate,
-                                      maximumLearningRate: c.learningRate, minimumLearningRate: c.learningRate)
+                                      maximumLearningRate: c.learningRate, minimumLearningRate: c.learningRate, seed: 0)
             step.run(images: images, labels: labels, context: context)
             let shards = try gatherShards(recorder.shards, layout: layout, world: world)
             guard world.isCoordinator else { continue }
@@ -111,13 +111,18 @@ public enum ConformanceRunner {
             }
             for (k, recorded) in expected.shards.enumerated() {
                 for (key, value) in recorded.sorted(by: { $0.key < $1.key }) {
-                    let mine = k < shards.count ? shards[k][key] : nil
+                    var mine = k < shards.count ? shards[k][key] : nil
+                    // Global shard k holds the examples [k·m, (k+1)·m) (gatherShards' order).
+                    if key == "example_range" { mine = [Double(k * layout.examplesPerPerturbation), Double((k + 1) * layout.examplesPerPerturbation)] }
                     switch value {
                     case .scalar(let v): compare(key, mine, [v])
                     case .vector(let named): compare(key, mine, flat(named))
+                    case .list(let values): compare(key, mine, values)
                     }
                 }
             }
+            if let norm = expected.updateDirectionNorm { compare("update_direction_norm", step.directionNorm.map { [$0] }, [norm]) }
+            if let clipped = expected.clipped { compare("clipped", [step.clipped ? 1 : 0], [clipped ? 1 : 0]) }
             if let u = expected.updateDirection { compare("update_direction", ours(step.direction), flat(u)) }
             for (name, named) in expected.optimizerState.sorted(by: { $0.key < $1.key }) {
                 compare("optimizer_state." + name, optimizer.state.first { $0.name == name }.map { ours($0.buffer) }, flat(named))

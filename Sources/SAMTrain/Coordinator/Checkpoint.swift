@@ -60,8 +60,11 @@ public struct Checkpoint {
     /// (BatchNorm statistics) are `buffers` when given (the ranks' mean, what eval uses),
     /// else the model's; `rankBuffers[r]`, when given, are rank r's own, restored by that
     /// rank on resume so that a checkpoint taken at any step never changes the run.
+    /// `rankVariantState[r]` is rank r's variant state (LookSAM's g_v per shard slot, …),
+    /// stored as `samtrain.rank<r>.variant.<name>`.
     public init(model: Sequential, optimizer: Optimizer, metadata: [String: String],
-                buffers: [Float]? = nil, rankBuffers: [[Float]] = []) {
+                buffers: [Float]? = nil, rankBuffers: [[Float]] = [],
+                rankVariantState: [[(name: String, values: [Float])]] = []) {
         var tensors: [SafeTensors.TensorEntry] = []
         let store = model.store
         for slot in store.parameters {
@@ -76,6 +79,11 @@ public struct Checkpoint {
             for slot in store.bufferSlots {
                 tensors.append(.init(name: Checkpoint.rankPrefix(r) + slot.name, shape: slot.shape,
                                      values: Array(own[slot.offset..<(slot.offset + slot.count)])))
+            }
+        }
+        for (r, own) in rankVariantState.enumerated() {
+            for (name, values) in own {
+                tensors.append(.init(name: Checkpoint.rankPrefix(r) + "variant." + name, shape: [values.count], values: values))
             }
         }
         for (stateName, buffer) in optimizer.state {
@@ -117,6 +125,21 @@ public struct Checkpoint {
                 }
             }
             optimizer.stepCount = try count("optimizer_step", source: source, required: true)!
+        }
+    }
+
+    /// Loads rank `rank`'s variant state into `state`'s buffers (every one must be there
+    /// with its size: a stateful variant resumes only from its own kind of run).
+    public func restoreVariantState(_ state: [(name: String, buffer: FlatBuffer)], rank: Int, source: String) throws {
+        for (name, buffer) in state {
+            let key = Checkpoint.rankPrefix(rank) + "variant." + name
+            guard let t = file.tensor(key) else {
+                throw SAMTrainError("\(source): checkpoint has no tensor \(key); it was not made by this variant with these ranks and shards")
+            }
+            guard t.values.count == buffer.count else {
+                throw SAMTrainError("\(source): tensor \(key) has \(t.values.count) values, the variant keeps \(buffer.count)")
+            }
+            t.values.withUnsafeBufferPointer { buffer.data.update(from: $0.baseAddress!, count: buffer.count) }
         }
     }
 

@@ -282,7 +282,7 @@ public final class Conv2d: Layer {
         let n = input.shape[0], plane = g.outputPlane, cout = outChannels
         precondition(gradOutput.count == n * cout * plane, "gradient shape mismatch")
         if wantsInput { inputGradient.resize(input.shape) }
-        if let biasIndex {
+        if let biasIndex, store.wantsGradient(biasIndex) {
             let db = store.gradient(biasIndex)
             for co in 0..<cout {
                 var sum = 0.0
@@ -298,7 +298,7 @@ public final class Conv2d: Layer {
             backwardPaddedGrid(input, gradOutput, g, inputGradient: wantsInput)
             return wantsInput ? inputGradient : nil
         }
-        backwardGeneral(input, gradOutput, g, weightGradient: true, inputGradient: wantsInput)
+        backwardGeneral(input, gradOutput, g, weightGradient: store.wantsGradient(weightIndex), inputGradient: wantsInput)
         return wantsInput ? inputGradient : nil
     }
 
@@ -422,6 +422,7 @@ public final class Conv2d: Layer {
         padded.resize([grid.paddedCount(images: most.images)])
         if fold { paddedGradient.resize([grid.paddedCount(images: most.images)]) }
         let w = store.value(weightIndex), dw = store.gradient(weightIndex)
+        let weightWanted = store.wantsGradient(weightIndex)
         let x = input.data, col = columns.data, dy = matrix.data, pad = padded.data
         paddedLayout = nil
         let dpad = paddedGradient.data
@@ -434,10 +435,12 @@ public final class Conv2d: Layer {
             grid.expand(gradOutput.data + t.first * cout * plane, channels: cout, images: t.images,
                         rows: t.rows, into: dy)
             // ∂W[out][patch] += ∂Y[out][cols] · colᵀ[cols][patch]
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans,
-                        Int32(cout), Int32(k), Int32(t.columns),
-                        1, dy, Int32(t.columns), col, Int32(t.columns),
-                        1, dw, Int32(k))
+            if weightWanted {
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans,
+                            Int32(cout), Int32(k), Int32(t.columns),
+                            1, dy, Int32(t.columns), col, Int32(t.columns),
+                            1, dw, Int32(k))
+            }
             guard fold else { return }
             // ∂col[patch][cols] = Wᵀ[patch][out] · ∂Y[out][cols]
             cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans,
@@ -543,7 +546,7 @@ public final class Conv2d: Layer {
         let pad = preparePadded(g), dw = store.gradient(weightIndex)
         let taps = offsets(g)
         taps.withUnsafeBufferPointer { taps in
-            for i in 0..<n {
+            for i in 0..<n where store.wantsGradient(weightIndex) {
                 grid.copyInterior(input.data + i * g.inputSize, images: 1, into: pad)
                 samtrain_direct_pack(gradOutput.data + i * cout * plane, Int32(cout), Int32(plane),
                                      packedGradient.data)

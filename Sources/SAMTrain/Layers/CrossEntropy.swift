@@ -6,6 +6,11 @@ import Foundation
 public final class SoftmaxCrossEntropy: LogitLoss {
     public let labelSmoothing: Float
 
+    /// When set, `evaluate` also keeps each example's loss in `exampleLosses` (ESAM's data
+    /// selection compares them between two points).
+    public var keepsExampleLosses = false
+    public private(set) var exampleLosses: [Double] = []
+
     public init(labelSmoothing: Float = 0) { self.labelSmoothing = labelSmoothing }
 
     public func evaluate(logits: Tensor, labels: [Int32], gradient: Tensor) -> LossValue {
@@ -17,6 +22,7 @@ public final class SoftmaxCrossEntropy: LogitLoss {
         let onTrue = 1 - s, offTrue = k > 1 ? s / Double(k - 1) : 0
         var total = 0.0
         var correct = 0
+        if keepsExampleLosses { exampleLosses = [Double](repeating: 0, count: n) }
         for r in 0..<n {
             let row = z + r * k, grow = dz + r * k
             let y = Int(labels[r])
@@ -34,6 +40,7 @@ public final class SoftmaxCrossEntropy: LogitLoss {
                 grow[j] = Float((exp(logP) - target) / Double(n))
             }
             total += loss
+            if keepsExampleLosses { exampleLosses[r] = loss }
         }
         return LossValue(loss: total / Double(n), correct: correct)
     }

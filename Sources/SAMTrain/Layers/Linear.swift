@@ -51,14 +51,15 @@ public final class Linear: Layer {
         let n = gradOutput.shape[0]
         let g = gradOutput.data
         // ∂W += gᵀ·x ; ∂b += Σ_rows g
-        if n == 1 {
+        if !store.wantsGradient(weight) {
+        } else if n == 1 {
             cblas_sger(CblasRowMajor, Int32(outputs), Int32(inputs), 1, g, 1, input.data, 1,
                        store.gradient(weight), Int32(inputs))
         } else {
             cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Int32(outputs), Int32(inputs), Int32(n),
                         1, g, Int32(outputs), input.data, Int32(inputs), 1, store.gradient(weight), Int32(inputs))
         }
-        if let bias {
+        if let bias, store.wantsGradient(bias) {
             let db = store.gradient(bias)
             for r in 0..<n { for o in 0..<outputs { db[o] += g[r * outputs + o] } }
         }

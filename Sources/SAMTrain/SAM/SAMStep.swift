@@ -29,6 +29,12 @@ public final class SAMStep: DirectionSink {
     public let direction: FlatBuffer
     /// The mean over all ranks of `direction`, bucket by bucket.
     public let allreduce: BucketedAllreduce
+    /// When set, every step measures ‖u‖ before clipping (`directionNorm`; conformance).
+    public var measuresDirectionNorm = false
+    /// ‖u‖ of the latest step before clipping (when measured or clipping is on).
+    public private(set) var directionNorm: Double?
+    /// Whether clipping scaled the latest step's direction.
+    public private(set) var clipped = false
 
     /// - Parameters:
     ///   - group: the sub-communicator of the ranks that share a shard (nil when
@@ -48,6 +54,7 @@ public final class SAMStep: DirectionSink {
         passes = ShardPasses(model: model, descentLoss: descentLoss, group: group,
                              weightDecayInLoss: weightDecayInLoss, timer: timer, allreduce: settings)
         passes.directionSink = self
+        variant.prepareState(slots: layout.microShards, parameters: model.store.count)
     }
 
     /// The sub-communicator of consecutive ranks that share one shard (collective: every
@@ -77,7 +84,9 @@ public final class SAMStep: DirectionSink {
             let last = s == shards - 1
             if last { allreduce.begin(direction) }
             sinkShard = last ? s : nil
-            let d = variant.direction(for: passes, context: context)
+            var shardContext = context
+            shardContext.slot = s
+            let d = variant.direction(for: passes, context: shardContext)
             sinkShard = nil
             passes.recorder?.record("direction", buffer: d)
             if !(last && passes.streamedDirection) {
@@ -90,9 +99,11 @@ public final class SAMStep: DirectionSink {
 
         // Move 5: the descent. Under `.overlap` most buckets are on their way already.
         timer.measure(.allreduce) { allreduce.finish() }
-        if let clip = clipGradNorm {
-            let norm = direction.norm()
-            if norm > Double(clip) { direction.scale(by: Float(Double(clip) / norm)) }
+        directionNorm = clipGradNorm != nil || measuresDirectionNorm ? direction.norm() : nil
+        clipped = false
+        if let clip = clipGradNorm, let norm = directionNorm, norm > Double(clip) {
+            direction.scale(by: Float(Double(clip) / norm))
+            clipped = true
         }
         timer.measure(.update) {
             optimizer.step(parameters: model.store.values, direction: direction, learningRate: context.learningRate)

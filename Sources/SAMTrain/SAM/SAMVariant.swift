@@ -1,16 +1,42 @@
-/// One member of the SAM family. The step frame (`SAMStep`) runs a variant once per shard;
-/// the variant decides which passes to make and how to combine their gradients into the
-/// shard's descent direction. A new variant is a new file that conforms to this.
+/// One member of the SAM family at run time. The step frame (`SAMStep`) runs a variant once
+/// per shard; the variant decides which passes to make and how to combine their gradients
+/// into the shard's descent direction. What a variant is called, its flags, defaults and cost
+/// are declared beside it by its `VariantOptions` (see `VariantRegistry`).
 public protocol SAMVariant: AnyObject {
     /// Name for logs (`sam`, `asam`, ...).
     var name: String { get }
-    /// Forward+backward passes per shard (1 for plain SGD, 2 for SAM, 3 for BSAM).
-    var passesPerStep: Int { get }
     /// Computes the shard's descent direction with the passes of `shard` and returns the
     /// buffer that holds it (it may be `shard`'s gradient buffer, valid until the next pass).
     /// When the direction is the gradient of the variant's last pass, that pass says so
     /// (`yieldsDirection: true`) and the step's allreduce starts during its backward pass.
     func direction(for shard: ShardPasses, context: StepContext) -> FlatBuffer
+    /// Prepares the state the variant keeps across steps for `slots` shard slots of
+    /// `parameters` values each (SPEC §2: one state per shard slot); called once by the step.
+    func prepareState(slots: Int, parameters: Int)
+    /// That state, by name (`looksam_gv.slot0`): checkpoints save it and restore it in place.
+    var state: [(name: String, buffer: FlatBuffer)] { get }
+    /// Refuses a model the variant cannot work on (SAM-ON without normalization layers).
+    func check(model: Sequential) throws
+}
+
+extension SAMVariant {
+    public func check(model: Sequential) throws {}
+    public func prepareState(slots: Int, parameters: Int) {}
+    public var state: [(name: String, buffer: FlatBuffer)] { [] }
+}
+
+/// A variant's state of one kind, one buffer per shard slot, allocated by `prepareState`.
+public final class SlotState {
+    public let name: String
+    public private(set) var slots: [FlatBuffer] = []
+    public init(_ name: String) { self.name = name }
+    public func prepare(slots n: Int, parameters: Int) {
+        slots = (0..<n).map { _ in FlatBuffer(count: parameters) }
+    }
+    public subscript(slot: Int) -> FlatBuffer { slots[slot] }
+    public var named: [(name: String, buffer: FlatBuffer)] {
+        slots.enumerated().map { ("\(name).slot\($0.offset)", $0.element) }
+    }
 }
 
 /// What a variant knows about the step it runs in.
@@ -18,24 +44,28 @@ public struct StepContext: Sendable {
     /// 0-based global step index.
     public var step: Int
     public var learningRate: Float
-    /// The schedule's extreme rates (BSAM's ρ_min follows the rate between them).
+    /// The schedule's extreme rates (BSAM's ρ_min and GSAM's ρ_t follow the rate between them).
     public var maximumLearningRate: Float
     public var minimumLearningRate: Float
+    /// The shard slot on this rank (0 unless a rank runs micro-shards): whose state to use.
+    public var slot = 0
+    /// The run's seed (ESAM's draws are keyed by seed, step and tensor).
+    public var seed: UInt64 = 0
 
-    public init(step: Int, learningRate: Float, maximumLearningRate: Float, minimumLearningRate: Float) {
+    public init(step: Int, learningRate: Float, maximumLearningRate: Float, minimumLearningRate: Float,
+                seed: UInt64 = 0) {
         self.step = step
         self.learningRate = learningRate
         self.maximumLearningRate = maximumLearningRate
         self.minimumLearningRate = minimumLearningRate
+        self.seed = seed
     }
-}
 
-/// Plain SGD/AdamW through the same frame: one clean pass, its gradient is the direction.
-public final class NoPerturbation: SAMVariant {
-    public let name = "none"
-    public let passesPerStep = 1
-    public init() {}
-    public func direction(for shard: ShardPasses, context: StepContext) -> FlatBuffer {
-        shard.cleanPass(yieldsDirection: true)
+    /// A radius that follows the learning rate linearly: `high` at the largest rate, `low` at
+    /// the smallest (BSAM's ρ_min,t, GSAM's ρ_t); `high` under a constant rate.
+    public func radius(from low: Float, to high: Float) -> Float {
+        let span = maximumLearningRate - minimumLearningRate
+        guard span > 0 else { return high }
+        return low + (high - low) * (learningRate - minimumLearningRate) / span
     }
 }

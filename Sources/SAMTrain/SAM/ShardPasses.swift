@@ -81,7 +81,13 @@ public final class ShardPasses {
     @discardableResult
     public func cleanPass(objective: LogitLoss? = nil, groupAverage: Bool = true, yieldsDirection: Bool = false) -> FlatBuffer {
         let logits = timer.measure(.forward) { model.forward(images, mode: .train) }
+        let ce = keepsExampleLosses ? descentLoss as? SoftmaxCrossEntropy : nil
+        ce?.keepsExampleLosses = true
         let descent = descentLoss.evaluate(logits: logits, labels: labels, gradient: logitGradient)
+        if let ce {
+            exampleLossesAtW = ce.exampleLosses
+            ce.keepsExampleLosses = false
+        }
         var ascentValue: LossValue?
         if let objective {
             ascentValue = objective.evaluate(logits: logits, labels: labels, gradient: logitGradient)
@@ -124,13 +130,14 @@ public final class ShardPasses {
     /// without ε itself; the same pass as `perturbedPass(offset:)` with ε = scale·g, which
     /// it falls back to when a recorder wants ε (AscentTests compares the two paths).
     @discardableResult
-    public func perturbedPass(along g: FlatBuffer, scaledBy scale: Float, yieldsDirection: Bool = false) -> FlatBuffer {
+    public func perturbedPass(along g: FlatBuffer, scaledBy scale: Float, groupAverage: Bool = false,
+                              yieldsDirection: Bool = false) -> FlatBuffer {
         if recorder != nil {
             timer.measure(.ascent) {
                 let e = epsilon.data, gp = g.data
                 for i in 0..<g.count { e[i] = scale * gp[i] }
             }
-            return perturbedPass(offset: epsilon, yieldsDirection: yieldsDirection)
+            return perturbedPass(offset: epsilon, groupAverage: groupAverage, yieldsDirection: yieldsDirection)
         }
         // ‖ε‖ = |scale|·‖g‖, taken before the pass overwrites g.
         let offsetNorm = measuresNorms ? Double(abs(scale)) * g.norm() : 0
@@ -138,10 +145,55 @@ public final class ShardPasses {
             let w = weights.data, gp = g.data, p = perturbedWeights.data
             for i in 0..<g.count { p[i] = w[i] + scale * gp[i] }
         }
-        lossAtPerturbed = passAtPerturbedWeights(groupAverage: false, yieldsDirection: yieldsDirection)
+        lossAtPerturbed = passAtPerturbedWeights(groupAverage: groupAverage, yieldsDirection: yieldsDirection)
         if measuresNorms { epsilonNorm = offsetNorm }
         return gradient
     }
+
+    /// Each example's descent loss at `w + offset`, from a forward pass alone (frozen running
+    /// statistics; ESAM's data selection). The mean is the shard's loss at the perturbed point.
+    public func exampleLosses(at offset: FlatBuffer) -> [Double] {
+        guard let ce = descentLoss as? SoftmaxCrossEntropy else { preconditionFailure("per-example losses need the cross-entropy") }
+        timer.measure(.ascent) {
+            let w = weights.data, o = offset.data, p = perturbedWeights.data
+            for i in 0..<offset.count { p[i] = w[i] + o[i] }
+        }
+        model.store.exchangeValues(with: &perturbedWeights)
+        defer { model.store.exchangeValues(with: &perturbedWeights) }
+        let logits = timer.measure(.forward) { model.forward(images, mode: .trainFrozenStatistics) }
+        ce.keepsExampleLosses = true
+        defer { ce.keepsExampleLosses = false }
+        lossAtPerturbed = ce.evaluate(logits: logits, labels: labels, gradient: logitGradient).loss + weightDecayTerm()
+        return ce.exampleLosses
+    }
+
+    /// The per-example losses of the latest clean pass (kept when `keepsExampleLosses`).
+    public var keepsExampleLosses = false
+    public private(set) var exampleLossesAtW: [Double] = []
+
+    /// Moves 3–4 on a subset of the shard's examples (ESAM's selection, in `indices` order):
+    /// the gradient at `w + offset` of their mean loss. The shard's loss at the perturbed
+    /// point stays the one of all its examples when `exampleLosses(at:)` gave it.
+    @discardableResult
+    public func perturbedPass(offset: FlatBuffer, examples indices: [Int], yieldsDirection: Bool = false) -> FlatBuffer {
+        let allImages = images, allLabels = labels, allLoss = lossAtPerturbed
+        let perExample = allImages.count / max(allImages.shape[0], 1)
+        var shape = allImages.shape
+        shape[0] = indices.count
+        subsetImages.resize(shape)
+        for (row, i) in indices.enumerated() {
+            (subsetImages.data + row * perExample).update(from: allImages.data + i * perExample, count: perExample)
+        }
+        images = subsetImages
+        labels = indices.map { allLabels[$0] }
+        defer {
+            images = allImages
+            labels = allLabels
+            lossAtPerturbed = allLoss
+        }
+        return perturbedPass(offset: offset, yieldsDirection: yieldsDirection)
+    }
+    private let subsetImages = Tensor(shape: [0])
 
     /// Forward + backward with the model reading `perturbedWeights`; returns the loss there.
     private func passAtPerturbedWeights(groupAverage: Bool, yieldsDirection: Bool) -> Double {

@@ -17,6 +17,11 @@ public struct SweepFile {
     public var expectedTime: String
     public var ranks: Int
     public var fixed: [(key: String, value: String)]
+    /// The settings given as JSON true/false (flags).
+    public var flags: Set<String> = []
+    /// The file, and the line of each setting's key, for error messages.
+    var source = ""
+    var lines: [String: Int] = [:]
     public var axes: [(key: String, values: [String])]
     public var sharpness: (subset: Int, rho: Float, m: Int)?
     /// Figures drawn from results.csv when the sweep ends: (x, series, y, logX).
@@ -30,18 +35,6 @@ public struct SweepFile {
     /// The grid's size (checked against `maximumCells` when read).
     public private(set) var cellCount = 1
 
-    /// The flags of `samtrain train` a sweep may set, and the kind of value each takes.
-    public enum ValueKind { case integer, number, text, flag }
-    public static let trainFlags: [String: ValueKind] = [
-        "model": .text, "dataset": .text, "data": .text, "epochs": .integer, "batch-size": .integer, "lr": .number,
-        "momentum": .number, "nesterov": .flag, "weight-decay": .number, "optimizer": .text, "schedule": .text,
-        "warmup-steps": .integer, "seed": .integer, "threads": .integer, "train-subset": .integer, "test-subset": .integer, "max-steps": .integer,
-        "label-noise": .number, "augment": .text, "cutout": .integer, "log-every": .integer, "checkpoint-every": .text, "keep": .integer,
-        "sam": .text, "rho": .number, "p": .text, "norm-eps": .number, "scope": .text, "m": .integer,
-        "label-smoothing": .number, "wd-in-ascent": .flag, "clip-grad-norm": .number, "asam-scope": .text,
-        "asam-eta": .number, "bisam-phi": .text, "mu": .number, "alpha": .number, "rho-min-max": .number, "rho-min-min": .number, "collective-timeout": .number,
-    ]
-
     /// JSON's true/false (Foundation bridges numbers to Bool too, so test the type).
     static func isBoolean(_ v: Any) -> Bool {
         type(of: v) == Bool.self || String(describing: type(of: v)).contains("Boolean")
@@ -51,11 +44,15 @@ public struct SweepFile {
     public struct Cell {
         public var name: String
         public var settings: [(key: String, value: String)]
+        /// The keys whose values are JSON true/false: flags, given or left out.
+        public var flags: Set<String> = []
         public func value(_ key: String) -> String? { settings.last { $0.key == key }?.value }
-        /// `samtrain train` arguments.
+        /// `samtrain train` arguments: `--key value`, or `--key` alone for a setting that is
+        /// JSON `true` (a flag; `false` leaves it out). Whether a key is a flag of
+        /// `samtrain train` at all, and of what type, its own parser decides (`validate`).
         public var arguments: [String] {
             settings.flatMap { s -> [String] in
-                SweepFile.trainFlags[s.key] == .flag ? (s.value == "true" ? ["--" + s.key] : []) : ["--" + s.key, s.value]
+                flags.contains(s.key) ? (s.value == "true" ? ["--" + s.key] : []) : ["--" + s.key, s.value]
             }
         }
     }
@@ -67,7 +64,8 @@ public struct SweepFile {
         }
         return grid.map { point in
             let name = point.isEmpty ? "run" : point.map { "\($0.0)=\($0.1)" }.joined(separator: ",")
-            return Cell(name: name, settings: fixed.filter { f in !point.contains { $0.0 == f.key } } + point.map { ($0.0, $0.1) })
+            return Cell(name: name, settings: fixed.filter { f in !point.contains { $0.0 == f.key } } + point.map { ($0.0, $0.1) },
+                        flags: flags)
         }
     }
 
@@ -81,6 +79,7 @@ public struct SweepFile {
     /// Parses a sweep file's contents; `path` names it in errors.
     public init(data: Data, source path: String, quick: Bool) throws {
         let text = String(decoding: data, as: UTF8.self)
+        var flagKeys: Set<String> = []
         func line(of key: String) -> Int {
             guard let r = text.range(of: "\"\(key)\"") else { return 1 }
             return text[..<r.lowerBound].filter { $0 == "\n" }.count + 1
@@ -98,27 +97,21 @@ public struct SweepFile {
             guard let s = v as? String else { throw fail(key, "must be a string") }
             return s
         }
+        /// A setting's value as `samtrain train` takes it on its command line.
         func value(_ v: Any, key: String) throws -> String {
-            let flag = key.replacingOccurrences(of: "_", with: "-")
-            guard let kind = SweepFile.trainFlags[flag] else {
-                throw fail(key, "unknown setting; use samtrain train's flags: \(SweepFile.trainFlags.keys.sorted().joined(separator: ", "))")
+            if SweepFile.isBoolean(v), let b = v as? Bool {
+                flagKeys.insert(key.replacingOccurrences(of: "_", with: "-"))
+                return b ? "true" : "false"
             }
-            switch kind {
-            case .integer:
-                if let i = CheckedSize.integer(v, in: Int.min...Int.max) { return String(i) }
-                throw fail(key, "must be an integer (within ±2⁶³), got \(v)")
-            case .number:
-                if !SweepFile.isBoolean(v), !(v is String), let d = v as? Double, d.isFinite { return "\(d)" }
-                throw fail(key, "must be a finite number, got \(v)")
-            case .text:
-                if let s = v as? String { return s }
-                if let i = CheckedSize.integer(v, in: Int.min...Int.max) { return String(i) }
-                if !SweepFile.isBoolean(v), let d = v as? Double, d.isFinite { return "\(d)" }
-                throw fail(key, "must be a string, got \(v)")
-            case .flag:
-                if SweepFile.isBoolean(v), let b = v as? Bool { return b ? "true" : "false" }
-                throw fail(key, "must be true or false, got \(v)")
+            if let s = v as? String { return s }
+            // As written: 16 stays "16", 0.05 and 1.0 stay decimals (cells' names are stable).
+            if let n = v as? NSNumber, ["d", "f"].contains(String(cString: n.objCType)) {
+                if n.doubleValue.isFinite { return "\(n.doubleValue)" }
+            } else if v is NSNumber {
+                guard let i = CheckedSize.integer(v, in: Int.min...Int.max) else { throw fail(key, "\(v) is not an integer within ±2⁶³") }
+                return String(i)
             }
+            throw fail(key, "must be a string, a finite number, or true/false for a flag; got \(v)")
         }
         func settings(_ v: Any?, _ where_: String) throws -> [(key: String, value: String)] {
             guard let v else { return [] }
@@ -200,6 +193,11 @@ public struct SweepFile {
             throw fail("axes", "the grid has \(sizes.map(String.init).joined(separator: " × ")) cells, more than the \(SweepFile.maximumCells) a sweep may have")
         }
         cellCount = count
+        flags = flagKeys
+        source = path
+        for key in fixed.map(\.key) + axes.map(\.key) {
+            lines[key] = line(of: key.replacingOccurrences(of: "-", with: "_")) > 1 ? line(of: key.replacingOccurrences(of: "-", with: "_")) : line(of: key)
+        }
     }
 
     /// Points every cell at the user's copy of the dataset (`samtrain sweep --data DIR`).
@@ -227,7 +225,10 @@ public struct SweepFile {
                 }
                 _ = try ShardLayout(scope: c.sam.scope, globalBatch: c.batchSize, worldSize: ranks)
             } catch let e as SAMTrainError {
-                throw SAMTrainError("cell \(cell.name): \(e.message)")
+                // The line of the setting the message names, when it names one.
+                let named = cell.settings.map(\.key).first { e.message.contains("--" + $0) }
+                let place = named.flatMap { lines[$0] }.map { "\(source):\($0): " } ?? ""
+                throw SAMTrainError("\(place)cell \(cell.name): \(e.message)")
             }
             // Each dataset directory is looked at once, however many cells use it.
             if checkedData.insert(c.dataset + "\u{0}" + c.dataDirectory).inserted {

@@ -84,6 +84,13 @@ public final class ParameterStore {
         values.data + parameters[index].offset
     }
 
+    /// Parameters whose gradient a backward pass leaves at zero (ESAM's clean pass needs only
+    /// the tensors its ascent perturbs); empty: every gradient.
+    public var skipsGradient: [Bool] = []
+
+    /// Whether the backward pass computes parameter `index`'s gradient.
+    @inline(__always) public func wantsGradient(_ index: Int) -> Bool { skipsGradient.isEmpty || !skipsGradient[index] }
+
     @inline(__always) public func gradient(_ index: Int) -> UnsafeMutablePointer<Float> {
         gradients.data + parameters[index].offset
     }

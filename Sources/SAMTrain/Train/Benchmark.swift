@@ -15,6 +15,9 @@ public struct Benchmark {
         public var steps: Int
         public var imagesPerSecond: Double
         public var medianStepSeconds: Double
+        /// Mean over the timed steps: the cost of a variant whose steps differ (LookSAM's
+        /// full step every k-th), where the median is one kind of step.
+        public var meanStepSeconds: Double
         /// Mean seconds per step of each phase (slowest rank).
         public var phaseSeconds: [String: Double]
         public var modelGFLOPsPerRank: Double
@@ -59,6 +62,7 @@ public struct Benchmark {
         let variant = try world.agree { try sam.makeVariant() }
         let net = model.build(inputShape: model.defaultInputShape)
         net.initialize(seed: seed)
+        try world.agree { try variant.check(model: net) }
         let group = SAMStep.makeGroup(layout: layout, world: world)
         let step = SAMStep(model: net, variant: variant, layout: layout, world: world, group: group,
                            optimizer: OptimizerKind.sgd(momentum: 0.9, nesterov: false, weightDecay: 5e-4).make(parameterCount: net.store.count),
@@ -68,18 +72,21 @@ public struct Benchmark {
         let images = Tensor(shape: [batchPerRank] + net.inputShape)
         for i in 0..<images.count { images[i] = rng.uniform(-1, 1) }
         let labels = (0..<batchPerRank).map { _ in Int32(rng.nextInt(below: net.classes)) }
-        let context = StepContext(step: 0, learningRate: 0.01, maximumLearningRate: 0.01, minimumLearningRate: 0)
+        // Steps are numbered as in training (LookSAM's schedule, F-SAM's first step, ESAM's draws).
+        func context(_ t: Int) -> StepContext {
+            StepContext(step: t, learningRate: 0.01, maximumLearningRate: 0.01, minimumLearningRate: 0, seed: seed)
+        }
 
-        for _ in 0..<warmup { step.run(images: images, labels: labels, context: context) }
+        for t in 0..<warmup { step.run(images: images, labels: labels, context: context(t)) }
         world.barrier()
         step.timer.reset()
         LayerProfile.reset()
         LayerProfile.enabled = true
         defer { LayerProfile.enabled = false }
         var stepTimes: [Double] = []
-        for _ in 0..<steps {
+        for t in 0..<steps {
             let t0 = PhaseTimer.now()
-            step.run(images: images, labels: labels, context: context)
+            step.run(images: images, labels: labels, context: context(warmup + t))
             stepTimes.append(PhaseTimer.now() - t0)
         }
         // The job runs at the pace of its slowest rank.
@@ -102,10 +109,11 @@ public struct Benchmark {
         let sgemm = Benchmark.sgemmGFLOPs(size: 512)
         let imagesPerSecond = Double(batchPerRank * R) / median
         // Backward ≈ 2 × forward; each pass of the variant is one forward + backward.
-        let flopsPerImage = net.forwardFLOPsPerExample * 3 * Double(variant.passesPerStep)
+        let flopsPerImage = net.forwardFLOPsPerExample * 3 * sam.options.passesPerStep
         return Result(model: model.rawValue, variant: variant.name, scope: sam.globalScope ? "global" : "shard m \(layout.examplesPerPerturbation)",
                       ranks: R, threadsPerRank: threads, batchPerRank: batchPerRank, steps: steps,
                       imagesPerSecond: imagesPerSecond, medianStepSeconds: median,
+                      meanStepSeconds: slowest.reduce(0, +) / Double(max(slowest.count, 1)),
                       phaseSeconds: Dictionary(uniqueKeysWithValues: zip(Phase.allCases.map(\.rawValue), slowestPhases)),
                       modelGFLOPsPerRank: flopsPerImage * imagesPerSecond / Double(R) / 1e9,
                       sgemmGFLOPsPerRank: sgemm, sgemmSize: 512, inputShape: net.inputShape,

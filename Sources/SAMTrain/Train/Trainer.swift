@@ -74,6 +74,8 @@ public final class Trainer {
         totalSteps = min(stepsPerEpoch * c.epochs, c.maxSteps ?? Int.max)
         schedule = LearningRateSchedule(base: c.learningRate, shape: try LearningRateSchedule.parseShape(c.schedule),
                                         totalSteps: stepsPerEpoch * c.epochs, warmupSteps: c.warmupSteps)
+        let built: Sequential = model
+        try world.agree { try variant.check(model: built) }
         let group = SAMStep.makeGroup(layout: layout, world: world)
         step = SAMStep(model: model, variant: variant, layout: layout, world: world, group: group,
                        optimizer: c.optimizerKind.make(parameterCount: model.store.count),
@@ -111,7 +113,7 @@ public final class Trainer {
         log.info("samtrain: \(c.model) (\(model.store.count) parameters) on \(c.dataset): \(train.count) train / \(test.count) test examples, \(stepsPerEpoch) steps per epoch")
         log.info("ranks: \(R), hosts: \(seen.joined(separator: ",")); global batch \(c.batchSize) = \(R) × \(c.batchSize / R); \(c.threads) BLAS thread(s) per rank")
         log.info("optimizer: \(c.optimizer) lr \(c.learningRate) \(c.schedule), momentum \(c.momentum)\(c.nesterov ? " nesterov" : ""), weight decay \(c.weightDecay)\(c.sam.weightDecayInAscent ? " (in the loss)" : "")")
-        if c.sam.variant == .none {
+        if !c.sam.perturbs {
             log.info("sam: none (plain \(c.optimizer))")
         } else {
             log.info("sam: \(variant.name) ρ \(c.sam.effectiveRho), \(c.sam.globalScope ? "global scope (m = \(c.batchSize))" : "shard scope, m = \(layout.examplesPerPerturbation)")\(layout.microShards > 1 ? " (\(layout.microShards) micro-shards per rank)" : "")\(layout.groupSize > 1 ? " (\(layout.groupSize) ranks per shard)" : "")")
@@ -154,7 +156,7 @@ public final class Trainer {
                 Watchdog.current?.step = globalStep + 1
                 let lr = schedule.rate(at: globalStep)
                 let context = StepContext(step: globalStep, learningRate: lr,
-                                          maximumLearningRate: schedule.maximum, minimumLearningRate: schedule.minimum)
+                                          maximumLearningRate: schedule.maximum, minimumLearningRate: schedule.minimum, seed: c.seed)
                 let logging = (k + 1) % c.logEvery == 0 && k + 1 < lastStep
                 step.passes.measuresNorms = logging
                 let stats = step.run(images: images, labels: labels, context: context)
@@ -182,7 +184,7 @@ public final class Trainer {
                         // The last step's norms (of rank 0's shards), the interval's losses.
                         "grad_norm": stats.gradientNormSum / Double(stats.shards),
                     ]
-                    if c.sam.variant != .none {
+                    if c.sam.perturbs {
                         record["loss_perturbed"] = g[3] / g[2]
                         record["sharpness"] = (g[3] - g[0]) / g[2]
                         record["epsilon_norm"] = stats.epsilonNormSum / Double(stats.shards)
@@ -294,6 +296,22 @@ public final class Trainer {
         let mean = FlatBuffer(count: n)   // the mean as eval takes it (allreduceMean's arithmetic)
         for i in 0..<n { mean[i] = model.store.buffers[i] }
         world.allreduceMean(mean)
+        // Every rank's variant state (one buffer per shard slot), gathered on rank 0.
+        let variantState = step.variant.state
+        var rankVariantState: [[(name: String, values: [Float])]] = []
+        if !variantState.isEmpty {
+            let all = world.gather(variantState.flatMap { $0.buffer.array })
+            let length = variantState.reduce(0) { $0 + $1.buffer.count }
+            if world.isCoordinator {
+                rankVariantState = (0..<R).map { r in
+                    var offset = r * length
+                    return variantState.map { entry in
+                        defer { offset += entry.buffer.count }
+                        return (entry.name, Array(all[offset..<(offset + entry.buffer.count)]))
+                    }
+                }
+            }
+        }
         guard stateIsGood(batch: batch, labels: labels) else {
             throw AgreedFailure.everywhere("step \(globalStep): the parameters are not finite or evaluate to a non-finite loss (the run diverged); no checkpoint is written for this step; \(lastGoodText); try a lower --lr", world: world)
         }
@@ -313,7 +331,8 @@ public final class Trainer {
             ]
             let json = try JSONSerialization.data(withJSONObject: settings, options: [.sortedKeys])
             metadata["settings"] = String(decoding: json, as: UTF8.self)
-            try checkpoints.save(Checkpoint(model: model, optimizer: step.optimizer, metadata: metadata, buffers: mean.array, rankBuffers: rankBuffers),
+            try checkpoints.save(Checkpoint(model: model, optimizer: step.optimizer, metadata: metadata, buffers: mean.array, rankBuffers: rankBuffers,
+                                            rankVariantState: rankVariantState),
                                  step: globalStep)
         }
         lastGoodCheckpoint = (checkpoints.fileName(step: globalStep), globalStep)
@@ -352,6 +371,7 @@ public final class Trainer {
                 throw SAMTrainError("--resume \(location): the checkpoint's step is missing or beyond the run's \(totalSteps) steps")
             }
             try checkpoint.restore(into: model, optimizer: step == 0 ? nil : self.step.optimizer, source: location, rank: world.rank)
+            try checkpoint.restoreVariantState(self.step.variant.state, rank: world.rank, source: location)
             lastGoodCheckpoint = (resumedPath, step)
             Watchdog.current?.newestCheckpoint = resumedPath
             return step

@@ -1,6 +1,8 @@
+import ArgumentParser
+
 /// Every setting of a training run. The CLI fills it from flags; checkpoints and
 /// `config.json` record it.
-public struct TrainingConfiguration: Equatable, Sendable, Codable {
+public struct TrainingConfiguration {
     public var model = "cnn"
     public var dataset = "fashion-mnist"
     public var dataDirectory = DatasetKind.defaultDirectory
@@ -11,7 +13,7 @@ public struct TrainingConfiguration: Equatable, Sendable, Codable {
     public var momentum: Float = 0.9
     public var nesterov = false
     public var weightDecay: Float = 5e-4
-    public var optimizer = "sgd"
+    public var optimizer: OptimizerName = .sgd
     public var schedule = "cosine"
     public var warmupSteps = 0
     public var seed: UInt64 = 0
@@ -48,9 +50,10 @@ public struct TrainingConfiguration: Equatable, Sendable, Codable {
 
     public init() {}
 
-    /// Cross-entropy label smoothing: 0 for SAM/ASAM/SGD, 0.1 for BiSAM/BSAM (SPEC §9).
+    /// Cross-entropy label smoothing: the variant's default unless given (0.1 for BiSAM and
+    /// BSAM, 0 for the others; SPEC §9).
     public var effectiveLabelSmoothing: Float {
-        labelSmoothing ?? (sam.variant == .bisam || sam.variant == .bsam ? 0.1 : 0)
+        labelSmoothing ?? sam.options.defaultLabelSmoothing
     }
 
     /// crop-flip for CIFAR, none for the IDX sets (SPEC §7), unless `--augment` says.
@@ -76,10 +79,7 @@ public struct TrainingConfiguration: Equatable, Sendable, Codable {
         }
         guard momentum >= 0, momentum < 1 else { throw SAMTrainError("--momentum \(momentum): must be in [0, 1)") }
         guard weightDecay >= 0 else { throw SAMTrainError("--weight-decay \(weightDecay): must be ≥ 0") }
-        guard ["sgd", "adamw"].contains(optimizer) else {
-            throw SAMTrainError("--optimizer \(optimizer): unknown optimizer; choose sgd or adamw")
-        }
-        if nesterov && (optimizer != "sgd" || momentum == 0) {
+        if nesterov && (optimizer != .sgd || momentum == 0) {
             throw SAMTrainError("--nesterov needs --optimizer sgd with a positive --momentum")
         }
         _ = try LearningRateSchedule.parseShape(schedule)
@@ -119,26 +119,24 @@ public struct TrainingConfiguration: Equatable, Sendable, Codable {
         var s: [String: String] = [
             "model": model, "dataset": dataset, "epochs": "\(epochs)", "batch_size": "\(batchSize)",
             "lr": "\(learningRate)", "momentum": "\(momentum)", "nesterov": "\(nesterov)",
-            "weight_decay": "\(weightDecay)", "optimizer": optimizer, "schedule": schedule,
+            "weight_decay": "\(weightDecay)", "optimizer": optimizer.rawValue, "schedule": schedule,
             "warmup_steps": "\(warmupSteps)", "seed": "\(seed)", "train_subset": trainSubset.map(String.init) ?? "all",
             "label_noise": "\(labelNoise)", "label_smoothing": "\(effectiveLabelSmoothing)",
             "augment": effectiveAugment.rawValue, "cutout": "\(cutout)",
         ]
-        let samSettings: [String: String] = [
-            "sam": sam.variant.rawValue, "rho": "\(sam.effectiveRho)", "p": sam.p, "norm_eps": "\(sam.effectiveNormEps)",
-            "scope": sam.globalScope ? "global" : "shard", "m": sam.m.map(String.init) ?? "per-rank batch",
-            "asam_scope": sam.asamScope.rawValue, "asam_eta": "\(sam.effectiveASAMEta)", "bisam_phi": sam.bisamPhi.rawValue,
-            "mu": "\(sam.mu)", "alpha": "\(sam.alpha)", "rho_min_max": "\(sam.rhoMinMax)", "rho_min_min": "\(sam.rhoMinMin)",
-            "wd_in_ascent": "\(sam.weightDecayInAscent)", "clip_grad_norm": sam.clipGradNorm.map { "\($0)" } ?? "off",
-        ]
-        s.merge(samSettings) { a, _ in a }
+        s.merge(sam.resultDefiningSettings) { a, _ in a }
         return s
     }
 
     /// The base optimizer; with `--wd-in-ascent` the decay is in the loss instead.
     public var optimizerKind: OptimizerKind {
         let wd = sam.weightDecayInAscent ? 0 : weightDecay
-        if optimizer == "adamw" { return .adamW(beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: wd) }
+        if optimizer == .adamw { return .adamW(beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: wd) }
         return .sgd(momentum: momentum, nesterov: nesterov, weightDecay: wd)
     }
+}
+
+/// `--optimizer`: the base optimizer (SPEC §5).
+public enum OptimizerName: String, CaseIterable, Sendable, ExpressibleByArgument {
+    case sgd, adamw
 }

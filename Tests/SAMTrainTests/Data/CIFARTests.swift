@@ -279,7 +279,7 @@ final class CIFARTests: XCTestCase {
         XCTAssertTrue(file.cells[0].arguments.contains("--cutout"))
         expectError(try file.validate(), ["data_batch_1.bin", "30730000 bytes"])   // small files under the real layout
         try Data("{\"fixed\": {\"augment\": \"mixup\"}, \"axes\": {\"rho\": [0.1]}}".utf8).write(to: sweep)
-        expectError(try SweepFile(path: sweep.path, quick: false).validate(), ["--augment mixup"])
+        expectError(try SweepFile(path: sweep.path, quick: false).validate(), ["'mixup'", "--augment", "'crop-flip'"])
     }
 }
 
@@ -376,8 +376,8 @@ final class CIFARCommandLineTests: XCTestCase {
         let missing = try damaged("missing", "data_batch_5.bin") { $0 = [] }
         try expectFailure(train + [missing], naming: ["data_batch_5.bin", "missing file", "binary version"])
         try expectFailure(["train", "--dataset", "cifar100", "--model", "mlp"], naming: ["--dataset cifar100 needs --data DIR"])
-        try expectFailure(["train", "--dataset", "cifar1000"], naming: ["--dataset cifar1000", "unknown dataset", "cifar10, cifar100"])
-        try expectFailure(["train", "--dataset", "cifar10", "--data", CIFARCommandLineTests.good.path, "--augment", "flip"], naming: ["--augment flip", "crop-flip"])
+        try expectFailure(["train", "--dataset", "cifar1000"], naming: ["'cifar1000'", "--dataset", "'cifar10' or 'cifar100'"])
+        try expectFailure(["train", "--dataset", "cifar10", "--data", CIFARCommandLineTests.good.path, "--augment", "flip"], naming: ["'flip'", "--augment", "crop-flip"])
         try expectFailure(["train", "--cutout=-2"], naming: ["--cutout -2"])
     }
 }

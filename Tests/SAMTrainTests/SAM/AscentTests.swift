@@ -33,7 +33,7 @@ final class AscentTests: XCTestCase {
 
     /// BiSAM's closed-form logit gradient of Q against finite differences, for both bounds.
     func testBiSAMLowerBoundGradient() {
-        for (phi, mu, alpha) in [(SAMConfiguration.BiSAMPhi.log, 1.0, 0.1), (.tanh, 10.0, 0.1), (.log, 3.0, 0.1)] {
+        for (phi, mu, alpha) in [(BiSAM.Phi.log, 1.0, 0.1), (.tanh, 10.0, 0.1), (.log, 3.0, 0.1)] {
             let q = BiSAMLowerBoundLoss(phi: phi, mu: mu, alpha: alpha)
             var rng = SplitMix64(seed: 11)
             let logits = Tensor(shape: [3, 4])

@@ -3,10 +3,13 @@ import XCTest
 
 /// Every golden vector file passes with 1, 2 and 4 ranks; the wrong scope fails.
 final class ConformanceTests: XCTestCase {
+    /// `vectors/*.json` (schema 1) and `vectors/v2/*.json` (schema 2), read by the same code.
     var vectorFiles: [String] {
-        let dir = Subprocess.sharedDirectory.appendingPathComponent("vectors").path
-        let names = (try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? []
-        return names.filter { $0.hasSuffix(".json") }.sorted().map { dir + "/" + $0 }
+        ["vectors", "vectors/v2"].flatMap { sub -> [String] in
+            let dir = Subprocess.sharedDirectory.appendingPathComponent(sub).path
+            let names = (try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? []
+            return names.filter { $0.hasSuffix(".json") }.sorted().map { dir + "/" + $0 }
+        }
     }
 
     func requireVectors() throws {
@@ -44,6 +47,20 @@ final class ConformanceTests: XCTestCase {
         XCTAssertFalse(try ConformanceRunner.run(perShard, world: world, m: perShard.inputs.count).passed, "sam_m4 passed with a global ε")
         let global = try ConformanceCase(contentsOf: dir + "/sam_p2.json")
         XCTAssertFalse(try ConformanceRunner.run(global, world: world, m: 4).passed, "sam_p2 passed with ε per 4 examples")
+    }
+
+    /// The stateful variants keep one state per shard slot: their per-shard cases fail when
+    /// every slot is folded into one ε, and schema 2 files are really read (all eight here).
+    func testStatePerShardSlotIsWhatTheV2VectorsCheck() throws {
+        try requireVectors()
+        XCTAssertGreaterThanOrEqual(vectorFiles.filter { $0.contains("/v2/") }.count, 8)
+        let dir = Subprocess.sharedDirectory.appendingPathComponent("vectors/v2").path
+        let world = Communicator.world()
+        for name in ["looksam_m4", "fsam_m2", "vasso_m4", "gsam_m4"] {
+            let c = try ConformanceCase(contentsOf: dir + "/\(name).json")
+            XCTAssertTrue(try ConformanceRunner.run(c, world: world).passed, name)
+            XCTAssertFalse(try ConformanceRunner.run(c, world: world, m: c.inputs.count).passed, "\(name) passed with one state for the batch")
+        }
     }
 
     func testBadVectorFileIsReported() throws {

@@ -1,15 +1,15 @@
+import ArgumentParser
 import Foundation
 
 /// BiSAM (Xie et al. 2024): the ascent maximizes a lower bound of the 0-1 loss instead of
 /// the cross-entropy; the descent is the usual cross-entropy at w + ε (SPEC §2).
 public final class BiSAM: SAMVariant {
     public let name = "bisam"
-    public let passesPerStep = 2
     public let rho: Float
     public let normEps: Double
     public let ascentLoss: BiSAMLowerBoundLoss
 
-    public init(rho: Float, normEps: Double, phi: SAMConfiguration.BiSAMPhi, mu: Float, alpha: Float) {
+    public init(rho: Float, normEps: Double, phi: Phi, mu: Float, alpha: Float) {
         self.rho = rho
         self.normEps = normEps
         ascentLoss = BiSAMLowerBoundLoss(phi: phi, mu: Double(mu), alpha: Double(alpha))
@@ -22,6 +22,46 @@ public final class BiSAM: SAMVariant {
         }
         return shard.perturbedPass(offset: shard.epsilon, yieldsDirection: true)
     }
+
+    /// `--bisam-phi`: the lower bound of the 0-1 loss.
+    public enum Phi: String, CaseIterable, ExpressibleByArgument, Sendable { case log, tanh }
+
+    public struct Options: VariantOptions {
+        public static let name = "bisam"
+        public static let summary = "bilevel SAM (Xie et al.)"
+
+        @Option(help: "BiSAM's lower bound of the 0-1 loss: log or tanh.")
+        public var bisamPhi: Phi = .log
+
+        @Option(help: "BiSAM's μ (the bound's scale inside the log-sum-exp).")
+        public var bisamMu: Float = 1
+
+        @Option(help: "BiSAM's α (slope of the tanh bound).")
+        public var bisamAlpha: Float = 0.1
+
+        public init() {}
+
+        public var defaultLabelSmoothing: Float { 0.1 }
+        public var passesPerStep: Double { 2 }
+        public var resultDefiningSettings: [String: String] {
+            ["bisam_phi": bisamPhi.rawValue, "bisam_mu": "\(bisamMu)", "bisam_alpha": "\(bisamAlpha)"]
+        }
+
+        public func validate() throws {
+            if !(bisamMu > 0) { throw ValidationError("--bisam-mu \(bisamMu): must be positive") }
+            if !(bisamAlpha > 0) { throw ValidationError("--bisam-alpha \(bisamAlpha): must be positive") }
+        }
+
+        public mutating func read(vector: VectorSettings) throws {
+            if let phi = try vector.choice("bisam_phi", Phi.self) { bisamPhi = phi }
+            if let mu = try vector.float("mu") { bisamMu = mu }
+            if let alpha = try vector.float("alpha") { bisamAlpha = alpha }
+        }
+
+        public func makeVariant(_ shared: AscentSettings, all: VariantSet) throws -> SAMVariant {
+            BiSAM(rho: shared.rho, normEps: shared.normEps, phi: bisamPhi, mu: bisamMu, alpha: bisamAlpha)
+        }
+    }
 }
 
 /// BiSAM's ascent loss: per example `Q = logsumexp_j(μ·φ(z_j − z_y))` over all classes
@@ -30,12 +70,12 @@ public final class BiSAM: SAMVariant {
 /// Its logit gradient is closed-form: with s = softmax_j(μφ(m_j)),
 /// ∂Q/∂z_j = μ·s_j·φ'(m_j) for j ≠ y and ∂Q/∂z_y = −Σ_{j≠y} μ·s_j·φ'(m_j).
 public final class BiSAMLowerBoundLoss: LogitLoss {
-    public let phi: SAMConfiguration.BiSAMPhi
+    public let phi: BiSAM.Phi
     public let mu: Double
     public let alpha: Double
     static let gamma = log(M_E - 1)
 
-    public init(phi: SAMConfiguration.BiSAMPhi, mu: Double, alpha: Double) {
+    public init(phi: BiSAM.Phi, mu: Double, alpha: Double) {
         self.phi = phi
         self.mu = mu
         self.alpha = alpha

@@ -1,3 +1,5 @@
+import ArgumentParser
+
 /// Bilateral SAM (Deng et al.): besides the worst point w + ε it looks at a flat nearby
 /// point w − ε_min, three passes (SPEC §2):
 ///   g0 = ∇L(w); g_max = ∇L(w + ρ·ĝ0); g_min = ∇L(w − ρ_min,t·ĝ0), ĝ0 = g0/(‖g0‖+δ);
@@ -6,7 +8,6 @@
 /// spanning several ranks, g_max and g_min are group averages before they are combined.
 public final class BSAM: SAMVariant {
     public let name = "bsam"
-    public let passesPerStep = 3
     public let rho: Float
     public let normEps: Double
     public let rhoMinMax: Float
@@ -25,9 +26,7 @@ public final class BSAM: SAMVariant {
 
     public func rhoMin(_ c: StepContext) -> Float {
         if let list = rhoMinPerStep, c.step < list.count { return list[c.step] }
-        let span = c.maximumLearningRate - c.minimumLearningRate
-        guard span > 0 else { return rhoMinMax }
-        return rhoMinMin + (rhoMinMax - rhoMinMin) * (c.learningRate - c.minimumLearningRate) / span
+        return c.radius(from: rhoMinMin, to: rhoMinMax)
     }
 
     public func direction(for shard: ShardPasses, context: StepContext) -> FlatBuffer {
@@ -56,5 +55,45 @@ public final class BSAM: SAMVariant {
             }
         }
         return gMin
+    }
+}
+
+extension BSAM {
+    public struct Options: VariantOptions {
+        public static let name = "bsam"
+        public static let summary = "bilateral SAM (Deng et al.)"
+
+        @Option(help: "BSAM: ρ_min at the largest learning rate.")
+        public var rhoMinMax: Float = 0.05
+
+        @Option(help: "BSAM: ρ_min at the smallest learning rate.")
+        public var rhoMinMin: Float = 0
+
+        /// ρ_min of each step as a vector file gives it (instead of following the rate).
+        public var rhoMinPerStep: [Float]?
+
+        public init() {}
+
+        public var defaultLabelSmoothing: Float { 0.1 }
+        public var passesPerStep: Double { 3 }
+        public var resultDefiningSettings: [String: String] {
+            ["rho_min_max": "\(rhoMinMax)", "rho_min_min": "\(rhoMinMin)"]
+        }
+
+        public func validate() throws {
+            if !(rhoMinMax >= rhoMinMin) || !(rhoMinMin >= 0) {
+                throw ValidationError("--rho-min-max \(rhoMinMax) must be ≥ --rho-min-min \(rhoMinMin) ≥ 0")
+            }
+        }
+
+        public mutating func read(vector: VectorSettings) throws {
+            rhoMinPerStep = try vector.perStep("rho_min")
+        }
+
+        public func makeVariant(_ shared: AscentSettings, all: VariantSet) throws -> SAMVariant {
+            let v = BSAM(rho: shared.rho, normEps: shared.normEps, rhoMinMax: rhoMinMax, rhoMinMin: rhoMinMin)
+            v.rhoMinPerStep = rhoMinPerStep
+            return v
+        }
     }
 }

@@ -1,11 +1,17 @@
+import ArgumentParser
 import Foundation
 
 /// The dual-norm exponent of SAM's ascent (Foret et al. eq. 2).
-public enum AscentNorm: Equatable, Sendable, CustomStringConvertible {
+public enum AscentNorm: Equatable, Sendable, CustomStringConvertible, ExpressibleByArgument {
     case l2
     case infinity
     /// 1 < p < ∞
     case p(Double)
+
+    public init?(argument: String) {
+        guard let norm = try? AscentNorm.parse(argument) else { return nil }
+        self = norm
+    }
 
     public static func parse(_ text: String) throws -> AscentNorm {
         switch text.lowercased() {
@@ -59,7 +65,6 @@ public func samAscentScale(gradient g: FlatBuffer, rho: Float, normEps: Double) 
 /// SAM (Foret et al. 2021): descend along the gradient taken at the worst nearby point.
 public final class SAM: SAMVariant {
     public let name = "sam"
-    public let passesPerStep = 2
     public let rho: Float
     public let norm: AscentNorm
     public let normEps: Double
@@ -81,5 +86,28 @@ public final class SAM: SAMVariant {
             samAscent(gradient: g, rho: rho, norm: norm, normEps: normEps, into: shard.epsilon)
         }
         return shard.perturbedPass(offset: shard.epsilon, yieldsDirection: true)
+    }
+}
+
+extension SAM {
+    public struct Options: VariantOptions {
+        public static let name = "sam"
+        public static let summary = "SAM (Foret et al.)"
+
+        @Option(name: .customLong("p"), help: "The ascent's norm: 2, inf, or any p > 1.")
+        public var p: AscentNorm = .l2
+
+        public init() {}
+
+        public var passesPerStep: Double { 2 }
+        public var resultDefiningSettings: [String: String] { ["p": p.description] }
+
+        public mutating func read(vector: VectorSettings) throws {
+            if let text = try vector.string("p") { p = try AscentNorm.parse(text == "2.0" ? "2" : text) }
+        }
+
+        public func makeVariant(_ shared: AscentSettings, all: VariantSet) throws -> SAMVariant {
+            SAM(rho: shared.rho, norm: p, normEps: shared.normEps)
+        }
     }
 }

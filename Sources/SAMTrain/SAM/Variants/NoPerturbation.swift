@@ -1,0 +1,19 @@
+import ArgumentParser
+
+/// Plain SGD/AdamW through the same frame: one clean pass, its gradient is the direction.
+public final class NoPerturbation: SAMVariant {
+    public let name = "none"
+    public init() {}
+    public func direction(for shard: ShardPasses, context: StepContext) -> FlatBuffer {
+        shard.cleanPass(yieldsDirection: true)
+    }
+
+    public struct Options: VariantOptions {
+        public static let name = "none"
+        public static let summary = "the base optimizer alone"
+        public var defaultRho: Float? { nil }
+        public var passesPerStep: Double { 1 }
+        public init() {}
+        public func makeVariant(_ shared: AscentSettings, all: VariantSet) throws -> SAMVariant { NoPerturbation() }
+    }
+}

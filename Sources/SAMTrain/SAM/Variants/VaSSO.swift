@@ -1,0 +1,60 @@
+import ArgumentParser
+
+/// VaSSO (Li & Giannakis, NeurIPS 2023): the ascent along a variance-suppressed estimate d
+/// of the gradient instead of the noisy batch gradient (SPEC §2):
+///   d ← (1−θ)·d + θ·g (d starts at 0; kept per shard slot), ε = ρ·d/(‖d‖+δ),
+///   direction ∇L(w+ε).
+/// (The official code starts d at the first gradient; SPEC and the vectors start it at 0.)
+public final class VaSSO: SAMVariant {
+    public let name = "vasso"
+    public let rho: Float
+    public let theta: Float
+    public let normEps: Double
+    private let estimate = SlotState("vasso_d")
+
+    public init(rho: Float, theta: Float, normEps: Double) {
+        self.rho = rho
+        self.theta = theta
+        self.normEps = normEps
+    }
+
+    public func prepareState(slots: Int, parameters: Int) { estimate.prepare(slots: slots, parameters: parameters) }
+    public var state: [(name: String, buffer: FlatBuffer)] { estimate.named }
+
+    public func direction(for shard: ShardPasses, context: StepContext) -> FlatBuffer {
+        let d = estimate[context.slot]
+        let g = shard.cleanPass()
+        let scale = shard.timer.measure(.ascent) { () -> Float in
+            let dp = d.data, gp = g.data, t = theta
+            for i in 0..<d.count { dp[i] = (1 - t) * dp[i] + t * gp[i] }
+            return Float(Double(rho) / (d.norm() + normEps))
+        }
+        shard.recorder?.record("vasso_d", buffer: d)
+        return shard.perturbedPass(along: d, scaledBy: scale, yieldsDirection: true)
+    }
+
+    public struct Options: VariantOptions {
+        public static let name = "vasso"
+        public static let summary = "variance-suppressed sharpness-aware optimization (Li & Giannakis)"
+
+        @Option(help: "VaSSO's θ: the weight of the new gradient in d (θ = 1 is SAM).")
+        public var vassoTheta: Float = 0.9
+
+        public init() {}
+
+        public var passesPerStep: Double { 2 }
+        public var resultDefiningSettings: [String: String] { ["vasso_theta": "\(vassoTheta)"] }
+
+        public func validate() throws {
+            if !(vassoTheta > 0 && vassoTheta <= 1) { throw ValidationError("--vasso-theta \(vassoTheta): must be in (0, 1]") }
+        }
+
+        public mutating func read(vector: VectorSettings) throws {
+            if let t = try vector.float("vasso_theta") { vassoTheta = t }
+        }
+
+        public func makeVariant(_ shared: AscentSettings, all: VariantSet) throws -> SAMVariant {
+            VaSSO(rho: shared.rho, theta: vassoTheta, normEps: shared.normEps)
+        }
+    }
+}
