@@ -14,6 +14,7 @@ public struct VariantRegistry: ParsableArguments {
     @OptionGroup(title: FriendlySAM.Options.title) var fsam: FriendlySAM.Options
     @OptionGroup(title: VaSSO.Options.title) var vasso: VaSSO.Options
     @OptionGroup(title: SAMON.Options.title) var samon: SAMON.Options
+    @OptionGroup(title: ESAM.Options.title) var esam: ESAM.Options
 
     public init() {}
 
