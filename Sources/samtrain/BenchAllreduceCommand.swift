@@ -75,7 +75,9 @@ struct BenchAllreduceCommand: ParsableCommand {
                 throw AgreedFailure.everywhere("bench-allreduce needs at least 2 ranks (run it under mpirun)", world: world)
             }
             let samples = AllreduceCostModel.measure(world: world, sizes: sizesKb.map { $0 * 1024 }, repeats: repeats)
-            let model = AllreduceCostModel.fit(samples, ranks: world.size)
+            // α from one float's allreduce: its time is latency alone.
+            let latency = AllreduceCostModel.measure(world: world, sizes: [4], repeats: max(repeats, 100))[0].seconds
+            let model = AllreduceCostModel.fit(samples, latency: latency, ranks: world.size)
             guard world.isCoordinator else { return }
             let predictions = predictions(measured: model)
             if json {
@@ -91,8 +93,8 @@ struct BenchAllreduceCommand: ParsableCommand {
                 print(String(format: "  %8.0f KiB  %9.3f ms   model %9.3f ms", s.bytes / 1024, s.seconds * 1e3,
                              model.seconds(bytes: s.bytes, ranks: world.size) * 1e3))
             }
-            print(String(format: "α = %.1f µs per message, β = %.3f ns per byte (%.2f Gbit/s)",
-                         model.alpha * 1e6, model.beta * 1e9, 8 / model.beta / 1e9))
+            print(String(format: "α = %.1f µs per message (a 4-byte allreduce: %.1f µs), β = %.3f ns per byte (%.2f Gbit/s)",
+                         model.alpha * 1e6, latency * 1e6, model.beta * 1e9, 8 / model.beta / 1e9))
             guard !predictions.isEmpty else { return }
             print("predicted efficiency, \(allreducesPerStep) allreduce(s) per step, one rank per node (blocking / overlapped)")
             for p in predictions {

@@ -37,16 +37,34 @@ public struct AllreduceCostModel: Codable, Sendable, Equatable {
         return computeSeconds / (computeSeconds + exposed)
     }
 
-    /// Least-squares fit of T = a + b·n to (bytes, seconds) samples taken on `ranks` ranks.
+    /// Fit of T = a + b·n to (bytes, seconds) samples taken on `ranks` ranks, least squares
+    /// in relative error (weights 1/T²): the small sizes, whose time is nearly all latency,
+    /// pin a (α), the large ones b (β). An unweighted fit lets the few large sizes decide
+    /// both, and their noise can drive a below zero.
     public static func fit(_ samples: [(bytes: Double, seconds: Double)], ranks: Int) -> AllreduceCostModel {
         precondition(samples.count >= 2 && ranks > 1, "a fit needs two sizes and two ranks")
-        let k = Double(samples.count)
-        let mx = samples.map(\.bytes).reduce(0, +) / k, my = samples.map(\.seconds).reduce(0, +) / k
-        let sxy = samples.reduce(0) { $0 + ($1.bytes - mx) * ($1.seconds - my) }
-        let sxx = samples.reduce(0) { $0 + ($1.bytes - mx) * ($1.bytes - mx) }
+        let w = samples.map { 1 / max($0.seconds * $0.seconds, 1e-30) }
+        let total = w.reduce(0, +)
+        let mx = zip(w, samples).reduce(0) { $0 + $1.0 * $1.1.bytes } / total
+        let my = zip(w, samples).reduce(0) { $0 + $1.0 * $1.1.seconds } / total
+        let sxy = zip(w, samples).reduce(0) { $0 + $1.0 * ($1.1.bytes - mx) * ($1.1.seconds - my) }
+        let sxx = zip(w, samples).reduce(0) { $0 + $1.0 * ($1.1.bytes - mx) * ($1.1.bytes - mx) }
         let slope = sxy / sxx, intercept = my - slope * mx
         let p = Double(ranks)
         return AllreduceCostModel(alpha: max(0, intercept) / (2 * (p - 1)), beta: slope / (2 * (p - 1) / p))
+    }
+
+    /// The fit with α given by the time of a tiny allreduce (`latency`: all α, T = 2(P − 1)·α),
+    /// β then the least-squares slope in relative error through that intercept. Where a
+    /// shaped link sends small messages at burst speed (tc's tbf), the sizes' line alone
+    /// cannot see α.
+    public static func fit(_ samples: [(bytes: Double, seconds: Double)], latency: Double, ranks: Int) -> AllreduceCostModel {
+        precondition(!samples.isEmpty && ranks > 1, "a fit needs a size and two ranks")
+        let p = Double(ranks), a = latency
+        let w = samples.map { 1 / max($0.seconds * $0.seconds, 1e-30) }
+        let num = zip(w, samples).reduce(0) { $0 + $1.0 * $1.1.bytes * ($1.1.seconds - a) }
+        let den = zip(w, samples).reduce(0) { $0 + $1.0 * $1.1.bytes * $1.1.bytes }
+        return AllreduceCostModel(alpha: a / (2 * (p - 1)), beta: num / den / (2 * (p - 1) / p))
     }
 
     /// Median seconds of a blocking allreduce of each size (bytes, a multiple of 4) on

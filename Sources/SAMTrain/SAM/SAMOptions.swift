@@ -6,10 +6,10 @@ public struct SAMOptions: ParsableArguments {
     @Option(help: ArgumentHelp("The variant (\(SAMOptions.variantList)).", valueName: "variant"))
     public var sam: VariantName = .sam
 
-    @Option(help: "Perturbation radius ρ (default: the variant's; 0.05 for most, ASAM 0.5).")
+    @Option(help: ArgumentHelp("Perturbation radius ρ (default: the variant's; \(SAMOptions.defaults { $0.defaultRho.map { "\($0)" } })).", valueName: "rho"))
     public var rho: Float?
 
-    @Option(help: "δ added to the ascent norm (default 1e-12; ASAM weights scope 1e-16).")
+    @Option(help: ArgumentHelp("δ added to the ascent norm (default: the variant's; \(SAMOptions.defaults { "\($0.defaultNormEps)" })).", valueName: "norm-eps"))
     public var normEps: Double?
 
     @Option(help: "Perturbation scope: shard (m-sharpness) or global (one ε for the whole batch).")
@@ -18,7 +18,7 @@ public struct SAMOptions: ParsableArguments {
     @Option(name: .customLong("m"), help: "Examples per perturbation under --scope shard (default: the per-rank batch).")
     public var m: Int?
 
-    @Option(help: "Cross-entropy label smoothing (default 0; 0.1 for bisam and bsam).")
+    @Option(help: ArgumentHelp("Cross-entropy label smoothing (default: the variant's; \(SAMOptions.defaults { "\($0.defaultLabelSmoothing)" })).", valueName: "label-smoothing"))
     public var labelSmoothing: Float?
 
     @Flag(help: "Put 0.5·wd·‖w‖² in the loss of every pass (Google's SAM) instead of decaying in the optimizer.")
@@ -34,6 +34,19 @@ public struct SAMOptions: ParsableArguments {
     /// `name: summary` for every variant, for `--sam`'s help.
     static var variantList: String {
         VariantRegistry.defaults.names.map { name in "\(name): \(type(of: VariantRegistry.defaults[name]!).summary)" }
+            .joined(separator: "; ")
+    }
+
+    /// "V1 for a, b; V2 for c" over the variants' default settings (nil: no value).
+    static func defaults(_ value: (any VariantOptions) -> String?) -> String {
+        var groups: [(value: String, names: [String])] = []
+        for name in VariantRegistry.defaults.names {
+            guard let v = value(VariantRegistry.defaults[name]!.resolved(all: VariantRegistry.defaults)) else { continue }
+            if let i = groups.firstIndex(where: { $0.value == v }) { groups[i].names.append(name) } else { groups.append((v, [name])) }
+        }
+        return groups.sorted { $0.names.count > $1.names.count }
+            .map { g in g.names.count > 4 ? "\(g.value) for the others" : "\(g.value) for \(g.names.joined(separator: ", "))" }
+            .sorted { !$0.hasSuffix("others") && $1.hasSuffix("others") }
             .joined(separator: "; ")
     }
 
