@@ -1,4 +1,5 @@
 import XCTest
+import Foundation
 @testable import SAMTrain
 
 final class AllreduceCostModelTests: XCTestCase {
@@ -23,5 +24,18 @@ final class AllreduceCostModelTests: XCTestCase {
         let pinned = AllreduceCostModel.fit(samples, latency: 2 * truth.alpha, ranks: 2)
         XCTAssertEqual(pinned.alpha, truth.alpha, accuracy: 1e-12)
         XCTAssertEqual(pinned.beta, truth.beta, accuracy: 0.05 * truth.beta)
+    }
+
+    /// The command on two local ranks: a fit with a positive α and β, and predictions.
+    func testBenchAllreduceFitsAndPredicts() throws {
+        let r = try Subprocess.mpirun(2, ["bench-allreduce", "--sizes-kb", "4", "64", "256", "--repeats", "5", "--json",
+                                          "--nodes", "8", "--predict", "cnn=100"])
+        XCTAssertEqual(r.status, 0, r.output)
+        let start = try XCTUnwrap(r.stdout.firstIndex(of: "{"), r.output)
+        let report = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(r.stdout[start...].utf8)) as? [String: Any])
+        let model = try XCTUnwrap(report["model"] as? [String: Double])
+        XCTAssertGreaterThan(model["alpha"] ?? 0, 0, "\(report)")
+        XCTAssertGreaterThan(model["beta"] ?? 0, 0, "\(report)")
+        XCTAssertFalse((report["predictions"] as? [Any] ?? []).isEmpty)
     }
 }
