@@ -19,6 +19,8 @@ public enum PatternMode {
     case record(ActivationPattern)
     /// As the pattern says, whatever the input.
     case replay(ActivationPattern)
+
+    public var isReplay: Bool { if case .replay = self { return true } else { return false } }
 }
 
 /// ReLU and MaxPool2d (inside residual blocks too): layers whose pattern can be recorded and replayed.

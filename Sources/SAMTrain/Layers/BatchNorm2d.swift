@@ -22,6 +22,10 @@ public final class BatchNorm2d: Layer {
     private var usedBatchStatistics = true
     private let output = Tensor(shape: [0])
     private let inputGradient = Tensor(shape: [0])
+    /// The ReLU after it, whose max(0, ·) this layer applies (see ReLU); nil: none.
+    public internal(set) weak var fusedActivation: ReLU?
+    /// Whether the last forward pass clamped its output (its backward then masks ∂y by y > 0).
+    private var clamped = false
     /// Per channel, the mean and 1/√(var + eps) used by the last forward pass.
     private var mean: [Float]
     private var inverseStd: [Float]
@@ -66,6 +70,8 @@ public final class BatchNorm2d: Layer {
         let gamma = store.value(weightIndex), beta = store.value(biasIndex)
         let runningMean = store.buffer(runningMeanIndex), runningVar = store.buffer(runningVarianceIndex)
         let m = n * plane
+        let clamp = fusedActivation.map { !$0.patternMode.isReplay } ?? false
+        clamped = clamp
         for ch in 0..<c {
             if mode.training {
                 precondition(m > 1 || !mode.updatesRunningStatistics,
@@ -88,12 +94,16 @@ public final class BatchNorm2d: Layer {
                 mean[ch] = runningMean[ch]
                 inverseStd[ch] = 1 / (runningVar[ch] + epsilon).squareRoot()
             }
-            // y = γ·(x − μ)·σ⁻¹ + β = scale·x + shift
+            // y = γ·(x − μ)·σ⁻¹ + β = scale·x + shift (then max(0, y) for a fused ReLU)
             let scale = gamma[ch] * inverseStd[ch]
             let shift = beta[ch] - scale * mean[ch]
             for i in 0..<n {
                 let p = x + (i * c + ch) * plane, q = y + (i * c + ch) * plane
-                for j in 0..<plane { q[j] = scale * p[j] + shift }
+                if clamp {
+                    for j in 0..<plane { q[j] = max(scale * p[j] + shift, 0) }
+                } else {
+                    for j in 0..<plane { q[j] = scale * p[j] + shift }
+                }
             }
         }
         return output
@@ -110,11 +120,14 @@ public final class BatchNorm2d: Layer {
         let gamma = store.value(weightIndex)
         let dGamma = store.gradient(weightIndex), dBeta = store.gradient(biasIndex)
         let m = Double(n * plane)
+        let y = output.data, masked = clamped
         for ch in 0..<c {
             let mu = mean[ch], inv = inverseStd[ch]
             var sumDy = 0.0, sumDyXhat = 0.0
             for i in 0..<n {
-                let (s, t) = laneSumAndDot(dy + (i * c + ch) * plane, x + (i * c + ch) * plane, plane, mu)
+                let offset = (i * c + ch) * plane
+                let (s, t) = masked ? laneMaskedSumAndDot(dy + offset, y + offset, x + offset, plane, mu)
+                                    : laneSumAndDot(dy + offset, x + offset, plane, mu)
                 sumDy += Double(s)
                 sumDyXhat += Double(t)
             }
@@ -127,16 +140,27 @@ public final class BatchNorm2d: Layer {
                 let meanDy = Float(sumDy / m), meanDyXhat = Float(sumDyXhat / m)
                 for i in 0..<n {
                     let p = x + (i * c + ch) * plane, g = dy + (i * c + ch) * plane
-                    let d = dx + (i * c + ch) * plane
-                    for j in 0..<plane {
-                        let xhat = (p[j] - mu) * inv
-                        d[j] = k * (g[j] - meanDy - xhat * meanDyXhat)
+                    let d = dx + (i * c + ch) * plane, q = y + (i * c + ch) * plane
+                    if masked {
+                        for j in 0..<plane {
+                            let xhat = (p[j] - mu) * inv, gj = g[j]
+                            d[j] = k * ((q[j] > 0 ? gj : 0) - meanDy - xhat * meanDyXhat)
+                        }
+                    } else {
+                        for j in 0..<plane {
+                            let xhat = (p[j] - mu) * inv
+                            d[j] = k * (g[j] - meanDy - xhat * meanDyXhat)
+                        }
                     }
                 }
             } else {
                 for i in 0..<n {
-                    let g = dy + (i * c + ch) * plane, d = dx + (i * c + ch) * plane
-                    for j in 0..<plane { d[j] = k * g[j] }
+                    let g = dy + (i * c + ch) * plane, d = dx + (i * c + ch) * plane, q = y + (i * c + ch) * plane
+                    if masked {
+                        for j in 0..<plane { let gj = g[j]; d[j] = k * (q[j] > 0 ? gj : 0) }
+                    } else {
+                        for j in 0..<plane { d[j] = k * g[j] }
+                    }
                 }
             }
         }
@@ -179,6 +203,26 @@ func laneSquaredDeviations(_ p: UnsafePointer<Float>, _ count: Int, _ mean: Floa
     return s
 }
 
+/// (Σ g'[j], Σ g'[j]·(x[j] − mean)) with g' = g where y > 0, else 0 (a fused ReLU's mask).
+@inline(__always)
+func laneMaskedSumAndDot(_ g: UnsafePointer<Float>, _ y: UnsafePointer<Float>, _ x: UnsafePointer<Float>, _ count: Int,
+                         _ mean: Float) -> (Float, Float) {
+    let rg = UnsafeRawPointer(g), ry = UnsafeRawPointer(y), rx = UnsafeRawPointer(x)
+    var accG = SIMD16<Float>(), accD = SIMD16<Float>()
+    let m = SIMD16<Float>(repeating: mean), zero = SIMD16<Float>()
+    var j = 0
+    while j + 16 <= count {
+        let gv = rg.loadUnaligned(fromByteOffset: 4 * j, as: SIMD16<Float>.self)
+        let kept = zero.replacing(with: gv, where: ry.loadUnaligned(fromByteOffset: 4 * j, as: SIMD16<Float>.self) .> zero)
+        accG += kept
+        accD += kept * (rx.loadUnaligned(fromByteOffset: 4 * j, as: SIMD16<Float>.self) - m)
+        j += 16
+    }
+    var s = accG.sum(), t = accD.sum()
+    while j < count { let gj = y[j] > 0 ? g[j] : 0; s += gj; t += gj * (x[j] - mean); j += 1 }
+    return (s, t)
+}
+
 /// (Σ g[j], Σ g[j]·(x[j] − mean)).
 @inline(__always)
 func laneSumAndDot(_ g: UnsafePointer<Float>, _ x: UnsafePointer<Float>, _ count: Int,
@@ -196,4 +240,15 @@ func laneSumAndDot(_ g: UnsafePointer<Float>, _ x: UnsafePointer<Float>, _ count
     var s = accG.sum(), t = accD.sum()
     while j < count { s += g[j]; t += g[j] * (x[j] - mean); j += 1 }
     return (s, t)
+}
+
+/// Lets each BatchNorm2d directly followed by a ReLU in `layers` apply that ReLU itself
+/// (see ReLU). Results are bit-identical: the same max and the same mask, one pass less.
+public func fuseNormalizationWithActivation(_ layers: [Layer]) {
+    for (a, b) in zip(layers, layers.dropFirst()) {
+        if let norm = a as? BatchNorm2d, let relu = b as? ReLU {
+            norm.fusedActivation = relu
+            relu.fusedIntoNormalization = true
+        }
+    }
 }

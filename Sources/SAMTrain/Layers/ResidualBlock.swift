@@ -31,6 +31,7 @@ public final class ResidualBlock: LayerContainer {
         self.shortcut = shortcut
         self.shortcutInput = shortcutInput
         self.post = post
+        for branch in [pre, main, shortcut, post] { fuseNormalizationWithActivation(branch) }
     }
 
     public var sublayers: [Layer] {

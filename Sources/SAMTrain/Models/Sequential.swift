@@ -17,6 +17,7 @@ public final class Sequential {
         self.inputShape = inputShape
         self.classes = classes
         layerParameters = layers.map(\.parameterIndices)
+        fuseNormalizationWithActivation(layers)
         // The backward hook reports every tensor exactly once: a layer that forgot to declare
         // one would leave its bucket of the allreduce waiting forever.
         precondition(layerParameters.joined().sorted() == Array(store.parameters.indices),

@@ -18,6 +18,41 @@ final class BatchNorm2dLayerTests: XCTestCase {
         return (bn, store)
     }
 
+    /// BatchNorm → ReLU fused (the BatchNorm clamps and masks) equals the two layers apart
+    /// bit for bit: outputs, input gradients and γ/β gradients, in batch and running-statistics
+    /// modes, and while recording and replaying an activation pattern. Whole models build
+    /// fused: the cnn's BatchNorms own their ReLUs.
+    func testFusedReLUIsBitIdenticalToTheSeparateLayers() {
+        var rng = SplitMix64(seed: 9)
+        let x = GradientCheck.randomTensor([4, 3, 5, 5], &rng, scale: 2)
+        let dy = GradientCheck.randomTensor([4, 3, 5, 5], &rng, scale: 1)
+        func run(fused: Bool, mode: PassMode, pattern: ActivationPattern?, replay: Bool) -> [[Float]] {
+            let (bn, store) = makeBN(3)
+            let relu = ReLU()
+            if fused { fuseNormalizationWithActivation([bn, relu]) }
+            XCTAssertEqual(bn.fusedActivation === relu, fused)
+            if let pattern { relu.patternMode = replay ? .replay(pattern) : .record(pattern) }
+            let y = relu.forward(bn.forward(x, mode: mode), mode: mode).array
+            store.gradients.zero()
+            let dx = bn.backward(relu.backward(dy, inputGradient: true)!, inputGradient: true)!.array
+            return [y, dx, store.gradients.array]
+        }
+        for mode in [PassMode.train, .trainFrozenStatistics, .eval] {
+            XCTAssertEqual(run(fused: true, mode: mode, pattern: nil, replay: false), run(fused: false, mode: mode, pattern: nil, replay: false))
+            let recorded = ActivationPattern(), recordedApart = ActivationPattern()
+            XCTAssertEqual(run(fused: true, mode: mode, pattern: recorded, replay: false), run(fused: false, mode: mode, pattern: recordedApart, replay: false))
+            XCTAssertEqual(recorded.passes, recordedApart.passes)
+            // Replay a pattern that differs from the live one: the BatchNorm must not clamp.
+            let other = ActivationPattern()
+            other.passes = recorded.passes.enumerated().map { $0.offset % 3 == 0 ? 1 - $0.element : $0.element }
+            XCTAssertEqual(run(fused: true, mode: mode, pattern: other, replay: true), run(fused: false, mode: mode, pattern: other, replay: true))
+        }
+        let cnn = Architecture.cnn.build()
+        let norms = cnn.layers.compactMap { $0 as? BatchNorm2d }
+        XCTAssertEqual(norms.count, 4)
+        XCTAssertTrue(norms.allSatisfy { $0.fusedActivation != nil })
+    }
+
     func testRegistrationAndInitialization() {
         let store = ParameterStore()
         let bn = BatchNorm2d(store: store, name: "bn1", channels: 3)
