@@ -68,7 +68,12 @@ final class BucketedAllreduceTests: XCTestCase {
             (4, ["--sam", "asam", "--scope", "global"]),
             (4, ["--sam", "bisam"]),
             (4, ["--sam", "bsam"]),                     // reduced after its passes
+            (4, ["--sam", "gsam", "--m", "16"]),        // g_p a group average
+            (4, ["--sam", "looksam", "--m", "2", "--looksam-k", "2"]),   // state per micro-shard
+            (2, ["--sam", "fsam", "--scope", "global"]),
         ]
+        // Every other variant of the registry, with its defaults.
+        + VariantRegistry.names.filter { !["none", "sam", "asam", "bisam", "bsam"].contains($0) }.map { (2, ["--sam", $0]) }
         for c in cases {
             var digests: [String: [Substring]] = [:]
             for schedule in AllreduceSchedule.allCases {
