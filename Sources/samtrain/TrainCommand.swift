@@ -73,6 +73,9 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Output directory (metrics, checkpoints).")
     var out: String?
 
+    @Option(help: "Also write the metrics as TensorBoard event files into DIR (events.out.tfevents.<time>.<host>; the scalars of metrics.jsonl).")
+    var tensorboard: String?
+
     @Option(help: "Checkpoint every N steps (500) or epochs (1epoch); default with --out: every epoch.")
     var checkpointEvery: String?
 
@@ -116,6 +119,7 @@ struct TrainCommand: ParsableCommand {
         c.cutout = cutout
         c.logEvery = logEvery
         c.outDirectory = out
+        c.tensorboardDirectory = tensorboard
         c.keep = keep
         c.reportDigests = reportDigests
         c.resume = resume

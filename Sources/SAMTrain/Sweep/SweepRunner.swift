@@ -90,7 +90,9 @@ public struct SweepRunner {
 
     /// The `samtrain train` arguments of a cell run in `directory` (what `validate` parses).
     public static func trainArguments(_ cell: SweepFile.Cell, directory: String, resuming: Bool) -> [String] {
-        var args = cell.arguments + ["--out", directory, "--log-every", "100000"]
+        // Each cell's TensorBoard file in its own directory: `tensorboard --logdir SWEEPDIR`
+        // shows the cells as runs side by side.
+        var args = cell.arguments + ["--out", directory, "--tensorboard", directory, "--log-every", "100000"]
         if cell.value("checkpoint-every") == nil { args += ["--checkpoint-every", "1epoch"] }
         if resuming { args += ["--resume", directory] }
         return args
