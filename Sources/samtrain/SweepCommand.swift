@@ -24,13 +24,13 @@ struct SweepCommand: ParsableCommand {
     @Flag(help: "List the cells and exit (with --slurm: also print the array's batch script, submit nothing).")
     var dryRun = false
 
-    @Option(help: "Run K cells at once, each its own mpirun (one big node, or inside one allocation).")
+    @Option(help: ArgumentHelp("Run K cells at once, each its own mpirun (one big node, or a one-node allocation; --slurm spreads cells over nodes).", valueName: "K"))
     var parallel: Int = 1
 
     @Flag(help: "Write results.csv and the figures from the finished cells; an error names the unfinished ones.")
     var collect = false
 
-    @Option(help: "Run only this cell (what each task of a --slurm array runs).")
+    @Option(help: ArgumentHelp("Run only this cell (what each task of a --slurm array runs).", valueName: "NAME"))
     var cell: String?
 
     @Flag(help: "Submit the unfinished cells as a Slurm job array (one task per cell); options after it that samtrain does not know go to sbatch.")

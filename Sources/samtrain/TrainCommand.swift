@@ -73,7 +73,7 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Output directory (metrics, checkpoints).")
     var out: String?
 
-    @Option(help: "Also write the metrics as TensorBoard event files into DIR (events.out.tfevents.<time>.<host>; the scalars of metrics.jsonl).")
+    @Option(help: ArgumentHelp("Also write the metrics as TensorBoard event files into DIR (events.out.tfevents.<time>.<host>; the scalars of metrics.jsonl).", valueName: "DIR"))
     var tensorboard: String?
 
     @Option(help: "Checkpoint every N steps (500) or epochs (1epoch); default with --out: every epoch.")
