@@ -6,7 +6,7 @@ struct SweepCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "sweep",
         abstract: "Run a grid of training runs from a sweep file; rerunning finishes only the missing cells.",
-        discussion: "Run it without mpirun: each cell is started under mpirun with the file's rank count."
+        discussion: "Run it without mpirun: each cell is started under mpirun with the file's rank count. --slurm submits the unfinished cells as a Slurm job array instead; --collect then writes results.csv."
     )
 
     @Argument(help: "The sweep file (JSON; see sweeps/).")
@@ -21,39 +21,64 @@ struct SweepCommand: ParsableCommand {
     @Option(help: "Directory of the dataset's files for every cell (the sweep file's data otherwise; CIFAR sweeps need it).")
     var data: String?
 
-    @Flag(help: "List the cells and exit.")
+    @Flag(help: "List the cells and exit (with --slurm: also print the array's batch script, submit nothing).")
     var dryRun = false
+
+    @Option(help: ArgumentHelp("Run K cells at once, each its own mpirun (one big node, or a one-node allocation; --slurm spreads cells over nodes).", valueName: "K"))
+    var parallel: Int = 1
+
+    @Flag(help: "Write results.csv and the figures from the finished cells; an error names the unfinished ones.")
+    var collect = false
+
+    @Option(help: ArgumentHelp("Run only this cell (what each task of a --slurm array runs).", valueName: "NAME"))
+    var cell: String?
+
+    @Flag(help: "Submit the unfinished cells as a Slurm job array (one task per cell); options after it that samtrain does not know go to sbatch.")
+    var slurm = false
+
+    @Argument(parsing: .allUnrecognized, help: .hidden)
+    var sbatchOptions: [String] = []
+
+    func validate() throws {
+        guard parallel >= 1 else { throw ValidationError("--parallel \(parallel): run at least 1 cell at a time") }
+        if !sbatchOptions.isEmpty && !slurm {
+            throw ValidationError("unknown argument(s) \(sbatchOptions.joined(separator: " ")) (sbatch options go with --slurm)")
+        }
+        let modes = [slurm ? "--slurm" : nil, collect ? "--collect" : nil, cell != nil ? "--cell" : nil].compactMap { $0 }
+        if modes.count > 1 { throw ValidationError("\(modes.joined(separator: " and ")) do not go together") }
+        if parallel > 1, let mode = modes.first { throw ValidationError("--parallel does not go with \(mode)") }
+    }
 
     func run() throws {
         do {
             var sweep = try SweepFile(path: file, quick: quick)
             if let data { sweep.overrideData(data) }
             let cells = sweep.cells
+            let directory = out ?? "runs/\(sweep.name)\(quick ? "-quick" : "")"
+            if let cell, !cells.contains(where: { $0.name == cell }) {
+                throw SAMTrainError("--cell \(cell): no such cell in \(file); the cells are \(cells.prefix(20).map(\.name).joined(separator: ", "))\(cells.count > 20 ? ", …" : "")")
+            }
             print("sweep \(sweep.name)\(quick ? " (quick)" : ""): \(cells.count) cells × \(sweep.ranks) ranks; expected time \(sweep.expectedTime)")
             fflush(stdout)
             try sweep.validate()   // every cell parsed by TrainCommand itself, before any starts
-            if !sweep.published.isEmpty {
+            if !sweep.published.isEmpty && cell == nil {
                 print("published: " + sweep.published.map { "\($0.key) \($0.value)" }.joined(separator: "; "))
             }
+            let binary = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().path
+            var runner = SweepRunner(sweep: sweep, directory: directory, samtrain: binary)
+            runner.parallel = parallel
+            if slurm { return try submit(sweep, runner: runner) }
             if dryRun {
                 for c in cells { print("  \(c.name): samtrain " + (["train"] + c.arguments).joined(separator: " ")) }
                 return
             }
-            let binary = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().path
-            let runner = SweepRunner(sweep: sweep, directory: out ?? "runs/\(sweep.name)\(quick ? "-quick" : "")", samtrain: binary)
-            let (results, failed) = try runner.run()
-            print("")
-            print(SweepCommand.table(results, axes: sweep.axes.map(\.key)))
-            print("results: \(runner.directory)/results.csv")
-            for f in sweep.figures {
-                let base = "\(runner.directory)/\(f.y)-vs-\(f.x)-per-\(f.series)"
-                do {
-                    let files = try SweepFigure.chart(results: [runner.directory + "/results.csv"], x: f.x, series: f.series, y: f.y, logX: f.logX).render(to: base)
-                    print("figure: " + files.joined(separator: ", "))
-                } catch let e as SAMTrainError {
-                    print("figure not drawn: \(e.message)")
-                }
+            if collect {
+                report(try runner.collect(), sweep: sweep, directory: directory)
+                return
             }
+            if let cell { runner.only = [cell] }
+            let (results, failed) = try runner.run()
+            if cell == nil { report(results, sweep: sweep, directory: directory) }
             if !failed.isEmpty { throw SAMTrainError("\(failed.count) cell(s) failed: \(failed.joined(separator: "; "))") }
         } catch let e as SweepRunner.Interrupted {
             let name = e.signal == SIGINT ? "SIGINT" : "SIGTERM"
@@ -63,6 +88,47 @@ struct SweepCommand: ParsableCommand {
             FileHandle.standardError.write(Data("samtrain: error: \(e.message)\n".utf8))
             throw ExitCode(1)
         }
+    }
+
+    /// The table, results.csv's path and the sweep's figures.
+    func report(_ results: [SweepRunner.Result], sweep: SweepFile, directory: String) {
+        print("")
+        print(SweepCommand.table(results, axes: sweep.axes.map(\.key)))
+        print("results: \(directory)/results.csv")
+        for f in sweep.figures {
+            let base = "\(directory)/\(f.y)-vs-\(f.x)-per-\(f.series)"
+            do {
+                let files = try SweepFigure.chart(results: [directory + "/results.csv"], x: f.x, series: f.series, y: f.y, logX: f.logX).render(to: base)
+                print("figure: " + files.joined(separator: ", "))
+            } catch {
+                print("figure not drawn: \((error as? SAMTrainError)?.message ?? "\(error)")")
+            }
+        }
+    }
+
+    /// --slurm: the unfinished cells as one job array; collects at once when none is left.
+    func submit(_ sweep: SweepFile, runner: SweepRunner) throws {
+        let unfinished = sweep.cells.filter { runner.finishedResult($0) == nil }
+        if unfinished.isEmpty && !dryRun {
+            print("all \(sweep.cells.count) cells are finished")
+            report(try runner.collect(), sweep: sweep, directory: runner.directory)
+            return
+        }
+        // Absolute paths: the tasks start in sbatch's working directory on another node.
+        func absolute(_ path: String) -> String { URL(fileURLWithPath: path).standardizedFileURL.path }
+        let directory = absolute(runner.directory)
+        var arguments = [absolute(file), "--out", directory]
+        if quick { arguments.append("--quick") }
+        if let data { arguments += ["--data", absolute(data)] }
+        let array = SlurmArray(sweep: sweep, samtrain: runner.samtrain, sweepArguments: arguments, directory: directory, cells: unfinished)
+        if dryRun {
+            print("sbatch --parsable \((sbatchOptions + [directory + "/slurm/array-<time>.sbatch"]).joined(separator: " "))")
+            print(array.script, terminator: "")
+            return
+        }
+        let (job, script) = try array.submit(options: sbatchOptions)
+        print("submitted \(unfinished.count) of \(sweep.cells.count) cells as Slurm array job \(job) (\(script)); logs \(directory)/slurm/\(job)_<task>.out")
+        print("when it has ended: samtrain sweep \(file)\(quick ? " --quick" : "") --out \(runner.directory) --collect")
     }
 
     static func table(_ results: [SweepRunner.Result], axes: [String]) -> String {

@@ -73,6 +73,9 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Output directory (metrics, checkpoints).")
     var out: String?
 
+    @Option(help: ArgumentHelp("Also write the metrics as TensorBoard event files into DIR (events.out.tfevents.<time>.<host>; the scalars of metrics.jsonl).", valueName: "DIR"))
+    var tensorboard: String?
+
     @Option(help: "Checkpoint every N steps (500) or epochs (1epoch); default with --out: every epoch.")
     var checkpointEvery: String?
 
@@ -117,6 +120,7 @@ struct TrainCommand: ParsableCommand {
         c.augment = augment
         c.logEvery = logEvery
         c.outDirectory = out
+        c.tensorboardDirectory = tensorboard
         c.keep = keep
         c.reportDigests = reportDigests
         c.resume = resume

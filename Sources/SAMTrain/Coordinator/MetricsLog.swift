@@ -2,17 +2,20 @@ import Foundation
 
 /// Machine-readable records of a run, written by rank 0 into `--out DIR`:
 /// `metrics.jsonl` (a JSON object per logged step and per epoch), `metrics.csv` (the epoch
-/// records) and `config.json` (every setting and the environment, at start).
+/// records) and `config.json` (every setting and the environment, at start); with
+/// `--tensorboard DIR`, the same records' numbers as TensorBoard scalars.
 public final class MetricsLog {
     public let directory: String?
     private var jsonl: FileHandle?
     private var csv: FileHandle?
+    public let tensorboard: TensorBoardWriter?
 
     static let csvColumns = ["epoch", "step", "train_loss", "train_acc", "test_loss", "test_acc", "images_per_s", "seconds"]
 
-    /// Opens the files (appending when resuming). Only the coordinator passes a directory.
-    public init(directory: String?, resuming: Bool) throws {
+    /// Opens the files (appending when resuming). Only the coordinator passes directories.
+    public init(directory: String?, resuming: Bool, tensorboard: String? = nil) throws {
         self.directory = directory
+        self.tensorboard = try tensorboard.map { try TensorBoardWriter(directory: $0) }
         guard let directory else { return }
         try MetricsLog.makeDirectory(directory)
         jsonl = try MetricsLog.open(directory + "/metrics.jsonl", append: resuming)
@@ -49,6 +52,7 @@ public final class MetricsLog {
     }
 
     public func record(_ object: [String: Any]) {
+        tensorboard?.record(object)
         guard let jsonl, let data = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]) else { return }
         jsonl.write(data)
         jsonl.write(Data("\n".utf8))

@@ -1,13 +1,18 @@
 import Foundation
 
-/// Runs a sweep's cells one after another, each a normal `samtrain train` under mpirun in
-/// its own directory. A finished cell has a `result.json`; an unfinished one resumes from
-/// its newest checkpoint, so rerunning the same command finishes only what is missing.
+/// Runs a sweep's cells, each a normal `samtrain train` under mpirun in its own directory,
+/// one after another or `parallel` at a time. A finished cell has a `result.json`; an
+/// unfinished one resumes from its newest checkpoint, so rerunning the same command finishes
+/// only what is missing.
 public struct SweepRunner {
     public var sweep: SweepFile
     public var directory: String
     public var samtrain: String
     public var mpirun = "mpirun"
+    /// Cells run at once (`samtrain sweep --parallel K`), each its own mpirun.
+    public var parallel = 1
+    /// Run only these cells (a Slurm array task runs one); nil: every cell.
+    public var only: Set<String>?
     public var log: (String) -> Void = { print($0); fflush(stdout) }
 
     public init(sweep: SweepFile, directory: String, samtrain: String) {
@@ -26,78 +31,170 @@ public struct SweepRunner {
         public var sharpness: Double?
         public var lambdaMax: Double?
         public var seconds: Double
+        /// When the cell's last run started and ended (Unix seconds; absent in older results).
+        public var started: Double?
+        public var ended: Double?
     }
 
-    /// SIGINT or SIGTERM while a sweep runs: the running cell is stopped (its checkpoints
+    /// SIGINT or SIGTERM while a sweep runs: the running cells are stopped (their checkpoints
     /// stay) and `run` throws this, so that rerunning the command resumes where it was.
     public struct Interrupted: Error {
         public var signal: Int32
+        /// The cells that were running (comma-separated).
         public var cell: String
         public var finished: Int
         public var total: Int
     }
 
-    /// Runs every unfinished cell; returns the results of all cells (finished earlier or now)
-    /// and the names of the cells that failed. Throws `Interrupted` on SIGINT or SIGTERM.
+    public func resultPath(_ cell: SweepFile.Cell) -> String { directory + "/" + cell.name + "/result.json" }
+
+    /// The cell's result, when it has finished.
+    public func finishedResult(_ cell: SweepFile.Cell) -> Result? {
+        FileManager.default.contents(atPath: resultPath(cell)).flatMap { try? JSONDecoder().decode(Result.self, from: $0) }
+    }
+
+    /// Runs every unfinished cell (of `only`, when set); returns the results of those cells
+    /// (finished earlier or now), in the grid's order, and the names of the cells that failed.
+    /// Writes results.csv when it ran the whole grid. Throws `Interrupted` on SIGINT or SIGTERM.
     public func run() throws -> (results: [Result], failed: [String]) {
         try MetricsLog.makeDirectory(directory)
-        var results: [Result] = [], failed: [String] = []
-        let cells = sweep.cells
+        let cells = sweep.cells.filter { only?.contains($0.name) ?? true }
+        guard parallel >= 1 else { throw SAMTrainError("--parallel \(parallel): run at least 1 cell at a time") }
         let signals = Self.child.catchSignals()
         defer { Self.child.releaseSignals(signals) }
-        for (i, cell) in cells.enumerated() {
-            try stopIfInterrupted(at: cell.name, finished: results.count, total: cells.count)
-            let dir = directory + "/" + cell.name
-            let resultPath = dir + "/result.json"
-            if let data = FileManager.default.contents(atPath: resultPath), let r = try? JSONDecoder().decode(Result.self, from: data) {
-                log("[\(i + 1)/\(cells.count)] \(cell.name): done before (test acc \(String(format: "%.4f", r.finalTestAccuracy)))")
-                results.append(r)
-                continue
+        let state = Progress(count: cells.count)
+        let printer = NSLock()
+        let say = { (line: String) in printer.withLock { log(line) } }
+        // Workers take the next cell in the grid's order until none is left or a signal came.
+        let workers = min(parallel, max(cells.count, 1))
+        // Threads of their own: each spends its time waiting for an mpirun.
+        let group = DispatchGroup()
+        for _ in 0..<workers {
+            group.enter()
+            Thread {
+                while Self.child.signal == nil, let i = state.next() {
+                    let outcome: Outcome
+                    do { outcome = try runCell(cells[i], label: "[\(i + 1)/\(cells.count)]", say: say) } catch { outcome = .error(error) }
+                    state.finish(i, outcome)
+                }
+                group.leave()
+            }.start()
+        }
+        group.wait()
+        if let signal = Self.child.signal {
+            let stopped = state.unfinished.map { cells[$0].name }
+            throw Interrupted(signal: signal, cell: stopped.first.map { _ in stopped.joined(separator: ", ") } ?? "-",
+                              finished: state.results.count, total: cells.count)
+        }
+        if let error = state.errors.first { throw error }
+        let results = state.results.sorted { $0.key < $1.key }.map(\.value)
+        if only == nil { try writeCSV(results) }
+        return (results, state.failed.sorted { $0.key < $1.key }.map(\.value))
+    }
+
+    enum Outcome { case done(Result), failed(String), interrupted, error(Error) }
+
+    /// Which cells are taken, and what became of them (shared by the workers).
+    final class Progress: @unchecked Sendable {
+        private let lock = NSLock()
+        private var taken = 0
+        private let count: Int
+        private var running = Set<Int>()
+        private(set) var results: [Int: Result] = [:]
+        private(set) var failed: [Int: String] = [:]
+        private(set) var errors: [Error] = []
+        init(count: Int) { self.count = count }
+
+        func next() -> Int? {
+            lock.withLock {
+                guard taken < count, errors.isEmpty else { return nil }
+                taken += 1
+                running.insert(taken - 1)
+                return taken - 1
             }
-            try MetricsLog.makeDirectory(dir)
-            let resuming = !CheckpointDirectory.list(dir).isEmpty
-            log("[\(i + 1)/\(cells.count)] \(cell.name): \(resuming ? "resuming" : "starting")")
-            let start = Date()
-            let status = try launch(["train"] + Self.trainArguments(cell, directory: dir, resuming: resuming), output: dir + "/train.log")
-            try stopIfInterrupted(at: cell.name, finished: results.count, total: cells.count)
-            guard status == 0 else {
-                log("[\(i + 1)/\(cells.count)] \(cell.name): FAILED (exit \(status)); see \(dir)/train.log")
-                failed.append(cell.name)
-                continue
-            }
-            var result = try summarize(cell: cell, directory: dir, seconds: Date().timeIntervalSince(start))
-            if let s = sweep.sharpness, let checkpoint = CheckpointDirectory.list(dir).first {
-                let out = dir + "/sharpness.json"
-                if try launch(["sharpness", "--checkpoint", checkpoint, "--subset", "\(s.subset)", "--rho", "\(s.rho)", "--m", "\(s.m)",
-                               "--line-points", "0", "--json"], output: out) == 0,
-                   let data = FileManager.default.contents(atPath: out),
-                   let json = try? JSONSerialization.jsonObject(with: data) as? [String: Any] {
-                    result.lambdaMax = json["lambda_max"] as? Double
-                    result.sharpness = (json["m_sharpness"] as? [String: Any])?["value"] as? Double
+        }
+
+        func finish(_ i: Int, _ outcome: Outcome) {
+            lock.withLock {
+                switch outcome {
+                case .done(let r): results[i] = r; running.remove(i)
+                case .failed(let name): failed[i] = name; running.remove(i)
+                case .interrupted: break   // still unfinished
+                case .error(let e): errors.append(e); running.remove(i)
                 }
             }
-            try stopIfInterrupted(at: cell.name, finished: results.count, total: cells.count)
-            result.seconds = Date().timeIntervalSince(start)
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-            try encoder.encode(result).write(to: URL(fileURLWithPath: resultPath), options: .atomic)
-            log("[\(i + 1)/\(cells.count)] \(cell.name): test acc \(String(format: "%.4f", result.finalTestAccuracy)) in \(Int(result.seconds)) s")
-            results.append(result)
         }
+
+        var unfinished: [Int] { lock.withLock { running.sorted() } }
+    }
+
+    /// One cell: skipped when finished, else trained (resuming from its checkpoints), probed
+    /// for sharpness when the sweep asks, and its result.json written.
+    func runCell(_ cell: SweepFile.Cell, label: String, say: (String) -> Void) throws -> Outcome {
+        let dir = directory + "/" + cell.name
+        if let r = finishedResult(cell) {
+            say("\(label) \(cell.name): done before (test acc \(String(format: "%.4f", r.finalTestAccuracy)))")
+            return .done(r)
+        }
+        try MetricsLog.makeDirectory(dir)
+        let resuming = !CheckpointDirectory.list(dir).isEmpty
+        say("\(label) \(cell.name): \(resuming ? "resuming" : "starting")")
+        let start = Date()
+        let status = try launch(["train"] + Self.trainArguments(cell, directory: dir, resuming: resuming), output: dir + "/train.log")
+        if Self.child.signal != nil { return .interrupted }
+        guard status == 0 else {
+            say("\(label) \(cell.name): FAILED (exit \(status)); see \(dir)/train.log")
+            return .failed(cell.name)
+        }
+        var result = try summarize(cell: cell, directory: dir, seconds: Date().timeIntervalSince(start))
+        if let s = sweep.sharpness, let checkpoint = CheckpointDirectory.list(dir).first {
+            let out = dir + "/sharpness.json"
+            if try launch(["sharpness", "--checkpoint", checkpoint, "--subset", "\(s.subset)", "--rho", "\(s.rho)", "--m", "\(s.m)",
+                           "--line-points", "0", "--json"], output: out) == 0,
+               let data = FileManager.default.contents(atPath: out),
+               let json = try? JSONSerialization.jsonObject(with: data) as? [String: Any] {
+                result.lambdaMax = json["lambda_max"] as? Double
+                result.sharpness = (json["m_sharpness"] as? [String: Any])?["value"] as? Double
+            }
+        }
+        if Self.child.signal != nil { return .interrupted }
+        let end = Date()
+        result.seconds = end.timeIntervalSince(start)
+        result.started = start.timeIntervalSince1970
+        result.ended = end.timeIntervalSince1970
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        try encoder.encode(result).write(to: URL(fileURLWithPath: resultPath(cell)), options: .atomic)
+        say("\(label) \(cell.name): test acc \(String(format: "%.4f", result.finalTestAccuracy)) in \(Int(result.seconds)) s")
+        return .done(result)
+    }
+
+    /// `samtrain sweep --collect`: results.csv from every cell's result.json, once all are
+    /// finished; otherwise an error naming the unfinished cells.
+    public func collect() throws -> [Result] {
+        let cells = sweep.cells
+        let missing = cells.filter { finishedResult($0) == nil }
+        if !missing.isEmpty {
+            let names = missing.prefix(10).map { cell in
+                let dir = directory + "/" + cell.name
+                if let newest = CheckpointDirectory.list(dir).first { return "\(cell.name) (at \((newest as NSString).lastPathComponent))" }
+                return cell.name + (FileManager.default.fileExists(atPath: dir) ? " (no checkpoint yet)" : " (not started)")
+            }
+            throw SAMTrainError("--collect: \(missing.count) of \(cells.count) cells in \(directory) are not finished: \(names.joined(separator: ", "))\(missing.count > 10 ? ", …" : ""); finish them by rerunning the sweep (or its --slurm array), then collect")
+        }
+        let results = cells.compactMap(finishedResult)
         try writeCSV(results)
-        return (results, failed)
+        return results
     }
 
     /// The `samtrain train` arguments of a cell run in `directory` (what `validate` parses).
     public static func trainArguments(_ cell: SweepFile.Cell, directory: String, resuming: Bool) -> [String] {
-        var args = cell.arguments + ["--out", directory, "--log-every", "100000"]
+        // Each cell's TensorBoard file in its own directory: `tensorboard --logdir SWEEPDIR`
+        // shows the cells as runs side by side.
+        var args = cell.arguments + ["--out", directory, "--tensorboard", directory, "--log-every", "100000"]
         if cell.value("checkpoint-every") == nil { args += ["--checkpoint-every", "1epoch"] }
         if resuming { args += ["--resume", directory] }
         return args
-    }
-
-    func stopIfInterrupted(at cell: String, finished: Int, total: Int) throws {
-        if let signal = Self.child.signal { throw Interrupted(signal: signal, cell: cell, finished: finished, total: total) }
     }
 
     /// `mpirun -np R samtrain ARGS`, output to a file; returns the exit status.
@@ -123,12 +220,13 @@ public struct SweepRunner {
         return process.terminationStatus
     }
 
-    /// The one child process (mpirun) a sweep waits for, and the signal that interrupted it.
+    /// The child processes (mpirun, one per running cell) a sweep waits for, and the signal
+    /// that interrupted it.
     static let child = ChildProcess()
 
     final class ChildProcess: @unchecked Sendable {
         private let lock = NSLock()
-        private var process: Process?
+        private var processes: [ObjectIdentifier: Process] = [:]
         private var received: Int32?
 
         var signal: Int32? { lock.withLock { received } }
@@ -140,23 +238,24 @@ public struct SweepRunner {
             let started = try lock.withLock { () -> Bool in
                 guard received == nil else { return false }   // interrupted before the start
                 try process.run()
-                self.process = process
+                processes[ObjectIdentifier(process)] = process
                 return true
             }
             guard started else { return }
             process.waitUntilExit()
-            lock.withLock { self.process = nil }
+            _ = lock.withLock { processes.removeValue(forKey: ObjectIdentifier(process)) }
         }
 
         /// SIGINT and SIGTERM are handled (not fatal) until the returned sources are cancelled.
         func catchSignals() -> [DispatchSourceSignal] {
-            [SIGINT, SIGTERM].map { number in
+            lock.withLock { received = nil }
+            return [SIGINT, SIGTERM].map { number in
                 Foundation.signal(number, SIG_IGN)
                 let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
                 source.setEventHandler { [self] in
                     lock.withLock {
                         if received == nil { received = number }
-                        if let process, process.isRunning { kill(process.processIdentifier, SIGUSR2) }
+                        for process in processes.values where process.isRunning { kill(process.processIdentifier, SIGUSR2) }
                     }
                 }
                 source.resume()

@@ -91,7 +91,8 @@ public final class Trainer {
             return try DirectoryLock(directory: out)
         }
         metrics = try world.agree {
-            try MetricsLog(directory: world.isCoordinator ? out : nil, resuming: c.resume != nil)
+            try MetricsLog(directory: world.isCoordinator ? out : nil, resuming: c.resume != nil,
+                           tensorboard: world.isCoordinator ? c.tensorboardDirectory : nil)
         }
         checkpoints = out.map { CheckpointDirectory(path: $0, keep: c.keep) }
 
@@ -395,6 +396,7 @@ public final class Trainer {
         settings["test_subset"] = c.testSubset.map { $0 as Any } ?? NSNull()
         settings["threads"] = c.threads
         settings["out"] = c.outDirectory ?? NSNull()
+        settings["tensorboard"] = c.tensorboardDirectory ?? NSNull()
         settings["resume"] = c.resume ?? NSNull()
         settings["keep"] = c.keep
         settings["log_every"] = c.logEvery

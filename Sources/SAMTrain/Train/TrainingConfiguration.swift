@@ -29,6 +29,8 @@ public struct TrainingConfiguration {
     /// Side of the cutout square (0: off).
     public var cutout = 0
     public var outDirectory: String?
+    /// TensorBoard event files of the metrics (`--tensorboard DIR`); never changes a result.
+    public var tensorboardDirectory: String?
     /// Checkpoint every N steps (`--checkpoint-every N`) or every N epochs (`Nepoch`);
     /// with `--out` and neither, every epoch. Always at the end.
     public var checkpointEverySteps: Int?

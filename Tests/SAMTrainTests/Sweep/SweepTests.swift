@@ -194,4 +194,69 @@ final class SweepTests: XCTestCase {
         XCTAssertTrue(log.contains("resumed at step"), log)
         XCTAssertEqual(try String(contentsOfFile: out + "/results.csv", encoding: .utf8).split(separator: "\n").count, 3)
     }
+
+    /// `--parallel 2` runs two cells at once (their time windows overlap) and gives the rows of
+    /// a sequential run; TensorBoard's reader lists the cells as runs with their scalars;
+    /// `--collect` rebuilds results.csv, and names the cell that is not finished.
+    func testParallelSweepOverlapsCellsAndCollectNamesUnfinishedCells() throws {
+        try Subprocess.requireFashionMNIST()
+        let (dir, path) = try writeSweep("""
+        {"name": "tiny", "expected_time": "seconds", "ranks": 2,
+         "fixed": {"model": "mlp", "epochs": 1, "train_subset": 512, "batch_size": 64, "test_subset": 500},
+         "axes": {"seed": [1, 2]}}
+        """)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let parallel = dir.appendingPathComponent("parallel").path, sequential = dir.appendingPathComponent("sequential").path
+        let p = try Subprocess.run(Subprocess.samtrain, ["sweep", path, "--out", parallel, "--parallel", "2"], timeout: 300)
+        XCTAssertEqual(p.status, 0, p.output)
+        let s = try Subprocess.run(Subprocess.samtrain, ["sweep", path, "--out", sequential], timeout: 300)
+        XCTAssertEqual(s.status, 0, s.output)
+
+        let windows = try ["seed=1", "seed=2"].map { cell -> (Double, Double) in
+            let r = try JSONDecoder().decode(SweepRunner.Result.self, from: Data(contentsOf: URL(fileURLWithPath: "\(parallel)/\(cell)/result.json")))
+            return (try XCTUnwrap(r.started), try XCTUnwrap(r.ended))
+        }
+        XCTAssertLessThan(max(windows[0].0, windows[1].0), min(windows[0].1, windows[1].1), "the cells did not run at the same time: \(windows)")
+        func rows(_ out: String) throws -> [String] {
+            // Every column but the last, the seconds.
+            try String(contentsOfFile: out + "/results.csv", encoding: .utf8).split(separator: "\n").map { $0.split(separator: ",", omittingEmptySubsequences: false).dropLast().joined(separator: ",") }
+        }
+        let parallelRows = try rows(parallel)
+        XCTAssertEqual(parallelRows.count, 3, parallelRows.joined(separator: "\n"))
+        XCTAssertEqual(parallelRows, try rows(sequential))
+
+        if let runs = try TensorBoardReader.scalars(logdir: parallel) {
+            XCTAssertEqual(runs.keys.sorted(), ["seed=1", "seed=2"])
+            for (cell, row) in zip(["seed=1", "seed=2"], parallelRows.dropFirst()) {
+                let accuracy = try XCTUnwrap(runs[cell]?.values["epoch/test_acc"]?[8], "\(cell): \(runs[cell]?.values.keys.sorted() ?? [])")
+                XCTAssertTrue(row.contains(String(format: ",%.4f,", accuracy)), "\(cell): TensorBoard's test_acc \(accuracy), results.csv \(row)")
+            }
+        }
+
+        try FileManager.default.removeItem(atPath: parallel + "/results.csv")
+        let collected = try Subprocess.run(Subprocess.samtrain, ["sweep", path, "--out", parallel, "--collect"], timeout: 60)
+        XCTAssertEqual(collected.status, 0, collected.output)
+        XCTAssertEqual(try rows(parallel), parallelRows)
+        try FileManager.default.removeItem(atPath: parallel + "/seed=2/result.json")
+        let unfinished = try Subprocess.run(Subprocess.samtrain, ["sweep", path, "--out", parallel, "--collect"], timeout: 60)
+        XCTAssertEqual(unfinished.status, 1, unfinished.output)
+        XCTAssertTrue(unfinished.stderr.contains("--collect: 1 of 2 cells in \(parallel) are not finished: seed=2 (at checkpoint-step0000008.safetensors)"), unfinished.output)
+        XCTAssertEqual(unfinished.stderr.split(separator: "\n").count, 1, unfinished.stderr)
+
+        // Bad input: one line, a non-zero exit, nothing started.
+        for (args, message) in [(["--parallel", "0"], "--parallel 0: run at least 1 cell at a time"),
+                                (["--cell", "seed=3"], "--cell seed=3: no such cell"),
+                                (["--collect", "--slurm"], "--slurm and --collect do not go together"),
+                                (["--partition", "x"], "sbatch options go with --slurm")] {
+            let r = try Subprocess.run(Subprocess.samtrain, ["sweep", path, "--out", dir.appendingPathComponent("bad").path] + args, timeout: 60)
+            XCTAssertNotEqual(r.status, 0, "\(args)")
+            XCTAssertTrue(r.stderr.contains(message), "\(args): \(r.output)")
+            XCTAssertEqual(r.stderr.split(separator: "\n").count, 1, r.stderr)
+        }
+        // --slurm where there is no sbatch.
+        let noSlurm = try Subprocess.run(Subprocess.samtrain, ["sweep", path, "--out", dir.appendingPathComponent("bad").path, "--slurm"],
+                                         environment: ["PATH": "/nonexistent"], timeout: 60)
+        XCTAssertEqual(noSlurm.status, 1, noSlurm.output)
+        XCTAssertTrue(noSlurm.stderr.contains("--slurm: sbatch is not on PATH"), noSlurm.output)
+    }
 }
