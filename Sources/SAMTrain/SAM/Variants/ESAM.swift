@@ -86,9 +86,13 @@ public final class ESAM: SAMVariant {
 
         public init() {}
 
-        /// Clean pass, a forward at w + ε, forward + backward on γ of the examples (in
-        /// forward+backward units of 3: a forward is ~1/3 of a pass).
-        public var passesPerStep: Double { esamGamma >= 1 ? 2 : 1 + 1.0 / 3 + Double(esamGamma) }
+        /// In forward+backward passes (a forward ~1/3, a weight gradient ~1/3): the clean pass
+        /// without the unchosen tensors' weight gradients, a forward at w + ε, and a pass on
+        /// γ of the examples.
+        public var passesPerStep: Double {
+            let clean = 1 - (1 - Double(esamBeta)) / 3
+            return esamGamma >= 1 ? clean + 1 : clean + 1.0 / 3 + Double(esamGamma)
+        }
         public var resultDefiningSettings: [String: String] { ["esam_beta": "\(esamBeta)", "esam_gamma": "\(esamGamma)"] }
 
         public func validate() throws {
