@@ -109,10 +109,7 @@ public final class ShardPasses {
     @discardableResult
     public func perturbedPass(offset: FlatBuffer, point: PerturbedPoint = .ascent, groupAverage: Bool = false,
                               yieldsDirection: Bool = false) -> FlatBuffer {
-        timer.measure(.ascent) {
-            let w = weights.data, o = offset.data, p = perturbedWeights.data
-            for i in 0..<offset.count { p[i] = w[i] + o[i] }
-        }
+        writePerturbedWeights(offset)
         let loss = passAtPerturbedWeights(groupAverage: groupAverage, yieldsDirection: yieldsDirection)
         if point == .ascent {
             lossAtPerturbed = loss
@@ -154,10 +151,7 @@ public final class ShardPasses {
     /// statistics; ESAM's data selection). The mean is the shard's loss at the perturbed point.
     public func exampleLosses(at offset: FlatBuffer) -> [Double] {
         guard let ce = descentLoss as? SoftmaxCrossEntropy else { preconditionFailure("per-example losses need the cross-entropy") }
-        timer.measure(.ascent) {
-            let w = weights.data, o = offset.data, p = perturbedWeights.data
-            for i in 0..<offset.count { p[i] = w[i] + o[i] }
-        }
+        writePerturbedWeights(offset)
         model.store.exchangeValues(with: &perturbedWeights)
         defer { model.store.exchangeValues(with: &perturbedWeights) }
         let logits = timer.measure(.forward) { model.forward(images, mode: .trainFrozenStatistics) }
@@ -194,6 +188,14 @@ public final class ShardPasses {
         return perturbedPass(offset: offset, yieldsDirection: yieldsDirection)
     }
     private let subsetImages = Tensor(shape: [0])
+
+    /// `perturbedWeights` = w + offset (the model reads them during a perturbed pass).
+    private func writePerturbedWeights(_ offset: FlatBuffer) {
+        timer.measure(.ascent) {
+            let w = weights.data, o = offset.data, p = perturbedWeights.data
+            for i in 0..<offset.count { p[i] = w[i] + o[i] }
+        }
+    }
 
     /// Forward + backward with the model reading `perturbedWeights`; returns the loss there.
     private func passAtPerturbedWeights(groupAverage: Bool, yieldsDirection: Bool) -> Double {

@@ -196,7 +196,9 @@ public struct SweepFile {
         flags = flagKeys
         source = path
         for key in fixed.map(\.key) + axes.map(\.key) {
-            lines[key] = line(of: key.replacingOccurrences(of: "-", with: "_")) > 1 ? line(of: key.replacingOccurrences(of: "-", with: "_")) : line(of: key)
+            // The file may spell the key label_noise or label-noise.
+            let underscored = line(of: key.replacingOccurrences(of: "-", with: "_"))
+            lines[key] = underscored > 1 ? underscored : line(of: key)
         }
     }
 
