@@ -2,7 +2,8 @@ import CBLAS
 
 /// y = x·Wᵀ + b, with W stored [out][in] as in PyTorch; the products go through sgemm, or
 /// for a single example (micro-shards of m = 1) through sgemv and sger, which read W once
-/// instead of packing it first.
+/// instead of packing it first. A single example's ∂W can stay the outer product of its
+/// factors, and W a base plus such a product (`RankOneGradients`).
 public final class Linear: Layer {
     public let inputs: Int
     public let outputs: Int
@@ -19,6 +20,14 @@ public final class Linear: Layer {
         self.outputs = outputs
         weight = store.addParameter("\(name).weight", shape: [outputs, inputs], role: .weight)
         self.bias = bias ? store.addParameter("\(name).bias", shape: [outputs], role: .bias) : nil
+        store.rankOne.register(slot: weight, rows: outputs, columns: inputs)
+    }
+
+    /// The weight's unperturbed values and the rank-one offset s·u·vᵀ on top of them, during a
+    /// perturbed pass that leaves W factored.
+    private func rankOneWeight() -> (base: UnsafeMutablePointer<Float>, scale: Float, u: FlatBuffer, v: FlatBuffer)? {
+        guard case .applying(let scale, let base) = store.rankOne.phase, let f = store.rankOne.factor(of: weight) else { return nil }
+        return (base.data + store.parameters[weight].offset, scale, f.u, f.v)
     }
 
     public var parameterIndices: [Int] { [weight] + (bias.map { [$0] } ?? []) }
@@ -37,11 +46,19 @@ public final class Linear: Layer {
             let b = store.value(bias)
             for r in 0..<n { (y + r * outputs).update(from: b, count: outputs) }
         }
+        if n == 1, let w = rankOneWeight() {
+            // (W + s·u·vᵀ)·x = W·x + (s·v·x)·u
+            cblas_sgemv(CblasRowMajor, CblasNoTrans, Int32(outputs), Int32(inputs), 1, w.base, Int32(inputs),
+                        x.data, 1, bias == nil ? 0 : 1, y, 1)
+            cblas_saxpy(Int32(outputs), w.scale * cblas_sdot(Int32(inputs), w.v.data, 1, x.data, 1), w.u.data, 1, y, 1)
+            return output
+        }
         if n == 1 {
             cblas_sgemv(CblasRowMajor, CblasNoTrans, Int32(outputs), Int32(inputs), 1, store.value(weight), Int32(inputs),
                         x.data, 1, bias == nil ? 0 : 1, y, 1)
             return output
         }
+        precondition(rankOneWeight() == nil, "a factored weight is applied to one example at a time")
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(n), Int32(outputs), Int32(inputs),
                     1, x.data, Int32(inputs), store.value(weight), Int32(inputs), bias == nil ? 0 : 1, y, Int32(outputs))
         return output
@@ -52,6 +69,9 @@ public final class Linear: Layer {
         let g = gradOutput.data
         // ∂W += gᵀ·x ; ∂b += Σ_rows g
         if !store.wantsGradient(weight) {
+        } else if n == 1, store.rankOne.isRecording, let f = store.rankOne.factor(of: weight) {
+            f.u.data.update(from: g, count: outputs)
+            f.v.data.update(from: input.data, count: inputs)
         } else if n == 1 {
             cblas_sger(CblasRowMajor, Int32(outputs), Int32(inputs), 1, g, 1, input.data, 1,
                        store.gradient(weight), Int32(inputs))
@@ -65,6 +85,14 @@ public final class Linear: Layer {
         }
         guard needed else { return nil }
         inputGradient.resize(input.shape)
+        if n == 1, let w = rankOneWeight() {
+            // (W + s·u·vᵀ)ᵀ·g = Wᵀ·g + (s·u·g)·v
+            cblas_sgemv(CblasRowMajor, CblasTrans, Int32(outputs), Int32(inputs), 1, w.base, Int32(inputs),
+                        g, 1, 0, inputGradient.data, 1)
+            cblas_saxpy(Int32(inputs), w.scale * cblas_sdot(Int32(outputs), w.u.data, 1, g, 1), w.v.data, 1,
+                        inputGradient.data, 1)
+            return inputGradient
+        }
         if n == 1 {
             cblas_sgemv(CblasRowMajor, CblasTrans, Int32(outputs), Int32(inputs), 1, store.value(weight), Int32(inputs),
                         g, 1, 0, inputGradient.data, 1)

@@ -39,7 +39,7 @@ public final class Sequential {
     /// finished (often none).
     public func backward(_ gradLogits: Tensor, accumulate: Bool = false,
                          layerDone: ((_ parameters: [Int]) -> Void)? = nil) {
-        if !accumulate { store.gradients.zero() }
+        if !accumulate { store.zeroGradients() }
         var g = gradLogits
         for i in layers.indices.reversed() {
             let layer = layers[i]

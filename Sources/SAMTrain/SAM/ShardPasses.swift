@@ -95,8 +95,9 @@ public final class ShardPasses {
         backward(groupAverage: groupAverage, yieldsDirection: yieldsDirection, mayAccumulate: false)
         lossAtW = descent.loss + weightDecayTerm()
         correctAtW = descent.correct
-        if measuresNorms { gradientNorm = gradient.norm() }
+        if measuresNorms { gradientNorm = gradientSumOfSquares().squareRoot() }
         if let recorder {
+            if rankOne.isRecording { rankOne.materialize(into: gradient, parameters: parameters) }
             recorder.record("loss_at_w", value: lossAtW)
             if let ascentValue { recorder.record("ascent_loss_at_w", value: ascentValue.loss + weightDecayTerm()) }
             recorder.record("grad_at_w", buffer: gradient)
@@ -127,24 +128,79 @@ public final class ShardPasses {
     /// without ε itself; the same pass as `perturbedPass(offset:)` with ε = scale·g, which
     /// it falls back to when a recorder wants ε (AscentTests compares the two paths).
     @discardableResult
-    public func perturbedPass(along g: FlatBuffer, scaledBy scale: Float, groupAverage: Bool = false,
-                              yieldsDirection: Bool = false) -> FlatBuffer {
+    public func perturbedPass(along g: FlatBuffer, scaledBy scale: Float, point: PerturbedPoint = .ascent,
+                              groupAverage: Bool = false, yieldsDirection: Bool = false) -> FlatBuffer {
         if recorder != nil {
             timer.measure(.ascent) {
                 let e = epsilon.data, gp = g.data
                 for i in 0..<g.count { e[i] = scale * gp[i] }
             }
-            return perturbedPass(offset: epsilon, groupAverage: groupAverage, yieldsDirection: yieldsDirection)
+            return perturbedPass(offset: epsilon, point: point, groupAverage: groupAverage, yieldsDirection: yieldsDirection)
         }
         // ‖ε‖ = |scale|·‖g‖, taken before the pass overwrites g.
-        let offsetNorm = measuresNorms ? Double(abs(scale)) * g.norm() : 0
+        let offsetNorm = measuresNorms && point == .ascent ? Double(abs(scale)) * g.norm() : 0
         timer.measure(.ascent) {
             let w = weights.data, gp = g.data, p = perturbedWeights.data
             for i in 0..<g.count { p[i] = w[i] + scale * gp[i] }
         }
-        lossAtPerturbed = passAtPerturbedWeights(groupAverage: groupAverage, yieldsDirection: yieldsDirection)
-        if measuresNorms { epsilonNorm = offsetNorm }
+        let loss = passAtPerturbedWeights(groupAverage: groupAverage, yieldsDirection: yieldsDirection)
+        if point == .ascent {
+            lossAtPerturbed = loss
+            if measuresNorms { epsilonNorm = offsetNorm }
+        }
         return gradient
+    }
+
+    /// Hands the latest pass's gradient to `buffer` by exchanging the two (no copy): the next
+    /// pass writes into what `buffer` held. For a variant that keeps one pass's gradient
+    /// while it makes another.
+    public func keepGradient(in buffer: inout FlatBuffer) {
+        model.store.exchangeGradients(with: &buffer)
+    }
+
+    /// Moves 1–4 for an ε along the clean gradient, ε = scale(‖g‖)·g (SAM with p = 2): the
+    /// clean pass, then the perturbed pass at w + ε; returns the gradient there. A shard of one
+    /// example that lives in this rank keeps its Linear weights' gradients as outer products
+    /// (`RankOneGradients`); the numbers are those of `cleanPass` + `perturbedPass(along:)`
+    /// up to rounding (the conformance case sam_m1 takes this path).
+    public func perturbedPassAlongCleanGradient(yieldsDirection: Bool = false,
+                                                scale: (_ gradientNorm: Double) -> Float) -> FlatBuffer {
+        guard factorsOneExample, images.shape[0] == 1, group == nil, weightDecayInLoss == 0,
+              !rankOne.factors.isEmpty else {
+            let g = cleanPass()
+            let s = timer.measure(.ascent) { scale(g.norm()) }
+            return perturbedPass(along: g, scaledBy: s, yieldsDirection: yieldsDirection)
+        }
+        rankOne.phase = .recording
+        defer { rankOne.phase = .off }
+        let g = cleanPass()
+        let norm = timer.measure(.ascent) { gradientSumOfSquares().squareRoot() }
+        let s = scale(norm)
+        if let recorder {
+            timer.measure(.ascent) { for i in 0..<g.count { epsilon[i] = s * g[i] } }
+            recorder.record("epsilon", buffer: epsilon)
+        }
+        timer.measure(.ascent) {
+            let w = weights.data, gp = g.data, p = perturbedWeights.data
+            for range in rankOne.denseRanges { for i in range { p[i] = w[i] + s * gp[i] } }
+        }
+        rankOne.phase = .applying(scale: s, base: weights)
+        lossAtPerturbed = passAtPerturbedWeights(groupAverage: false, yieldsDirection: yieldsDirection)
+        if measuresNorms { epsilonNorm = Double(abs(s)) * norm }
+        if let recorder {
+            recorder.record("loss_at_perturbed", value: lossAtPerturbed)
+            recorder.record("grad_at_perturbed", buffer: gradient)
+        }
+        return gradient
+    }
+
+    /// Whether one-example shards keep Linear gradients factored (tests compare both ways).
+    public var factorsOneExample = true
+    private var rankOne: RankOneGradients { model.store.rankOne }
+
+    /// Σ g² of the latest clean gradient (its factored weights' parts from their factors).
+    private func gradientSumOfSquares() -> Double {
+        rankOne.isRecording ? rankOne.sumOfSquares(of: gradient) : gradient.sumOfSquares()
     }
 
     /// Each example's descent loss at `w + offset`, from a forward pass alone (frozen running

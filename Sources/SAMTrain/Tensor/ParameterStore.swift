@@ -31,6 +31,8 @@ public final class ParameterStore {
     private var parameterCount = 0
     private var bufferCount = 0
     private var bufferInitial: [(Int, Int, Float)] = []
+    /// Linear weights whose one-example gradients can stay outer products (SAM, `--m 1`).
+    public let rankOne = RankOneGradients()
 
     public init() {}
 
@@ -62,6 +64,7 @@ public final class ParameterStore {
         gradients = FlatBuffer(count: parameterCount)
         buffers = FlatBuffer(count: bufferCount)
         for (offset, n, v) in bufferInitial { (buffers.data + offset).update(repeating: v, count: n) }
+        rankOne.seal(parameters: parameters, count: parameterCount)
         isSealed = true
     }
 
@@ -78,6 +81,12 @@ public final class ParameterStore {
     public func exchangeGradients(with other: inout FlatBuffer) {
         precondition(other.count == gradients.count, "exchanging gradients of another size")
         swap(&gradients, &other)
+    }
+
+    /// Zeroes the gradients before a backward pass, except the slices that stay factored.
+    public func zeroGradients() {
+        guard rankOne.isRecording else { return gradients.zero() }
+        for range in rankOne.denseRanges { (gradients.data + range.lowerBound).update(repeating: 0, count: range.count) }
     }
 
     @inline(__always) public func value(_ index: Int) -> UnsafeMutablePointer<Float> {

@@ -4,22 +4,8 @@ import Foundation
 /// combination. Reductions accumulate in Double so that norms do not depend on the
 /// parameter count's magnitude.
 extension FlatBuffer {
-    /// Σ x², accumulated in Double. Eight independent partial sums: one chain of Double adds
-    /// would run at the adder's latency (a tenth of the step at 64 micro-shards per rank).
-    public func sumOfSquares() -> Double {
-        let p = data
-        var acc = SIMD8<Double>()
-        var i = 0
-        while i + 8 <= count {
-            let v = SIMD8<Double>(Double(p[i]), Double(p[i + 1]), Double(p[i + 2]), Double(p[i + 3]),
-                                  Double(p[i + 4]), Double(p[i + 5]), Double(p[i + 6]), Double(p[i + 7]))
-            acc += v * v
-            i += 8
-        }
-        var s = acc.sum()
-        while i < count { let v = Double(p[i]); s += v * v; i += 1 }
-        return s
-    }
+    /// Σ x², accumulated in Double.
+    public func sumOfSquares() -> Double { sumOfSquaresOf(data, count: count) }
 
     public func norm() -> Double { sumOfSquares().squareRoot() }
 
@@ -66,4 +52,21 @@ extension FlatBuffer {
         for i in 0..<count where !data[i].isFinite { return false }
         return true
     }
+}
+
+/// Σ x² over `count` floats from `p`, accumulated in Double. Eight independent partial sums:
+/// one chain of Double adds would run at the adder's latency (a tenth of the step at 64
+/// micro-shards per rank).
+func sumOfSquaresOf(_ p: UnsafePointer<Float>, count: Int) -> Double {
+    var acc = SIMD8<Double>()
+    var i = 0
+    while i + 8 <= count {
+        let v = SIMD8<Double>(Double(p[i]), Double(p[i + 1]), Double(p[i + 2]), Double(p[i + 3]),
+                              Double(p[i + 4]), Double(p[i + 5]), Double(p[i + 6]), Double(p[i + 7]))
+        acc += v * v
+        i += 8
+    }
+    var s = acc.sum()
+    while i < count { let v = Double(p[i]); s += v * v; i += 1 }
+    return s
 }

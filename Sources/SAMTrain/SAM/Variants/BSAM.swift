@@ -34,15 +34,13 @@ public final class BSAM: SAMVariant {
             cleanGradient = FlatBuffer(count: shard.weights.count)
             maxGradient = FlatBuffer(count: shard.weights.count)
         }
-        let g0 = cleanGradient, e = shard.epsilon
-        g0.copy(from: shard.cleanPass())
+        shard.cleanPass()
+        shard.keepGradient(in: &cleanGradient)
+        let g0 = cleanGradient
         let unit = Float(1 / (g0.norm() + normEps))
-
-        shard.timer.measure(.ascent) { e.copy(from: g0); e.scale(by: rho * unit) }
-        maxGradient.copy(from: shard.perturbedPass(offset: e, point: .ascent, groupAverage: true))
-
-        shard.timer.measure(.ascent) { e.copy(from: g0); e.scale(by: -rhoMin(context) * unit) }
-        let gMin = shard.perturbedPass(offset: e, point: .minimum, groupAverage: true)
+        shard.perturbedPass(along: g0, scaledBy: rho * unit, point: .ascent, groupAverage: true)
+        shard.keepGradient(in: &maxGradient)
+        let gMin = shard.perturbedPass(along: g0, scaledBy: -rhoMin(context) * unit, point: .minimum, groupAverage: true)
 
         // d = g_max + g0 − (‖g_max‖/‖g_min‖)·g_min, written over g_min's buffer.
         shard.timer.measure(.ascent) {

@@ -40,7 +40,7 @@ public func samAscent(gradient g: FlatBuffer, rho: Float, norm: AscentNorm, norm
     let n = g.count, gp = g.data, e = epsilon.data
     switch norm {
     case .l2:
-        let scale = samAscentScale(gradient: g, rho: rho, normEps: normEps)
+        let scale = samAscentScale(gradientNorm: g.norm(), rho: rho, normEps: normEps)
         for i in 0..<n { e[i] = scale * gp[i] }
     case .infinity:
         for i in 0..<n { e[i] = gp[i] > 0 ? rho : (gp[i] < 0 ? -rho : 0) }
@@ -58,8 +58,8 @@ public func samAscent(gradient g: FlatBuffer, rho: Float, norm: AscentNorm, norm
 }
 
 /// ρ / (‖g‖₂ + δ): SAM's ε for p = 2 is this times g.
-public func samAscentScale(gradient g: FlatBuffer, rho: Float, normEps: Double) -> Float {
-    Float(Double(rho) / (g.norm() + normEps))
+public func samAscentScale(gradientNorm: Double, rho: Float, normEps: Double) -> Float {
+    Float(Double(rho) / (gradientNorm + normEps))
 }
 
 /// SAM (Foret et al. 2021): descend along the gradient taken at the worst nearby point.
@@ -76,12 +76,13 @@ public final class SAM: SAMVariant {
     }
 
     public func direction(for shard: ShardPasses, context: StepContext) -> FlatBuffer {
-        let g = shard.cleanPass()
         if norm == .l2 {
-            // ε = scale·g goes straight into the perturbed weights (one pass less).
-            let scale = shard.timer.measure(.ascent) { samAscentScale(gradient: g, rho: rho, normEps: normEps) }
-            return shard.perturbedPass(along: g, scaledBy: scale, yieldsDirection: true)
+            // ε = ρ·g/(‖g‖ + δ) goes straight into the perturbed weights (one pass less).
+            return shard.perturbedPassAlongCleanGradient(yieldsDirection: true) {
+                samAscentScale(gradientNorm: $0, rho: rho, normEps: normEps)
+            }
         }
+        let g = shard.cleanPass()
         shard.timer.measure(.ascent) {
             samAscent(gradient: g, rho: rho, norm: norm, normEps: normEps, into: shard.epsilon)
         }
