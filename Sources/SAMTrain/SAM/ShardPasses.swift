@@ -171,7 +171,7 @@ public final class ShardPasses {
             let s = timer.measure(.ascent) { scale(g.norm()) }
             return perturbedPass(along: g, scaledBy: s, yieldsDirection: yieldsDirection)
         }
-        rankOne.phase = .recording
+        rankOne.beginRecording()
         defer { rankOne.phase = .off }
         let g = cleanPass()
         let norm = timer.measure(.ascent) { gradientSumOfSquares().squareRoot() }

@@ -47,6 +47,16 @@ public final class RankOneGradients {
         if count > start { denseRanges.append(start..<count) }
     }
 
+    /// Starts a clean pass that records factors. They start at zero, so that a weight whose
+    /// layer records nothing in this pass counts as a zero gradient, never as a stale one.
+    func beginRecording() {
+        for f in factors {
+            f.u.zero()
+            f.v.zero()
+        }
+        phase = .recording
+    }
+
     public var isRecording: Bool {
         if case .recording = phase { return true }
         return false
