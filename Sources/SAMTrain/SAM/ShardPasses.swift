@@ -128,8 +128,10 @@ public final class ShardPasses {
     /// without ε itself; the same pass as `perturbedPass(offset:)` with ε = scale·g, which
     /// it falls back to when a recorder wants ε (AscentTests compares the two paths).
     @discardableResult
+    /// `normOfAlong` is ‖g‖ when the caller has it (spares a pass over g on logged steps).
     public func perturbedPass(along g: FlatBuffer, scaledBy scale: Float, point: PerturbedPoint = .ascent,
-                              groupAverage: Bool = false, yieldsDirection: Bool = false) -> FlatBuffer {
+                              groupAverage: Bool = false, yieldsDirection: Bool = false,
+                              normOfAlong: Double? = nil) -> FlatBuffer {
         if recorder != nil {
             timer.measure(.ascent) {
                 let e = epsilon.data, gp = g.data
@@ -138,7 +140,7 @@ public final class ShardPasses {
             return perturbedPass(offset: epsilon, point: point, groupAverage: groupAverage, yieldsDirection: yieldsDirection)
         }
         // ‖ε‖ = |scale|·‖g‖, taken before the pass overwrites g.
-        let offsetNorm = measuresNorms && point == .ascent ? Double(abs(scale)) * g.norm() : 0
+        let offsetNorm = measuresNorms && point == .ascent ? Double(abs(scale)) * (normOfAlong ?? g.norm()) : 0
         timer.measure(.ascent) {
             let w = weights.data, gp = g.data, p = perturbedWeights.data
             for i in 0..<g.count { p[i] = w[i] + scale * gp[i] }
@@ -168,13 +170,15 @@ public final class ShardPasses {
         guard factorsOneExample, images.shape[0] == 1, group == nil, weightDecayInLoss == 0,
               !rankOne.factors.isEmpty else {
             let g = cleanPass()
-            let s = timer.measure(.ascent) { scale(g.norm()) }
-            return perturbedPass(along: g, scaledBy: s, yieldsDirection: yieldsDirection)
+            // A logged step's clean pass has taken ‖g‖ already (`gradientNorm`, the same sum).
+            let norm = measuresNorms ? gradientNorm : timer.measure(.ascent) { g.norm() }
+            let s = timer.measure(.ascent) { scale(norm) }
+            return perturbedPass(along: g, scaledBy: s, yieldsDirection: yieldsDirection, normOfAlong: norm)
         }
         rankOne.beginRecording()
         defer { rankOne.phase = .off }
         let g = cleanPass()
-        let norm = timer.measure(.ascent) { gradientSumOfSquares().squareRoot() }
+        let norm = measuresNorms ? gradientNorm : timer.measure(.ascent) { gradientSumOfSquares().squareRoot() }
         let s = scale(norm)
         if let recorder {
             timer.measure(.ascent) { for i in 0..<g.count { epsilon[i] = s * g[i] } }

@@ -127,4 +127,41 @@ final class AscentTests: XCTestCase {
         XCTAssertGreaterThan(moved, 1e-3, "the steps moved the weights")
         XCTAssertLessThan(difference, 1e-6, "fast and plain paths differ by more than rounding")
     }
+
+    /// The metrics' ‖g‖ and ‖ε‖ of every variant: the fast path takes them from the norms the
+    /// ascent computed anyway (`normOfAlong`, the clean pass's ‖g‖); a recorder makes the step
+    /// write ε out and measure it. The two agree, and ‖ε‖ is not 0.
+    func testLoggedNormsOfEveryVariantMatchTheWrittenOutEpsilon() throws {
+        final class Ignore: ShardRecorder {
+            func record(_ key: String, value: Double) {}
+            func record(_ key: String, buffer: FlatBuffer) {}
+        }
+        var rng = SplitMix64(seed: 8)
+        let images = Tensor(shape: [6, 1, 8, 8])
+        for i in 0..<images.count { images[i] = rng.uniform(-1, 1) }
+        let labels: [Int32] = [0, 1, 2, 2, 1, 0]
+        let world = Communicator.world()
+        for name in VariantRegistry.names where name != "none" {
+            func norms(recorded: Bool) throws -> [Double] {
+                let m = Architecture.cnn.build(inputShape: [1, 8, 8], classes: 3)
+                m.initialize(seed: 4)
+                let step = SAMStep(model: m, variant: try SAMConfiguration(name).makeVariant(),
+                                   layout: try ShardLayout(scope: .shard(m: nil), globalBatch: 6, worldSize: 1),
+                                   world: world, group: nil, optimizer: SGD(count: m.store.count, momentum: 0.9, nesterov: false, weightDecay: 5e-4),
+                                   descentLoss: SoftmaxCrossEntropy())
+                if recorded { step.passes.recorder = Ignore() }
+                step.passes.measuresNorms = true
+                var norms: [Double] = []
+                for k in 0..<2 {
+                    let stats = step.run(images: images, labels: labels,
+                                         context: StepContext(step: k, learningRate: 0.1, maximumLearningRate: 0.1, minimumLearningRate: 0))
+                    norms += [stats.gradientNormSum, stats.epsilonNormSum]
+                }
+                return norms
+            }
+            let fast = try norms(recorded: false), written = try norms(recorded: true)
+            XCTAssertGreaterThan(fast[1], 0, "\(name): ‖ε‖ of step 0")
+            for (a, b) in zip(fast, written) { XCTAssertEqual(a, b, accuracy: 1e-5 * abs(b), "\(name): ‖g‖, ‖ε‖ of steps 0 and 1") }
+        }
+    }
 }

@@ -37,8 +37,9 @@ public final class BSAM: SAMVariant {
         shard.cleanPass()
         shard.keepGradient(in: &cleanGradient)
         let g0 = cleanGradient
-        let unit = Float(1 / (g0.norm() + normEps))
-        shard.perturbedPass(along: g0, scaledBy: rho * unit, point: .ascent, groupAverage: true)
+        let g0Norm = g0.norm()
+        let unit = Float(1 / (g0Norm + normEps))
+        shard.perturbedPass(along: g0, scaledBy: rho * unit, point: .ascent, groupAverage: true, normOfAlong: g0Norm)
         shard.keepGradient(in: &maxGradient)
         let gMin = shard.perturbedPass(along: g0, scaledBy: -rhoMin(context) * unit, point: .minimum, groupAverage: true)
 

@@ -45,8 +45,9 @@ public final class FriendlySAM: SAMVariant {
         }
         shard.recorder?.record("ascent_direction", buffer: a)
         shard.recorder?.record("fsam_momentum", buffer: m)
-        let scale = shard.timer.measure(.ascent) { Float(Double(rho) / (a.norm() + normEps)) }
-        return shard.perturbedPass(along: a, scaledBy: scale, yieldsDirection: true)
+        let aNorm = shard.timer.measure(.ascent) { a.norm() }
+        return shard.perturbedPass(along: a, scaledBy: Float(Double(rho) / (aNorm + normEps)), yieldsDirection: true,
+                                   normOfAlong: aNorm)
     }
 
     public struct Options: VariantOptions {

@@ -32,8 +32,9 @@ public final class GSAM: SAMVariant {
         if clean.count != shard.weights.count { clean = FlatBuffer(count: shard.weights.count) }
         let g = clean
         g.copy(from: shard.cleanPass())
-        let scale = shard.timer.measure(.ascent) { Float(Double(radius(context)) / (g.norm() + normEps)) }
-        let gp = shard.perturbedPass(along: g, scaledBy: scale, groupAverage: true)
+        let gNorm = shard.timer.measure(.ascent) { g.norm() }
+        let gp = shard.perturbedPass(along: g, scaledBy: Float(Double(radius(context)) / (gNorm + normEps)),
+                                     groupAverage: true, normOfAlong: gNorm)
 
         // g_⊥ over the clean gradient's copy, then g_p − α·g_⊥ over g_p.
         shard.timer.measure(.ascent) {

@@ -42,7 +42,8 @@ public final class LookSAM: SAMVariant {
         }
         clean.copy(from: g)
         let gNorm = clean.norm()
-        let gs = shard.perturbedPass(along: clean, scaledBy: Float(Double(rho) / (gNorm + normEps)), groupAverage: true)
+        let gs = shard.perturbedPass(along: clean, scaledBy: Float(Double(rho) / (gNorm + normEps)), groupAverage: true,
+                                     normOfAlong: gNorm)
         shard.timer.measure(.ascent) {
             let gsNorm = gs.norm()
             let c = clean.dot(gs) / (gNorm * gsNorm + normEps)

@@ -24,13 +24,14 @@ public final class VaSSO: SAMVariant {
     public func direction(for shard: ShardPasses, context: StepContext) -> FlatBuffer {
         let d = estimate[context.slot]
         let g = shard.cleanPass()
-        let scale = shard.timer.measure(.ascent) { () -> Float in
+        let dNorm = shard.timer.measure(.ascent) { () -> Double in
             let dp = d.data, gp = g.data, t = theta
             for i in 0..<d.count { dp[i] = (1 - t) * dp[i] + t * gp[i] }
-            return Float(Double(rho) / (d.norm() + normEps))
+            return d.norm()
         }
         shard.recorder?.record("vasso_d", buffer: d)
-        return shard.perturbedPass(along: d, scaledBy: scale, yieldsDirection: true)
+        return shard.perturbedPass(along: d, scaledBy: Float(Double(rho) / (dNorm + normEps)), yieldsDirection: true,
+                                   normOfAlong: dNorm)
     }
 
     public struct Options: VariantOptions {
