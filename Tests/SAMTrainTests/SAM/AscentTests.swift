@@ -2,7 +2,21 @@ import Foundation
 import XCTest
 @testable import SAMTrain
 
+/// A recorder that keeps nothing: its presence makes a step write ε out (the plain path).
+private final class IgnoredRecords: ShardRecorder {
+    func record(_ key: String, value: Double) {}
+    func record(_ key: String, buffer: FlatBuffer) {}
+}
+
 final class AscentTests: XCTestCase {
+    /// Six 1×8×8 images and their labels, for steps of the small cnn.
+    func sixImages(seed: UInt64) -> (Tensor, [Int32]) {
+        var rng = SplitMix64(seed: seed)
+        let images = Tensor(shape: [6, 1, 8, 8])
+        for i in 0..<images.count { images[i] = rng.uniform(-1, 1) }
+        return (images, [0, 1, 2, 2, 1, 0])
+    }
+
     func randomBuffer(_ n: Int, seed: UInt64) -> FlatBuffer {
         var rng = SplitMix64(seed: seed)
         let b = FlatBuffer(count: n)
@@ -90,14 +104,7 @@ final class AscentTests: XCTestCase {
     /// one example. Equal up to rounding only: the norms are summed in another order, sger
     /// adds x·yᵀ into the direction with a fused multiply-add.
     func testFastMicroShardPathMatchesThePlainPath() throws {
-        final class Ignore: ShardRecorder {
-            func record(_ key: String, value: Double) {}
-            func record(_ key: String, buffer: FlatBuffer) {}
-        }
-        var rng = SplitMix64(seed: 5)
-        let images = Tensor(shape: [6, 1, 8, 8])
-        for i in 0..<images.count { images[i] = rng.uniform(-1, 1) }
-        let labels: [Int32] = [0, 1, 2, 2, 1, 0]
+        let (images, labels) = sixImages(seed: 5)
         let world = Communicator.world()
         func train(recorded: Bool) throws -> (weights: [Float], norms: [Double]) {
             let m = Architecture.cnn.build(inputShape: [1, 8, 8], classes: 3)
@@ -106,7 +113,7 @@ final class AscentTests: XCTestCase {
                                world: world, group: nil, optimizer: SGD(count: m.store.count, momentum: 0.9, nesterov: false, weightDecay: 5e-4),
                                descentLoss: SoftmaxCrossEntropy())
             if recorded {
-                step.passes.recorder = Ignore()
+                step.passes.recorder = IgnoredRecords()
                 step.passes.factorsOneExample = false
             }
             step.passes.measuresNorms = true
@@ -132,14 +139,7 @@ final class AscentTests: XCTestCase {
     /// ascent computed anyway (`normOfAlong`, the clean pass's ‖g‖); a recorder makes the step
     /// write ε out and measure it. The two agree, and ‖ε‖ is not 0.
     func testLoggedNormsOfEveryVariantMatchTheWrittenOutEpsilon() throws {
-        final class Ignore: ShardRecorder {
-            func record(_ key: String, value: Double) {}
-            func record(_ key: String, buffer: FlatBuffer) {}
-        }
-        var rng = SplitMix64(seed: 8)
-        let images = Tensor(shape: [6, 1, 8, 8])
-        for i in 0..<images.count { images[i] = rng.uniform(-1, 1) }
-        let labels: [Int32] = [0, 1, 2, 2, 1, 0]
+        let (images, labels) = sixImages(seed: 8)
         let world = Communicator.world()
         for name in VariantRegistry.names where name != "none" {
             func norms(recorded: Bool) throws -> [Double] {
@@ -149,7 +149,7 @@ final class AscentTests: XCTestCase {
                                    layout: try ShardLayout(scope: .shard(m: nil), globalBatch: 6, worldSize: 1),
                                    world: world, group: nil, optimizer: SGD(count: m.store.count, momentum: 0.9, nesterov: false, weightDecay: 5e-4),
                                    descentLoss: SoftmaxCrossEntropy())
-                if recorded { step.passes.recorder = Ignore() }
+                if recorded { step.passes.recorder = IgnoredRecords() }
                 step.passes.measuresNorms = true
                 var norms: [Double] = []
                 for k in 0..<2 {
