@@ -127,8 +127,8 @@ public final class ShardPasses {
     /// Moves 3–4 at the ascent point w + scale·g (SAM's ε for p = 2), written in one pass
     /// without ε itself; the same pass as `perturbedPass(offset:)` with ε = scale·g, which
     /// it falls back to when a recorder wants ε (AscentTests compares the two paths).
-    @discardableResult
     /// `normOfAlong` is ‖g‖ when the caller has it (spares a pass over g on logged steps).
+    @discardableResult
     public func perturbedPass(along g: FlatBuffer, scaledBy scale: Float, point: PerturbedPoint = .ascent,
                               groupAverage: Bool = false, yieldsDirection: Bool = false,
                               normOfAlong: Double? = nil) -> FlatBuffer {
@@ -172,8 +172,7 @@ public final class ShardPasses {
             let g = cleanPass()
             // A logged step's clean pass has taken ‖g‖ already (`gradientNorm`, the same sum).
             let norm = measuresNorms ? gradientNorm : timer.measure(.ascent) { g.norm() }
-            let s = timer.measure(.ascent) { scale(norm) }
-            return perturbedPass(along: g, scaledBy: s, yieldsDirection: yieldsDirection, normOfAlong: norm)
+            return perturbedPass(along: g, scaledBy: scale(norm), yieldsDirection: yieldsDirection, normOfAlong: norm)
         }
         rankOne.beginRecording()
         defer { rankOne.phase = .off }
