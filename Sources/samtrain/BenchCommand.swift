@@ -8,11 +8,10 @@ struct BenchCommand: ParsableCommand {
         abstract: "Time training steps (images/s and per-phase times) beside OpenBLAS sgemm's GFLOP/s."
     )
 
-    @Option(help: "Model: \(Architecture.allCases.map(\.rawValue).joined(separator: ", ")) (timed on random inputs of its data shape: 1×28×28 for mlp and cnn, 3×32×32 for the residual networks).")
-    var model: String = "cnn"
+    @OptionGroup(title: "Model") var model: ModelOptions
 
-    @Option(parsing: .upToNextOption, help: "Examples per rank per step; several values time each in turn (64 is the default recipe's).")
-    var batchSize: [Int] = [64, 128]
+    @Option(parsing: .upToNextOption, help: "Examples per rank per step (the global batch is this × the rank count); several values time each in turn (64 is the default recipe's).")
+    var batchPerRank: [Int] = [64, 128]
 
     @Option(help: "Timed steps.")
     var steps: Int = 20
@@ -29,24 +28,30 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "How convolutions run: \(Conv2d.Lowering.allCases.map(\.rawValue).joined(separator: ", ")) (automatic: samtrain's own AVX2 kernels for stride 1 where the CPU has them).")
     var convolution: Conv2d.Lowering = .automatic
 
-    @OptionGroup var samOptions: SAMOptions
+    @OptionGroup(title: "Optimization") var optimization: OptimizationOptions
 
-    @OptionGroup(title: "Communication") var allreduceOptions: AllreduceOptions
+    @OptionGroup(title: "Sharpness-aware minimization") var samOptions: SAMOptions
+
+    @OptionGroup var variants: VariantRegistry
+
+    @OptionGroup(title: "Communication") var communication: CommunicationOptions
+
+    func validate() throws {
+        try samConfiguration.validate()
+        guard !batchPerRank.isEmpty, batchPerRank.allSatisfy({ $0 > 0 }), steps > 0, warmup >= 0, threads > 0 else {
+            throw ValidationError("--batch-per-rank, --steps and --threads must be positive, --warmup ≥ 0")
+        }
+    }
 
     func run() throws {
-        let architecture: Architecture
-        do { architecture = try Architecture.named(model) } catch let e as SAMTrainError { throw ValidationError(e.message) }
-        guard !batchSize.isEmpty, batchSize.allSatisfy({ $0 > 0 }), steps > 0, warmup >= 0, threads > 0 else {
-            throw ValidationError("--batch-size, --steps and --threads must be positive, --warmup ≥ 0")
-        }
-        let sam = try samOptions.configuration()
-        let allreduce = try allreduceOptions.settings()
         Conv2d.lowering = convolution
         MPIJob.run { world in
             var results: [Benchmark.Result] = []
-            for batch in batchSize {
-                var bench = Benchmark(model: architecture, batchPerRank: batch, steps: steps, warmup: warmup, threads: threads, sam: sam)
-                bench.allreduce = allreduce
+            for batch in batchPerRank {
+                let step = StepSettings(sam: samConfiguration, optimizer: optimization.optimizerKind,
+                                        globalBatch: batch * world.size, allreduce: communication.settings)
+                let bench = Benchmark(model: model.model, step: step, learningRate: optimization.lr,
+                                      steps: steps, warmup: warmup, threads: threads)
                 let r = try bench.run(world: world)
                 results.append(r)
                 if world.isCoordinator && !json { print(BenchCommand.table(r) + "\n") }
@@ -83,6 +88,10 @@ struct BenchCommand: ParsableCommand {
         lines.append("cpu               " + r.cpu)
         return lines.joined(separator: "\n")
     }
+}
+
+extension BenchCommand: TakesSAMOptions {
+    var samConfiguration: SAMConfiguration { samOptions.configuration(variants: variants) }
 }
 
 /// `--convolution`: the lowering every Conv2d uses during the bench.

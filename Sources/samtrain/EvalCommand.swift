@@ -8,19 +8,15 @@ struct EvalCommand: ParsableCommand {
         abstract: "Evaluate a checkpoint on the test set (any rank count)."
     )
 
-    @Option(help: "A checkpoint written by samtrain train.")
-    var checkpoint: String
-
-    @Option(help: "Directory of the dataset's files (default: the one the checkpoint was trained on, or Debian's Fashion-MNIST).")
-    var data: String?
+    @OptionGroup var source: CheckpointSource
 
     func run() throws {
         MPIJob.run { world in
-            let loaded = try CheckpointModel.load(checkpoint: checkpoint, dataDirectory: data, world: world)
+            let loaded = try source.load(world: world)
             let (loss, accuracy) = Evaluation.run(model: loaded.model, dataset: loaded.test, world: world)
             if world.isCoordinator {
                 // Counts are interpolated: %d would print a 64-bit step as 32 bits.
-                print("checkpoint \(checkpoint) (step \(loaded.step)): " + String(format: "test_loss %.4f  test_acc %.4f", loss, accuracy)
+                print("checkpoint \(source.checkpoint) (step \(loaded.step)): " + String(format: "test_loss %.4f  test_acc %.4f", loss, accuracy)
                       + "  (\(loaded.test.count) examples, \(world.size) rank(s)) on \(loaded.dataDirectory)")
             }
         }

@@ -16,7 +16,9 @@ struct SAMTrainCommand: ParsableCommand {
     static func main() {
         signal(SIGPIPE, SIG_IGN)
         do {
-            var command = try parseAsRoot(joiningNegativeNumbers(Array(CommandLine.arguments.dropFirst())))
+            let arguments = joiningNegativeNumbers(Array(CommandLine.arguments.dropFirst()))
+            var command = try parseAsRoot(arguments)
+            if let sam = command as? TakesSAMOptions { try sam.samConfiguration.checkVariantFlags(given: arguments) }
             try command.run()
         } catch let code as ExitCode {
             Foundation.exit(code.rawValue)   // the command has already said why

@@ -9,11 +9,7 @@ struct SharpnessCommand: ParsableCommand {
         discussion: "Computed on the first --subset training examples with BatchNorm in eval mode."
     )
 
-    @Option(help: "A checkpoint written by samtrain train.")
-    var checkpoint: String
-
-    @Option(help: "Directory of the dataset's files.")
-    var data: String?
+    @OptionGroup var source: CheckpointSource
 
     @Option(help: "Training examples to probe.")
     var subset: Int = 2000
@@ -47,7 +43,7 @@ struct SharpnessCommand: ParsableCommand {
             throw ValidationError("--subset, --iterations, --top-k, --rho, --m, --line-radius and --hvp-step must be positive, --line-points ≥ 0")
         }
         MPIJob.run { world in
-            let loaded = try CheckpointModel.load(checkpoint: checkpoint, dataDirectory: data, world: world)
+            let loaded = try source.load(world: world)
             let landscape = LossLandscape(model: loaded.model, dataset: loaded.train, subset: subset, world: world)
             landscape.finiteDifferenceStep = hvpStep
             let loss = landscape.evaluate(withGradient: false)
@@ -58,7 +54,7 @@ struct SharpnessCommand: ParsableCommand {
             guard world.isCoordinator else { return }
             if json {
                 let object: [String: Any] = [
-                    "checkpoint": checkpoint, "step": loaded.step, "subset": min(subset, loaded.train.count), "loss": loss,
+                    "checkpoint": source.checkpoint, "step": loaded.step, "subset": min(subset, loaded.train.count), "loss": loss,
                     "lambda_max": lambda, "power_iterations": used, "hvp_step": hvpStep, "top_eigenvalues": top,
                     "m_sharpness": ["rho": Double(rho), "m": m, "value": sharpness],
                     "line": line.map { ["t": Double($0.t), "loss": $0.loss] },
@@ -67,7 +63,7 @@ struct SharpnessCommand: ParsableCommand {
                 print(String(decoding: data, as: UTF8.self))
                 return
             }
-            print("checkpoint \(checkpoint) (step \(loaded.step)), \(min(subset, loaded.train.count)) training examples, \(world.size) rank(s): "
+            print("checkpoint \(source.checkpoint) (step \(loaded.step)), \(min(subset, loaded.train.count)) training examples, \(world.size) rank(s): "
                   + String(format: "loss %.4f", loss))
             print(String(format: "hessian λ_max      %.4f  (%d power iterations)", lambda, used))
             if topK > 1 { print("hessian top \(topK)      " + top.map { String(format: "%.4f", $0) }.joined(separator: "  ")) }

@@ -97,7 +97,7 @@ public final class BucketedAllreduce {
     public func finish() {
         guard let buffer else { preconditionFailure("begin() first") }
         while started < buckets.count { start(started); started += 1 }
-        Communicator.complete(&requests)
+        communicator.complete(&requests)
         requests.removeAll(keepingCapacity: true)
         if communicator.size > 1 {
             let scale = 1 / Float(communicator.size), d = buffer.data

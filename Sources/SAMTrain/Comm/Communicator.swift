@@ -12,6 +12,8 @@ public final class Communicator {
     public let rank: Int
     public let size: Int
     let handle: MPI_Comm
+    /// The run's watchdog (nil: none); a sub-communicator split from this one shares it.
+    public private(set) var watchdog: Watchdog?
 
     private init(handle: MPI_Comm) {
         self.handle = handle
@@ -44,12 +46,25 @@ public final class Communicator {
 
     public var isCoordinator: Bool { rank == 0 }
 
+    /// From now on, every collective of this communicator (and of those split from it) is
+    /// watched by `watchdog`: one that does not complete in time ends the job.
+    public func watch(with watchdog: Watchdog) {
+        self.watchdog = watchdog
+    }
+
+    /// Runs a blocking collective, marked as waiting for the watchdog.
+    @inline(__always)
+    func waiting<T>(_ body: () -> T) -> T {
+        guard let watchdog else { return body() }
+        return watchdog.waiting(body)
+    }
+
     // MARK: Collectives
 
     /// In-place sum over all ranks.
     public func allreduceSum(_ data: UnsafeMutablePointer<Float>, count: Int) {
         guard size > 1, count > 0 else { return }
-        _ = Watchdog.waiting { MPI_Allreduce(samtrain_in_place(), data, Int32(count), samtrain_float(), samtrain_op_sum(), handle) }
+        _ = waiting { MPI_Allreduce(samtrain_in_place(), data, Int32(count), samtrain_float(), samtrain_op_sum(), handle) }
     }
 
     /// In-place mean over all ranks: the sum, then one scaling pass.
@@ -84,10 +99,10 @@ public final class Communicator {
     }
 
     /// Waits until every request has completed.
-    public static func complete(_ requests: inout [MPI_Request?]) {
+    public func complete(_ requests: inout [MPI_Request?]) {
         guard !requests.isEmpty else { return }
         requests.withUnsafeMutableBufferPointer { p in
-            _ = Watchdog.waiting { samtrain_waitall(Int32(p.count), p.baseAddress) }
+            _ = waiting { samtrain_waitall(Int32(p.count), p.baseAddress) }
         }
     }
 
@@ -96,7 +111,7 @@ public final class Communicator {
         guard size > 1, !values.isEmpty else { return values }
         var v = values
         v.withUnsafeMutableBufferPointer { p in
-            _ = Watchdog.waiting { MPI_Allreduce(samtrain_in_place(), p.baseAddress, Int32(p.count), samtrain_double(), samtrain_op_sum(), handle) }
+            _ = waiting { MPI_Allreduce(samtrain_in_place(), p.baseAddress, Int32(p.count), samtrain_double(), samtrain_op_sum(), handle) }
         }
         return v
     }
@@ -106,7 +121,7 @@ public final class Communicator {
         guard size > 1, !values.isEmpty else { return values }
         var v = values
         v.withUnsafeMutableBufferPointer { p in
-            _ = Watchdog.waiting { MPI_Allreduce(samtrain_in_place(), p.baseAddress, Int32(p.count), samtrain_double(), samtrain_op_max(), handle) }
+            _ = waiting { MPI_Allreduce(samtrain_in_place(), p.baseAddress, Int32(p.count), samtrain_double(), samtrain_op_max(), handle) }
         }
         return v
     }
@@ -114,20 +129,20 @@ public final class Communicator {
     public func allreduceMax(_ value: Int64) -> Int64 {
         guard size > 1 else { return value }
         var v = value
-        _ = Watchdog.waiting { MPI_Allreduce(samtrain_in_place(), &v, 1, samtrain_int64(), samtrain_op_max(), handle) }
+        _ = waiting { MPI_Allreduce(samtrain_in_place(), &v, 1, samtrain_int64(), samtrain_op_max(), handle) }
         return v
     }
 
     public func allreduceMin(_ value: Int64) -> Int64 {
         guard size > 1 else { return value }
         var v = value
-        _ = Watchdog.waiting { MPI_Allreduce(samtrain_in_place(), &v, 1, samtrain_int64(), samtrain_op_min(), handle) }
+        _ = waiting { MPI_Allreduce(samtrain_in_place(), &v, 1, samtrain_int64(), samtrain_op_min(), handle) }
         return v
     }
 
     public func broadcast(_ data: UnsafeMutablePointer<Float>, count: Int, root: Int = 0) {
         guard size > 1, count > 0 else { return }
-        _ = Watchdog.waiting { MPI_Bcast(data, Int32(count), samtrain_float(), Int32(root), handle) }
+        _ = waiting { MPI_Bcast(data, Int32(count), samtrain_float(), Int32(root), handle) }
     }
 
     public func broadcast(_ buffer: FlatBuffer, root: Int = 0) { broadcast(buffer.data, count: buffer.count, root: root) }
@@ -136,10 +151,10 @@ public final class Communicator {
     public func broadcast(bytes: [UInt8], root: Int = 0) -> [UInt8] {
         guard size > 1 else { return bytes }
         var n = Int64(rank == root ? bytes.count : 0)
-        _ = Watchdog.waiting { MPI_Bcast(&n, 1, samtrain_int64(), Int32(root), handle) }
+        _ = waiting { MPI_Bcast(&n, 1, samtrain_int64(), Int32(root), handle) }
         var out = rank == root ? bytes : [UInt8](repeating: 0, count: Int(n))
         out.withUnsafeMutableBytes { p in
-            _ = Watchdog.waiting { MPI_Bcast(p.baseAddress, Int32(n), samtrain_byte(), Int32(root), handle) }
+            _ = waiting { MPI_Bcast(p.baseAddress, Int32(n), samtrain_byte(), Int32(root), handle) }
         }
         return out
     }
@@ -152,7 +167,7 @@ public final class Communicator {
         var all = [Float](repeating: 0, count: rank == root ? n * size : 0)
         values.withUnsafeBufferPointer { mine in
             all.withUnsafeMutableBufferPointer { a in
-                _ = Watchdog.waiting { MPI_Gather(mine.baseAddress, Int32(n), samtrain_float(), a.baseAddress, Int32(n), samtrain_float(), Int32(root), handle) }
+                _ = waiting { MPI_Gather(mine.baseAddress, Int32(n), samtrain_float(), a.baseAddress, Int32(n), samtrain_float(), Int32(root), handle) }
             }
         }
         return all
@@ -164,7 +179,7 @@ public final class Communicator {
         var mine = value
         var all = [UInt64](repeating: 0, count: size)
         all.withUnsafeMutableBufferPointer { p in
-            _ = Watchdog.waiting { MPI_Allgather(&mine, 1, samtrain_uint64(), p.baseAddress, 1, samtrain_uint64(), handle) }
+            _ = waiting { MPI_Allgather(&mine, 1, samtrain_uint64(), p.baseAddress, 1, samtrain_uint64(), handle) }
         }
         return all
     }
@@ -177,7 +192,7 @@ public final class Communicator {
         var all = [UInt8](repeating: 0, count: maxBytes * size)
         mine.withUnsafeMutableBytes { m in
             all.withUnsafeMutableBytes { a in
-                _ = Watchdog.waiting { MPI_Allgather(m.baseAddress, Int32(maxBytes), samtrain_byte(), a.baseAddress, Int32(maxBytes), samtrain_byte(), handle) }
+                _ = waiting { MPI_Allgather(m.baseAddress, Int32(maxBytes), samtrain_byte(), a.baseAddress, Int32(maxBytes), samtrain_byte(), handle) }
             }
         }
         return (0..<size).map { r in
@@ -188,14 +203,16 @@ public final class Communicator {
 
     public func barrier() {
         guard size > 1 else { return }
-        _ = Watchdog.waiting { MPI_Barrier(handle) }
+        _ = waiting { MPI_Barrier(handle) }
     }
 
     /// Splits into sub-communicators: ranks with the same `color` form one, ordered by rank.
     public func split(color: Int) -> Communicator {
         var sub: MPI_Comm? = samtrain_comm_null()
         MPI_Comm_split(handle, Int32(color), Int32(rank), &sub)
-        return Communicator(handle: sub!)
+        let child = Communicator(handle: sub!)
+        child.watchdog = watchdog
+        return child
     }
 
     /// The host this rank runs on.

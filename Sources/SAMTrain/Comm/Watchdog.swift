@@ -40,9 +40,6 @@ public final class Watchdog: @unchecked Sendable {
     private var checkpoint: String?
     private let lock = NSLock()
 
-    /// The watchdog of this process's training run (nil: none).
-    nonisolated(unsafe) public static var current: Watchdog?
-
     static let heartbeatInterval = 0.5
     static let silentAfter = 3.0
 
@@ -76,7 +73,6 @@ public final class Watchdog: @unchecked Sendable {
             guard parts.count == 2, let p = UInt16(parts[1]), p != 0 else { continue }
             peers[r] = Watchdog.resolve(parts[0] == me ? "127.0.0.1" : String(parts[0]), port: p)
         }
-        Watchdog.current = self
         let thread = Thread { [self] in watch() }
         thread.start()
     }
@@ -95,13 +91,12 @@ public final class Watchdog: @unchecked Sendable {
 
     /// Runs a blocking collective, marked as waiting (nested calls count once).
     @inline(__always)
-    public static func waiting<T>(_ body: () -> T) -> T {
-        guard let w = current else { return body() }
-        if w.depth == 0 { w.waitingSince = PhaseTimer.now() }
-        w.depth += 1
+    func waiting<T>(_ body: () -> T) -> T {
+        if depth == 0 { waitingSince = PhaseTimer.now() }
+        depth += 1
         defer {
-            w.depth -= 1
-            if w.depth == 0 { w.waitingSince = 0 }
+            depth -= 1
+            if depth == 0 { waitingSince = 0 }
         }
         return body()
     }

@@ -43,7 +43,6 @@ public enum ConformanceRunner {
             throw SAMTrainError("\(c.name): its batch of \(n) examples does not split over \(R) ranks; use a rank count that divides \(n)")
         }
         let b = n / R
-        let layout = try ShardLayout(scope: .shard(m: overrideM ?? c.m), globalBatch: n, worldSize: R)
 
         // The model, from the file's layer list, with its parameters.
         let store = ParameterStore()
@@ -72,13 +71,12 @@ public enum ConformanceRunner {
         }
         let labels = Array(c.labels[(world.rank * b)..<((world.rank + 1) * b)])
 
-        let variant = try c.sam.makeVariant()
-        let optimizer = (c.sam.weightDecayInAscent ? c.optimizer.withoutWeightDecay : c.optimizer).make(parameterCount: store.count)
-        let step = SAMStep(model: model, variant: variant, layout: layout, world: world,
-                           group: SAMStep.makeGroup(layout: layout, world: world), optimizer: optimizer,
-                           descentLoss: SoftmaxCrossEntropy(labelSmoothing: c.labelSmoothing),
-                           weightDecayInLoss: c.sam.weightDecayInAscent ? c.weightDecay : 0,
-                           clipGradNorm: c.sam.clipGradNorm)
+        var sam = c.sam
+        sam.scopeName = .shard
+        sam.m = overrideM ?? c.m
+        let settings = StepSettings(sam: sam, optimizer: c.optimizer, labelSmoothing: c.labelSmoothing, globalBatch: n)
+        let step = try SAMStep.make(model: model, settings: settings, world: world)
+        let optimizer = step.optimizer
         step.measuresDirectionNorm = true
         let recorder = Recorder()
         step.passes.recorder = recorder
@@ -89,7 +87,7 @@ public enum ConformanceRunner {
             let context = StepContext(step: t, learningRate: c.learningRate,
                                       maximumLearningRate: c.learningRate, minimumLearningRate: c.learningRate, seed: 0)
             step.run(images: images, labels: labels, context: context)
-            let shards = try gatherShards(recorder.shards, layout: layout, world: world)
+            let shards = try gatherShards(recorder.shards, layout: step.layout, world: world)
             guard world.isCoordinator else { continue }
 
             var deviations: [String: Deviation] = [:]
@@ -113,7 +111,7 @@ public enum ConformanceRunner {
                 for (key, value) in recorded.sorted(by: { $0.key < $1.key }) {
                     var mine = k < shards.count ? shards[k][key] : nil
                     // Global shard k holds the examples [k·m, (k+1)·m) (gatherShards' order).
-                    if key == "example_range" { mine = [Double(k * layout.examplesPerPerturbation), Double((k + 1) * layout.examplesPerPerturbation)] }
+                    if key == "example_range" { mine = [Double(k * step.layout.examplesPerPerturbation), Double((k + 1) * step.layout.examplesPerPerturbation)] }
                     switch value {
                     case .scalar(let v): compare(key, mine, [v])
                     case .vector(let named): compare(key, mine, flat(named))

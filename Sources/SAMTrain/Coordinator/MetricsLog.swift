@@ -51,6 +51,8 @@ public final class MetricsLog {
         try data.write(to: URL(fileURLWithPath: directory + "/config.json"), options: .atomic)
     }
 
+    public func record(_ r: StepRecord) { record(r.json) }
+
     public func record(_ object: [String: Any]) {
         tensorboard?.record(object)
         guard let jsonl, let data = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]) else { return }

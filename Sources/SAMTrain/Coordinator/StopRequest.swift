@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 /// A request to stop, from a signal: SIGTERM or SIGINT (a scheduler's notice before
 /// preemption, Ctrl-C), or SIGUSR2, the one of them that mpirun passes on to every rank at
@@ -15,14 +16,17 @@ public enum StopRequest {
     public static let signals: [Int32] = [SIGTERM, SIGINT, SIGUSR2]
 
     /// The first stop signal received (0: none). Written by the handler, read by the
-    /// trainer; an aligned Int32 store is atomic on every platform samtrain runs on.
-    public static var received: Int32 { receivedSignal }
+    /// trainer at step boundaries.
+    public static var received: Int32 { receivedSignal.load(ordering: .relaxed) }
 
     /// Installs the handlers (idempotent).
     public static func install() {
         for s in signals {
             var action = sigaction()
-            action.__sigaction_handler.sa_handler = { number in if receivedSignal == 0 { receivedSignal = number } }
+            // Only a lock-free atomic: all a signal handler may touch.
+            action.__sigaction_handler.sa_handler = { number in
+                _ = receivedSignal.compareExchange(expected: 0, desired: number, ordering: .relaxed)
+            }
             sigemptyset(&action.sa_mask)
             action.sa_flags = SA_RESTART
             sigaction(s, &action, nil)
@@ -39,10 +43,11 @@ public enum StopRequest {
     }
 
     /// For tests: forget a received signal.
-    public static func reset() { receivedSignal = 0 }
+    public static func reset() { receivedSignal.store(0, ordering: .relaxed) }
 }
 
-nonisolated(unsafe) private var receivedSignal: Int32 = 0
+/// The process's one piece of signal state: a signal reaches the process, not an object.
+private let receivedSignal = Atomic<Int32>(0)
 
 /// A run stopped at a step boundary on a stop request, after its checkpoint was written.
 public struct TrainingStopped: Error {

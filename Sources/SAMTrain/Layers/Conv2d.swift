@@ -45,6 +45,8 @@ public final class Conv2d: Layer {
     nonisolated(unsafe) public static var minimumTileColumns = 256
 
     private var input: Tensor?
+    /// The mode of the latest forward pass, for its backward pass.
+    private var mode = PassMode.train
     private var geometry: ConvGeometry?
     private let output = Tensor(shape: [0])
     private let inputGradient = Tensor(shape: [0])
@@ -225,6 +227,7 @@ public final class Conv2d: Layer {
         let n = input.shape[0]
         let g = makeGeometry(Array(input.shape.dropFirst()))
         self.input = input
+        self.mode = mode
         geometry = g
         let plane = g.outputPlane, k = g.patchSize, cout = outChannels, ow = g.outputWidth
         output.resize([n, cout, g.outputHeight, ow])
@@ -282,7 +285,7 @@ public final class Conv2d: Layer {
         let n = input.shape[0], plane = g.outputPlane, cout = outChannels
         precondition(gradOutput.count == n * cout * plane, "gradient shape mismatch")
         if wantsInput { inputGradient.resize(input.shape) }
-        if let biasIndex, store.wantsGradient(biasIndex) {
+        if let biasIndex, mode.wantsGradient(biasIndex) {
             let db = store.gradient(biasIndex)
             for co in 0..<cout {
                 var sum = 0.0
@@ -298,7 +301,7 @@ public final class Conv2d: Layer {
             backwardPaddedGrid(input, gradOutput, g, inputGradient: wantsInput)
             return wantsInput ? inputGradient : nil
         }
-        backwardGeneral(input, gradOutput, g, weightGradient: store.wantsGradient(weightIndex), inputGradient: wantsInput)
+        backwardGeneral(input, gradOutput, g, weightGradient: mode.wantsGradient(weightIndex), inputGradient: wantsInput)
         return wantsInput ? inputGradient : nil
     }
 
@@ -422,7 +425,7 @@ public final class Conv2d: Layer {
         padded.resize([grid.paddedCount(images: most.images)])
         if fold { paddedGradient.resize([grid.paddedCount(images: most.images)]) }
         let w = store.value(weightIndex), dw = store.gradient(weightIndex)
-        let weightWanted = store.wantsGradient(weightIndex)
+        let weightWanted = mode.wantsGradient(weightIndex)
         let x = input.data, col = columns.data, dy = matrix.data, pad = padded.data
         paddedLayout = nil
         let dpad = paddedGradient.data
@@ -546,7 +549,7 @@ public final class Conv2d: Layer {
         let pad = preparePadded(g), dw = store.gradient(weightIndex)
         let taps = offsets(g)
         taps.withUnsafeBufferPointer { taps in
-            for i in 0..<n where store.wantsGradient(weightIndex) {
+            for i in 0..<n where mode.wantsGradient(weightIndex) {
                 grid.copyInterior(input.data + i * g.inputSize, images: 1, into: pad)
                 samtrain_direct_pack(gradOutput.data + i * cout * plane, Int32(cout), Int32(plane),
                                      packedGradient.data)

@@ -6,14 +6,9 @@ import Foundation
 public final class SoftmaxCrossEntropy: LogitLoss {
     public let labelSmoothing: Float
 
-    /// When set, `evaluate` also keeps each example's loss in `exampleLosses` (ESAM's data
-    /// selection compares them between two points).
-    public var keepsExampleLosses = false
-    public private(set) var exampleLosses: [Double] = []
-
     public init(labelSmoothing: Float = 0) { self.labelSmoothing = labelSmoothing }
 
-    public func evaluate(logits: Tensor, labels: [Int32], gradient: Tensor) -> LossValue {
+    public func evaluate(logits: Tensor, labels: [Int32], gradient: Tensor, keepingExampleLosses: Bool) -> LossValue {
         let n = logits.shape[0], k = logits.shape[1]
         precondition(labels.count == n)
         gradient.resize([n, k])
@@ -22,7 +17,7 @@ public final class SoftmaxCrossEntropy: LogitLoss {
         let onTrue = 1 - s, offTrue = k > 1 ? s / Double(k - 1) : 0
         var total = 0.0
         var correct = 0
-        if keepsExampleLosses { exampleLosses = [Double](repeating: 0, count: n) }
+        var exampleLosses = [Double](repeating: 0, count: keepingExampleLosses ? n : 0)
         for r in 0..<n {
             let row = z + r * k, grow = dz + r * k
             let y = Int(labels[r])
@@ -40,8 +35,8 @@ public final class SoftmaxCrossEntropy: LogitLoss {
                 grow[j] = Float((exp(logP) - target) / Double(n))
             }
             total += loss
-            if keepsExampleLosses { exampleLosses[r] = loss }
+            if keepingExampleLosses { exampleLosses[r] = loss }
         }
-        return LossValue(loss: total / Double(n), correct: correct)
+        return LossValue(loss: total / Double(n), correct: correct, exampleLosses: exampleLosses)
     }
 }

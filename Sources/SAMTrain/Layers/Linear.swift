@@ -11,6 +11,8 @@ public final class Linear: Layer {
     let weight: Int
     let bias: Int?
     private var input = Tensor(shape: [0])
+    /// The mode of the latest forward pass, for its backward pass.
+    private var mode = PassMode.train
     private let output = Tensor(shape: [0])
     private let inputGradient = Tensor(shape: [0])
 
@@ -26,7 +28,7 @@ public final class Linear: Layer {
     /// The weight's unperturbed values and the rank-one offset s·u·vᵀ on top of them, during a
     /// perturbed pass that leaves W factored.
     private func rankOneWeight() -> (base: UnsafeMutablePointer<Float>, scale: Float, u: FlatBuffer, v: FlatBuffer)? {
-        guard case .applying(let scale, let base) = store.rankOne.phase, let f = store.rankOne.factor(of: weight) else { return nil }
+        guard case .applying(let scale, let base) = mode.rankOne, let f = store.rankOne.factor(of: weight) else { return nil }
         return (base.data + store.parameters[weight].offset, scale, f.u, f.v)
     }
 
@@ -40,6 +42,7 @@ public final class Linear: Layer {
         let n = x.shape[0]
         precondition(x.count == n * inputs, "Linear expects \(inputs) inputs per example, got shape \(x.shape)")
         input = x
+        self.mode = mode
         output.resize([n, outputs])
         let y = output.data
         if let bias {
@@ -68,8 +71,8 @@ public final class Linear: Layer {
         let n = gradOutput.shape[0]
         let g = gradOutput.data
         // ∂W += gᵀ·x ; ∂b += Σ_rows g
-        if !store.wantsGradient(weight) {
-        } else if n == 1, store.rankOne.isRecording, let f = store.rankOne.factor(of: weight) {
+        if !mode.wantsGradient(weight) {
+        } else if n == 1, mode.rankOne.isRecording, let f = store.rankOne.factor(of: weight) {
             f.u.data.update(from: g, count: outputs)
             f.v.data.update(from: input.data, count: inputs)
         } else if n == 1 {
@@ -79,7 +82,7 @@ public final class Linear: Layer {
             cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Int32(outputs), Int32(inputs), Int32(n),
                         1, g, Int32(outputs), input.data, Int32(inputs), 1, store.gradient(weight), Int32(inputs))
         }
-        if let bias, store.wantsGradient(bias) {
+        if let bias, mode.wantsGradient(bias) {
             let db = store.gradient(bias)
             for r in 0..<n { for o in 0..<outputs { db[o] += g[r * outputs + o] } }
         }

@@ -22,6 +22,8 @@ public final class ResidualBlock: LayerContainer {
     private let preGradient = Tensor(shape: [0])     // ∂L/∂a when both branches read a
     private let inputGradient = Tensor(shape: [0])   // ∂L/∂x when both branches meet at x
     private var inputShape: [Int] = []
+    /// The forward pass's profile, for its backward pass.
+    private var profile: LayerProfile?
 
     public init(pre: [Layer] = [], main: [Layer], shortcut: [Layer] = [],
                 shortcutInput: ShortcutInput = .blockInput, post: [Layer] = []) {
@@ -61,6 +63,7 @@ public final class ResidualBlock: LayerContainer {
 
     public func forward(_ input: Tensor, mode: PassMode) -> Tensor {
         inputShape = input.shape
+        profile = mode.profile
         let a = pre.forward(input, mode: mode)
         let m = main.forward(a, mode: mode)
         let s = shortcut.forward(shortcutInput == .blockInput ? input : a, mode: mode)
@@ -71,21 +74,21 @@ public final class ResidualBlock: LayerContainer {
     }
 
     public func backward(_ gradOutput: Tensor, inputGradient wantsInput: Bool) -> Tensor? {
-        let dSum = post.backward(gradOutput, inputGradient: true)!
+        let dSum = post.backward(gradOutput, inputGradient: true, profile: profile)!
         switch shortcutInput {
         case .preActivation:
             // Both branches read a: ∂a = main'ᵀ∂sum + shortcut'ᵀ∂sum, then through pre.
-            let fromMain = main.backward(dSum, inputGradient: true)!
-            let fromShortcut = shortcut.backward(dSum, inputGradient: true)!
+            let fromMain = main.backward(dSum, inputGradient: true, profile: profile)!
+            let fromShortcut = shortcut.backward(dSum, inputGradient: true, profile: profile)!
             preGradient.resize(fromMain.shape)
             add(fromMain, fromShortcut, into: preGradient)
-            return pre.backward(preGradient, inputGradient: wantsInput)
+            return pre.backward(preGradient, inputGradient: wantsInput, profile: profile)
         case .blockInput:
             // The branches meet at x: the shortcut's gradient (computed first: an identity
             // shortcut passes ∂sum itself) is added to what comes back through main and pre.
-            let fromShortcut = shortcut.backward(dSum, inputGradient: wantsInput)
-            let fromMain = main.backward(dSum, inputGradient: wantsInput || !pre.isEmpty)
-            let throughPre = fromMain.flatMap { pre.isEmpty ? $0 : pre.backward($0, inputGradient: wantsInput) }
+            let fromShortcut = shortcut.backward(dSum, inputGradient: wantsInput, profile: profile)
+            let fromMain = main.backward(dSum, inputGradient: wantsInput || !pre.isEmpty, profile: profile)
+            let throughPre = fromMain.flatMap { pre.isEmpty ? $0 : pre.backward($0, inputGradient: wantsInput, profile: profile) }
             guard wantsInput, let throughPre, let fromShortcut else { return nil }
             inputGradient.resize(inputShape)
             add(throughPre, fromShortcut, into: inputGradient)

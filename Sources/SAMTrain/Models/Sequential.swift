@@ -7,6 +7,11 @@ public final class Sequential {
     public let inputShape: [Int]
     public let classes: Int
 
+    /// The mode of the latest forward pass, for its backward pass.
+    private var mode = PassMode.train
+    /// When set, every pass adds its layers' times here (`samtrain bench`).
+    public var profile: LayerProfile?
+
     /// Each layer's parameter indices (`Layer.parameterIndices`), for the backward hook.
     private let layerParameters: [[Int]]
 
@@ -26,7 +31,10 @@ public final class Sequential {
 
     /// Logits for a batch [N, inputShape...].
     public func forward(_ input: Tensor, mode: PassMode) -> Tensor {
-        layers.forward(input, mode: mode)
+        var mode = mode
+        if let profile { mode.profile = profile }
+        self.mode = mode
+        return layers.forward(input, mode: mode)
     }
 
     public func callAsFunction(_ input: Tensor, mode: PassMode = .train) -> Tensor {
@@ -39,11 +47,12 @@ public final class Sequential {
     /// finished (often none).
     public func backward(_ gradLogits: Tensor, accumulate: Bool = false,
                          layerDone: ((_ parameters: [Int]) -> Void)? = nil) {
-        if !accumulate { store.zeroGradients() }
+        if !accumulate { store.zeroGradients(keepingFactored: mode.rankOne.isRecording) }
         var g = gradLogits
         for i in layers.indices.reversed() {
             let layer = layers[i]
-            let next = LayerProfile.backward(layer) { layer.backward(g, inputGradient: i > 0) }
+            let next = mode.profile.map { $0.backward(layer) { layer.backward(g, inputGradient: i > 0) } }
+                ?? layer.backward(g, inputGradient: i > 0)
             layerDone?(layerParameters[i])
             guard let next else { break }
             g = next

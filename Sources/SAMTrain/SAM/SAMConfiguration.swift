@@ -13,6 +13,8 @@ public struct SAMConfiguration {
     public var scopeName: ScopeName = .shard
     /// Examples per perturbation under the shard scope; nil = the per-rank batch.
     public var m: Int?
+    /// nil: the variant's default (`VariantOptions.defaultLabelSmoothing`).
+    public var labelSmoothing: Float?
     public var weightDecayInAscent = false
     public var clipGradNorm: Float?
 
@@ -34,11 +36,13 @@ public struct SAMConfiguration {
 
     public var effectiveRho: Float { rho ?? options.defaultRho ?? 0 }
     public var effectiveNormEps: Double { normEps ?? options.defaultNormEps }
+    public var effectiveLabelSmoothing: Float { labelSmoothing ?? options.defaultLabelSmoothing }
 
     /// Checks the values that need no knowledge of the data or ranks.
     public func validate() throws {
         if let rho, !(rho > 0) || !rho.isFinite { throw SAMTrainError("--rho \(rho): must be a positive number") }
         if let normEps, !(normEps >= 0) { throw SAMTrainError("--norm-eps \(normEps): must be ≥ 0") }
+        if let s = labelSmoothing, !(s >= 0 && s < 1) { throw SAMTrainError("--label-smoothing \(s): must be in [0, 1)") }
         if let clipGradNorm, !(clipGradNorm > 0) { throw SAMTrainError("--clip-grad-norm \(clipGradNorm): must be positive") }
         if globalScope, let m { throw SAMTrainError("--m \(m) is for --scope shard; --scope global shares one ε over the whole batch") }
         var options = self.options
@@ -51,16 +55,20 @@ public struct SAMConfiguration {
         return try options.makeVariant(AscentSettings(rho: effectiveRho, normEps: effectiveNormEps), all: variants)
     }
 
-    /// The SAM settings a resumed run must agree on: the shared ones and the variant's own.
-    public var resultDefiningSettings: [String: String] {
-        var s: [String: String] = [
-            "sam": variant.rawValue, "norm_eps": "\(effectiveNormEps)",
-            "scope": scopeName.rawValue, "m": m.map(String.init) ?? "per-rank batch",
-            "wd_in_ascent": "\(weightDecayInAscent)", "clip_grad_norm": clipGradNorm.map { "\($0)" } ?? "off",
-        ]
-        if options.defaultRho != nil { s["rho"] = "\(effectiveRho)" }
-        s.merge(options.resultDefiningSettings) { a, _ in a }
-        return s
+    /// The chosen variant's own settings (resolved: SAM-ON's include its base's).
+    public var variantSettings: [DeclaredSetting] { options.declaredSettings }
+
+    /// Refuses a flag of a variant other than the chosen one (or one whose flags it uses,
+    /// SAM-ON's base): `--sam sam --looksam-k 3` would otherwise be silently ignored.
+    public func checkVariantFlags(given arguments: [String]) throws {
+        let allowed = Set([variant.rawValue] + options.usesFlagsOf)
+        for name in VariantRegistry.names where !allowed.contains(name) {
+            let other = VariantRegistry.defaults[name]!
+            for flag in DeclaredSettings.flags(of: type(of: other)) {
+                guard let given = arguments.first(where: { $0 == flag || $0.hasPrefix(flag + "=") }) else { continue }
+                throw SAMTrainError("\(given.split(separator: "=").first ?? "\(flag)") is a flag of --sam \(name) (\(type(of: other).summary)); this run uses --sam \(variant.rawValue): drop the flag or choose --sam \(name)")
+            }
+        }
     }
 
     /// The text of a validation error, thrown by ArgumentParser's checks or the library's.

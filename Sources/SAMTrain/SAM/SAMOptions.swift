@@ -1,8 +1,10 @@
 import ArgumentParser
 
-/// The SAM-family flags of `train` and `bench`: the variant, the flags every variant shares,
-/// and each variant's own group (`VariantRegistry`, one `--help` section per variant).
-public struct SAMOptions: ParsableArguments {
+/// The SAM-family flags of `train` and `bench` that every variant shares: the variant, ρ, δ,
+/// the scope, label smoothing, weight decay in the loss, clipping. Each variant's own flags
+/// are its group in `VariantRegistry` (one `--help` section per variant), beside this one;
+/// `configuration(variants:)` joins the two.
+public struct SAMOptions: SettingsGroup {
     @Option(help: ArgumentHelp("The variant (\(SAMOptions.variantList)).", valueName: "variant"))
     public var sam: VariantName = .sam
 
@@ -27,8 +29,6 @@ public struct SAMOptions: ParsableArguments {
     @Option(help: "Clip the averaged update direction to this global norm.")
     public var clipGradNorm: Float?
 
-    @OptionGroup public var variants: VariantRegistry
-
     public init() {}
 
     /// `name: summary` for every variant, for `--sam`'s help.
@@ -50,7 +50,8 @@ public struct SAMOptions: ParsableArguments {
             .joined(separator: "; ")
     }
 
-    public func configuration() throws -> SAMConfiguration {
+    /// The run's SAM settings: the chosen variant with the shared flags.
+    public func configuration(variants: VariantRegistry) -> SAMConfiguration {
         var c = SAMConfiguration()
         c.variant = sam
         c.variants = VariantSet(variants)
@@ -58,9 +59,21 @@ public struct SAMOptions: ParsableArguments {
         c.normEps = normEps
         c.scopeName = scope
         c.m = m
+        c.labelSmoothing = labelSmoothing
         c.weightDecayInAscent = wdInAscent
         c.clipGradNorm = clipGradNorm
-        do { try c.validate() } catch let e as SAMTrainError { throw ValidationError(e.message) }
         return c
     }
+
+    /// These options with the variant's defaults filled in for ρ (none for a variant without
+    /// a radius), δ and label smoothing: the values a run uses and records.
+    public func resolved(variants: VariantRegistry) -> SAMOptions {
+        let c = configuration(variants: variants)
+        var o = self
+        o.rho = c.options.defaultRho == nil ? nil : c.effectiveRho
+        o.normEps = c.effectiveNormEps
+        o.labelSmoothing = c.effectiveLabelSmoothing
+        return o
+    }
+
 }

@@ -1,4 +1,4 @@
-/// One training step of the SAM family (SPEC §1), top to bottom:
+/// One training step of the SAM family (docs/algorithms.md §1), top to bottom:
 ///
 ///     for each shard of this rank's batch:            (one, or b/m micro-shards)
 ///         clean pass → ascent → perturbed pass(es) → restore     (the variant's moves)
@@ -39,7 +39,7 @@ public final class SAMStep: DirectionSink {
     /// - Parameters:
     ///   - group: the sub-communicator of the ranks that share a shard (nil when
     ///     `layout.groupSize` is 1); see `SAMStep.makeGroup`.
-    public init(model: Sequential, variant: SAMVariant, layout: ShardLayout, world: Communicator,
+    init(model: Sequential, variant: SAMVariant, layout: ShardLayout, world: Communicator,
                 group: Communicator?, optimizer: Optimizer, descentLoss: LogitLoss,
                 weightDecayInLoss: Float = 0, clipGradNorm: Float? = nil,
                 allreduce settings: AllreduceSettings = AllreduceSettings()) {
@@ -53,7 +53,6 @@ public final class SAMStep: DirectionSink {
         allreduce = BucketedAllreduce(communicator: world, parameters: model.store.parameters, settings: settings)
         passes = ShardPasses(model: model, descentLoss: descentLoss, group: group,
                              weightDecayInLoss: weightDecayInLoss, timer: timer, allreduce: settings)
-        passes.directionSink = self
         variant.prepareState(slots: layout.microShards, parameters: model.store.count)
     }
 
@@ -68,33 +67,28 @@ public final class SAMStep: DirectionSink {
     @discardableResult
     public func run(images: Tensor, labels: [Int32], context: StepContext) -> StepStatistics {
         let shards = layout.microShards
-        let n = layout.microShardSize
         var stats = StepStatistics()
         if shards > 1 { direction.zero() }
-        passes.directionAccumulator = shards > 1 ? direction : nil
 
         // Moves 1–4, shard by shard; the last shard's direction pass starts the allreduce.
         for s in 0..<shards {
-            if shards == 1 {
-                passes.images = images
-                passes.labels = labels
-            } else {
-                timer.measure(.data) { loadMicroShard(s, size: n, images: images, labels: labels) }
-            }
+            let shard = shards == 1 ? Shard(images: images, labels: labels)
+                                    : timer.measure(.data) { microShard(s, images: images, labels: labels) }
             let last = s == shards - 1
             if last { allreduce.begin(direction) }
-            sinkShard = last ? s : nil
+            // Several micro-shards add their directions into `direction`; the last one's
+            // parameters go to the allreduce as its backward pass finishes them.
+            let target = DirectionTarget(accumulator: shards > 1 ? direction : nil, sink: last ? self : nil)
             var shardContext = context
             shardContext.slot = s
-            let d = variant.direction(for: passes, context: shardContext)
-            sinkShard = nil
-            passes.recorder?.record("direction", buffer: d)
-            if !(last && passes.streamedDirection) {
+            let d = variant.direction(of: shard, with: passes, to: target, context: shardContext)
+            if let buffer = d.buffer { passes.recorder?.record("direction", buffer: buffer) }
+            if !d.streamed {
                 timer.measure(.ascent) {
-                    for slot in model.store.parameters.indices { complete(slot, shard: s, from: d) }
+                    for slot in model.store.parameters.indices { complete(slot, shard: s, from: d.buffer) }
                 }
             }
-            stats.add(passes, examples: n)
+            stats.add(passes, examples: shard.count)
         }
 
         // Move 5: the descent. Under `.overlap` most buckets are on their way already.
@@ -111,21 +105,19 @@ public final class SAMStep: DirectionSink {
         return stats
     }
 
-    /// The shard whose direction pass is streaming into the allreduce (nil: none).
-    private var sinkShard: Int?
-
     /// Parameter `slot` of shard `s`'s direction `d` into `direction`: copied from the first
-    /// shard, added from the others (unless the pass added it there itself), and divided by
-    /// the shard count after the last.
-    private func complete(_ slot: Int, shard s: Int, from d: FlatBuffer) {
+    /// shard, added from the others (nil: the pass added it there itself), and divided by
+    /// the shard count after the last, whose slot then goes to the allreduce.
+    private func complete(_ slot: Int, shard s: Int, from d: FlatBuffer?) {
         let p = model.store.parameters[slot], range = p.offset..<(p.offset + p.count)
-        let out = direction.data, g = d.data, shards = layout.microShards
-        if passes.accumulatedDirection {
-            // already in `direction`
-        } else if s == 0 {
-            (out + p.offset).update(from: g + p.offset, count: p.count)
-        } else {
-            for i in range { out[i] += g[i] }
+        let out = direction.data, shards = layout.microShards
+        if let d {
+            let g = d.data
+            if s == 0 {
+                (out + p.offset).update(from: g + p.offset, count: p.count)
+            } else {
+                for i in range { out[i] += g[i] }
+            }
         }
         if shards > 1 && s == shards - 1 {
             let scale = 1 / Float(shards)
@@ -134,27 +126,24 @@ public final class SAMStep: DirectionSink {
         if s == shards - 1 { allreduce.ready(slot: slot) }
     }
 
-    func parameterReady(_ index: Int) {
-        guard let s = sinkShard else { return }
-        complete(index, shard: s, from: model.store.gradients)
+    /// The last shard's direction pass streams: each finished parameter is completed here.
+    func parameterReady(_ index: Int, accumulated: Bool) {
+        complete(index, shard: layout.microShards - 1, from: accumulated ? nil : model.store.gradients)
     }
 
-    func progress() {
-        if sinkShard != nil { allreduce.progress() }
-    }
+    func progress() { allreduce.progress() }
 
     private let microImages = Tensor(shape: [0])
-    private var microLabels: [Int32] = []
 
-    private func loadMicroShard(_ s: Int, size n: Int, images: Tensor, labels: [Int32]) {
+    /// Micro-shard `s` of the rank's batch (a copy into one reused tensor).
+    private func microShard(_ s: Int, images: Tensor, labels: [Int32]) -> Shard {
+        let n = layout.microShardSize
         var shape = images.shape
         let perExample = images.count / shape[0]
         shape[0] = n
         microImages.resize(shape)
         microImages.data.update(from: images.data + s * n * perExample, count: n * perExample)
-        microLabels = Array(labels[(s * n)..<((s + 1) * n)])
-        passes.images = microImages
-        passes.labels = microLabels
+        return Shard(images: microImages, labels: Array(labels[(s * n)..<((s + 1) * n)]))
     }
 }
 

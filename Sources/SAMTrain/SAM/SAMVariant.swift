@@ -5,11 +5,12 @@
 public protocol SAMVariant: AnyObject {
     /// Name for logs (`sam`, `asam`, ...).
     var name: String { get }
-    /// Computes the shard's descent direction with the passes of `shard` and returns the
-    /// buffer that holds it (it may be `shard`'s gradient buffer, valid until the next pass).
-    /// When the direction is the gradient of the variant's last pass, that pass says so
-    /// (`yieldsDirection: true`) and the step's allreduce starts during its backward pass.
-    func direction(for shard: ShardPasses, context: StepContext) -> FlatBuffer
+    /// Computes `shard`'s descent direction with `passes`. When the direction is the gradient
+    /// of the variant's last pass, that pass is given `target` (it adds the gradient into the
+    /// step's sum or starts the step's allreduce during its backward pass) and its result is
+    /// returned; otherwise the variant returns `.computed(buffer)`.
+    func direction(of shard: Shard, with passes: ShardPasses, to target: DirectionTarget,
+                   context: StepContext) -> ShardDirection
     /// Prepares the state the variant keeps across steps for `slots` shard slots of
     /// `parameters` values each (SPEC §2: one state per shard slot); called once by the step.
     func prepareState(slots: Int, parameters: Int)

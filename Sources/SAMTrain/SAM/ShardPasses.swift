@@ -1,17 +1,17 @@
-/// The passes a variant can make on one shard (SPEC §1, moves 1–4), and the shard's data.
+/// The passes a variant can make on one shard (docs/algorithms.md §1, moves 1–4).
 ///
 /// `cleanPass` is move 1 (the only pass that updates BatchNorm's running statistics);
 /// `perturbedPass` is moves 3–4: it writes `w + offset` into a second buffer, lets the model
 /// read its weights from there while it backpropagates with frozen statistics, and switches
-/// back to `w` (bit-exact, no copy). When a shard spans several
-/// ranks (`group`), a pass can average its gradient over the group, so that a group
-/// computes what one process holding its m examples would.
+/// back to `w` (bit-exact, no copy). When a shard spans several ranks (`group`), a pass can
+/// average its gradient over the group, so that a group computes what one process holding
+/// its m examples would.
 ///
+/// The shard is an argument of every pass. The pass whose gradient is the shard's direction
+/// is given a `DirectionTarget` (the step's sum of its shards' directions to add into, the
+/// allreduce to hand each finished parameter to) and returns what it did (`ShardDirection`).
 /// Both group averages and the step's allreduce run in buckets that start while the
-/// backward pass is still going (`BucketedAllreduce`): a pass reports each layer's finished
-/// parameters (`parametersDone`), which adds their weight-decay term, starts their group
-/// bucket, or — for the pass a variant marks `yieldsDirection` — hands them to
-/// `directionSink`, the step's own allreduce.
+/// backward pass is still going (`BucketedAllreduce`).
 public final class ShardPasses {
     public let model: Sequential
     public let descentLoss: LogitLoss
@@ -26,24 +26,10 @@ public final class ShardPasses {
     public var measuresNorms = false
     /// Receives every quantity of the shard (conformance runs).
     public var recorder: ShardRecorder?
-    /// Set by the step for its last shard: receives the parameters of the direction pass as
-    /// the backward pass finishes them, so that their allreduce can start at once.
-    var directionSink: DirectionSink?
-    /// Whether the latest direction pass went to `directionSink`.
-    private(set) var streamedDirection = false
-    /// Set by the step when a rank has several micro-shards: a perturbed direction pass adds
-    /// its gradient straight into this buffer (the sum of the shards' directions) instead of
-    /// zeroed gradients that the step would add up afterwards — two passes over every
-    /// parameter less per micro-shard. Not used while a recorder wants each shard's gradient.
-    var directionAccumulator: FlatBuffer?
-    /// Whether the latest direction pass went into `directionAccumulator` (its returned
-    /// gradient is then not the shard's direction).
-    private(set) var accumulatedDirection = false
+    /// Whether one-example shards keep Linear gradients factored (tests compare both ways).
+    public var factorsOneExample = true
     /// The group average of a multi-rank shard, bucket by bucket.
     private let groupAllreduce: BucketedAllreduce?
-
-    public internal(set) var images = Tensor(shape: [0])
-    public internal(set) var labels: [Int32] = []
 
     /// Results of the latest passes, for the metrics.
     public private(set) var lossAtW = 0.0
@@ -55,7 +41,7 @@ public final class ShardPasses {
     /// w + offset during a perturbed pass (the model's values buffer then), else scratch.
     private var perturbedWeights: FlatBuffer
     private let logitGradient = Tensor(shape: [0])
-    private let scratchLogitGradient = Tensor(shape: [0])
+    private let subsetImages = Tensor(shape: [0])
 
     public init(model: Sequential, descentLoss: LogitLoss, group: Communicator?, weightDecayInLoss: Float,
                 timer: PhaseTimer, allreduce: AllreduceSettings = AllreduceSettings()) {
@@ -72,46 +58,74 @@ public final class ShardPasses {
     public var weights: FlatBuffer { model.store.values }
     public var gradient: FlatBuffer { model.store.gradients }
     public var parameters: [ParameterSlot] { model.store.parameters }
+    private var rankOne: RankOneGradients { model.store.rankOne }
+
+    // MARK: Move 1, the clean pass
 
     /// Move 1: forward + backward at `w` in train mode, updating the running statistics.
     /// Backpropagates `objective` (default: the descent loss); the descent loss at `w` is
     /// always computed for the metrics. With `groupAverage`, the gradient is averaged over
     /// the shard's ranks (the ascent of a multi-rank shard needs it; plain SGD does not).
-    /// `yieldsDirection`: this pass's gradient is the shard's direction (the variant returns it).
     @discardableResult
-    public func cleanPass(objective: LogitLoss? = nil, groupAverage: Bool = true, yieldsDirection: Bool = false) -> FlatBuffer {
-        let logits = timer.measure(.forward) { model.forward(images, mode: .train) }
-        let ce = keepsExampleLosses ? descentLoss as? SoftmaxCrossEntropy : nil
-        ce?.keepsExampleLosses = true
-        let descent = descentLoss.evaluate(logits: logits, labels: labels, gradient: logitGradient)
-        if let ce {
-            exampleLossesAtW = ce.exampleLosses
-            ce.keepsExampleLosses = false
-        }
+    public func cleanPass(_ shard: Shard, objective: LogitLoss? = nil, groupAverage: Bool = true) -> FlatBuffer {
+        clean(shard, objective: objective, groupAverage: groupAverage, mode: .train, target: nil).direction.buffer!
+    }
+
+    /// The clean pass whose gradient is the shard's direction (the base optimizer alone).
+    public func cleanPass(_ shard: Shard, direction target: DirectionTarget) -> ShardDirection {
+        clean(shard, objective: nil, groupAverage: true, mode: .train, target: target).direction
+    }
+
+    /// The clean pass of ESAM's ascent: only the `gradients` it asks for (the others stay 0),
+    /// and each example's descent loss at `w`.
+    public func cleanPass(_ shard: Shard, gradients: GradientSelection) -> (gradient: FlatBuffer, exampleLosses: [Double]) {
+        var mode = PassMode.train
+        mode.gradients = gradients
+        let pass = clean(shard, objective: nil, groupAverage: true, mode: mode, target: nil, keepingExampleLosses: true)
+        return (pass.direction.buffer!, pass.exampleLosses)
+    }
+
+    private func clean(_ shard: Shard, objective: LogitLoss?, groupAverage: Bool, mode: PassMode, target: DirectionTarget?,
+                       keepingExampleLosses: Bool = false) -> (direction: ShardDirection, exampleLosses: [Double]) {
+        let logits = timer.measure(.forward) { model.forward(shard.images, mode: mode) }
+        let descent = descentLoss.evaluate(logits: logits, labels: shard.labels, gradient: logitGradient,
+                                           keepingExampleLosses: keepingExampleLosses)
         var ascentValue: LossValue?
         if let objective {
-            ascentValue = objective.evaluate(logits: logits, labels: labels, gradient: logitGradient)
+            ascentValue = objective.evaluate(logits: logits, labels: shard.labels, gradient: logitGradient)
         }
-        backward(groupAverage: groupAverage, yieldsDirection: yieldsDirection, mayAccumulate: false)
+        let direction = backward(groupAverage: groupAverage, target: target, mayAccumulate: false)
         lossAtW = descent.loss + weightDecayTerm()
         correctAtW = descent.correct
-        if measuresNorms { gradientNorm = gradientSumOfSquares().squareRoot() }
+        if measuresNorms { gradientNorm = gradientSumOfSquares(recording: mode.rankOne.isRecording).squareRoot() }
         if let recorder {
-            if rankOne.isRecording { rankOne.materialize(into: gradient, parameters: parameters) }
+            if mode.rankOne.isRecording { rankOne.materialize(into: gradient, parameters: parameters) }
             recorder.record("loss_at_w", value: lossAtW)
             if let ascentValue { recorder.record("ascent_loss_at_w", value: ascentValue.loss + weightDecayTerm()) }
             recorder.record("grad_at_w", buffer: gradient)
         }
-        return gradient
+        return (direction, descent.exampleLosses)
     }
+
+    // MARK: Moves 3–4, the perturbed passes
 
     /// Moves 3–4: forward + backward at `w + offset` with frozen running statistics, then
     /// `w` back exactly. Returns the gradient there (group-averaged if asked).
     @discardableResult
-    public func perturbedPass(offset: FlatBuffer, point: PerturbedPoint = .ascent, groupAverage: Bool = false,
-                              yieldsDirection: Bool = false) -> FlatBuffer {
+    public func perturbedPass(_ shard: Shard, offset: FlatBuffer, point: PerturbedPoint = .ascent,
+                              groupAverage: Bool = false) -> FlatBuffer {
+        perturbed(shard, offset: offset, point: point, groupAverage: groupAverage, target: nil).buffer!
+    }
+
+    /// The perturbed pass whose gradient is the shard's direction.
+    public func perturbedPass(_ shard: Shard, offset: FlatBuffer, direction target: DirectionTarget) -> ShardDirection {
+        perturbed(shard, offset: offset, point: .ascent, groupAverage: false, target: target)
+    }
+
+    private func perturbed(_ shard: Shard, offset: FlatBuffer, point: PerturbedPoint, groupAverage: Bool,
+                           target: DirectionTarget?) -> ShardDirection {
         writePerturbedWeights(offset)
-        let loss = passAtPerturbedWeights(groupAverage: groupAverage, yieldsDirection: yieldsDirection)
+        let (loss, direction) = passAtPerturbedWeights(shard, mode: .trainFrozenStatistics, groupAverage: groupAverage, target: target)
         if point == .ascent {
             lossAtPerturbed = loss
             if measuresNorms { epsilonNorm = offset.norm() }
@@ -121,7 +135,7 @@ public final class ShardPasses {
             recorder.record(point.lossKey, value: loss)
             recorder.record(point.gradientKey, buffer: gradient)
         }
-        return gradient
+        return direction
     }
 
     /// Moves 3–4 at the ascent point w + scale·g (SAM's ε for p = 2), written in one pass
@@ -129,15 +143,25 @@ public final class ShardPasses {
     /// it falls back to when a recorder wants ε (AscentTests compares the two paths).
     /// `normOfAlong` is ‖g‖ when the caller has it (spares a pass over g on logged steps).
     @discardableResult
-    public func perturbedPass(along g: FlatBuffer, scaledBy scale: Float, point: PerturbedPoint = .ascent,
-                              groupAverage: Bool = false, yieldsDirection: Bool = false,
-                              normOfAlong: Double? = nil) -> FlatBuffer {
+    public func perturbedPass(_ shard: Shard, along g: FlatBuffer, scaledBy scale: Float, point: PerturbedPoint = .ascent,
+                              groupAverage: Bool = false, normOfAlong: Double? = nil) -> FlatBuffer {
+        perturbed(shard, along: g, scaledBy: scale, point: point, groupAverage: groupAverage, normOfAlong: normOfAlong, target: nil).buffer!
+    }
+
+    /// The perturbed pass along `g` whose gradient is the shard's direction.
+    public func perturbedPass(_ shard: Shard, along g: FlatBuffer, scaledBy scale: Float, normOfAlong: Double? = nil,
+                              direction target: DirectionTarget) -> ShardDirection {
+        perturbed(shard, along: g, scaledBy: scale, point: .ascent, groupAverage: false, normOfAlong: normOfAlong, target: target)
+    }
+
+    private func perturbed(_ shard: Shard, along g: FlatBuffer, scaledBy scale: Float, point: PerturbedPoint,
+                           groupAverage: Bool, normOfAlong: Double?, target: DirectionTarget?) -> ShardDirection {
         if recorder != nil {
             timer.measure(.ascent) {
                 let e = epsilon.data, gp = g.data
                 for i in 0..<g.count { e[i] = scale * gp[i] }
             }
-            return perturbedPass(offset: epsilon, point: point, groupAverage: groupAverage, yieldsDirection: yieldsDirection)
+            return perturbed(shard, offset: epsilon, point: point, groupAverage: groupAverage, target: target)
         }
         // ‖ε‖ = |scale|·‖g‖, taken before the pass overwrites g.
         let offsetNorm = measuresNorms && point == .ascent ? Double(abs(scale)) * (normOfAlong ?? g.norm()) : 0
@@ -145,12 +169,12 @@ public final class ShardPasses {
             let w = weights.data, gp = g.data, p = perturbedWeights.data
             for i in 0..<g.count { p[i] = w[i] + scale * gp[i] }
         }
-        let loss = passAtPerturbedWeights(groupAverage: groupAverage, yieldsDirection: yieldsDirection)
+        let (loss, direction) = passAtPerturbedWeights(shard, mode: .trainFrozenStatistics, groupAverage: groupAverage, target: target)
         if point == .ascent {
             lossAtPerturbed = loss
             if measuresNorms { epsilonNorm = offsetNorm }
         }
-        return gradient
+        return direction
     }
 
     /// Hands the latest pass's gradient to `buffer` by exchanging the two (no copy): the next
@@ -161,23 +185,24 @@ public final class ShardPasses {
     }
 
     /// Moves 1–4 for an ε along the clean gradient, ε = scale(‖g‖)·g (SAM with p = 2): the
-    /// clean pass, then the perturbed pass at w + ε; returns the gradient there. A shard of one
-    /// example that lives in this rank keeps its Linear weights' gradients as outer products
-    /// (`RankOneGradients`); the numbers are those of `cleanPass` + `perturbedPass(along:)`
-    /// up to rounding (the conformance case sam_m1 takes this path).
-    public func perturbedPassAlongCleanGradient(yieldsDirection: Bool = false,
-                                                scale: (_ gradientNorm: Double) -> Float) -> FlatBuffer {
-        guard factorsOneExample, images.shape[0] == 1, group == nil, weightDecayInLoss == 0,
+    /// clean pass, then the perturbed pass at w + ε, whose gradient is the shard's direction.
+    /// A shard of one example that lives in this rank keeps its Linear weights' gradients as
+    /// outer products (`RankOneGradients`); the numbers are those of `cleanPass` +
+    /// `perturbedPass(along:)` up to rounding (the conformance case sam_m1 takes this path).
+    public func perturbedPassAlongCleanGradient(_ shard: Shard, direction target: DirectionTarget,
+                                                scale: (_ gradientNorm: Double) -> Float) -> ShardDirection {
+        guard factorsOneExample, shard.images.shape[0] == 1, group == nil, weightDecayInLoss == 0,
               !rankOne.factors.isEmpty else {
-            let g = cleanPass()
+            let g = cleanPass(shard)
             // A logged step's clean pass has taken ‖g‖ already (`gradientNorm`, the same sum).
             let norm = measuresNorms ? gradientNorm : timer.measure(.ascent) { g.norm() }
-            return perturbedPass(along: g, scaledBy: scale(norm), yieldsDirection: yieldsDirection, normOfAlong: norm)
+            return perturbedPass(shard, along: g, scaledBy: scale(norm), normOfAlong: norm, direction: target)
         }
-        rankOne.beginRecording()
-        defer { rankOne.phase = .off }
-        let g = cleanPass()
-        let norm = measuresNorms ? gradientNorm : timer.measure(.ascent) { gradientSumOfSquares().squareRoot() }
+        rankOne.resetFactors()
+        var recording = PassMode.train
+        recording.rankOne = .recording
+        let g = clean(shard, objective: nil, groupAverage: true, mode: recording, target: nil).direction.buffer!
+        let norm = measuresNorms ? gradientNorm : timer.measure(.ascent) { gradientSumOfSquares(recording: true).squareRoot() }
         let s = scale(norm)
         if let recorder {
             timer.measure(.ascent) { for i in 0..<g.count { epsilon[i] = s * g[i] } }
@@ -187,66 +212,57 @@ public final class ShardPasses {
             let w = weights.data, gp = g.data, p = perturbedWeights.data
             for range in rankOne.denseRanges { for i in range { p[i] = w[i] + s * gp[i] } }
         }
-        rankOne.phase = .applying(scale: s, base: weights)
-        lossAtPerturbed = passAtPerturbedWeights(groupAverage: false, yieldsDirection: yieldsDirection)
+        var applying = PassMode.trainFrozenStatistics
+        applying.rankOne = .applying(scale: s, base: weights)
+        let (loss, direction) = passAtPerturbedWeights(shard, mode: applying, groupAverage: false, target: target)
+        lossAtPerturbed = loss
         if measuresNorms { epsilonNorm = Double(abs(s)) * norm }
         if let recorder {
             recorder.record("loss_at_perturbed", value: lossAtPerturbed)
             recorder.record("grad_at_perturbed", buffer: gradient)
         }
-        return gradient
+        return direction
     }
 
-    /// Whether one-example shards keep Linear gradients factored (tests compare both ways).
-    public var factorsOneExample = true
-    private var rankOne: RankOneGradients { model.store.rankOne }
-
-    /// Σ g² of the latest clean gradient (its factored weights' parts from their factors).
-    private func gradientSumOfSquares() -> Double {
-        rankOne.isRecording ? rankOne.sumOfSquares(of: gradient) : gradient.sumOfSquares()
+    /// Σ g² of the latest clean gradient (its factored weights' parts from their factors
+    /// when the pass recorded them).
+    private func gradientSumOfSquares(recording: Bool) -> Double {
+        recording ? rankOne.sumOfSquares(of: gradient) : gradient.sumOfSquares()
     }
+
+    // MARK: ESAM's passes on the examples
 
     /// Each example's descent loss at `w + offset`, from a forward pass alone (frozen running
     /// statistics; ESAM's data selection). The mean is the shard's loss at the perturbed point.
-    public func exampleLosses(at offset: FlatBuffer) -> [Double] {
-        guard let ce = descentLoss as? SoftmaxCrossEntropy else { preconditionFailure("per-example losses need the cross-entropy") }
+    public func exampleLosses(_ shard: Shard, at offset: FlatBuffer) -> [Double] {
         writePerturbedWeights(offset)
         model.store.exchangeValues(with: &perturbedWeights)
         defer { model.store.exchangeValues(with: &perturbedWeights) }
-        let logits = timer.measure(.forward) { model.forward(images, mode: .trainFrozenStatistics) }
-        ce.keepsExampleLosses = true
-        defer { ce.keepsExampleLosses = false }
-        lossAtPerturbed = ce.evaluate(logits: logits, labels: labels, gradient: logitGradient).loss + weightDecayTerm()
-        return ce.exampleLosses
+        let logits = timer.measure(.forward) { model.forward(shard.images, mode: .trainFrozenStatistics) }
+        let value = descentLoss.evaluate(logits: logits, labels: shard.labels, gradient: logitGradient, keepingExampleLosses: true)
+        lossAtPerturbed = value.loss + weightDecayTerm()
+        return value.exampleLosses
     }
 
-    /// The per-example losses of the latest clean pass (kept when `keepsExampleLosses`).
-    public var keepsExampleLosses = false
-    public private(set) var exampleLossesAtW: [Double] = []
-
     /// Moves 3–4 on a subset of the shard's examples (ESAM's selection, in `indices` order):
-    /// the gradient at `w + offset` of their mean loss. The shard's loss at the perturbed
-    /// point stays the one of all its examples when `exampleLosses(at:)` gave it.
-    @discardableResult
-    public func perturbedPass(offset: FlatBuffer, examples indices: [Int], yieldsDirection: Bool = false) -> FlatBuffer {
-        let allImages = images, allLabels = labels, allLoss = lossAtPerturbed
-        let perExample = allImages.count / max(allImages.shape[0], 1)
-        var shape = allImages.shape
+    /// the gradient at `w + offset` of their mean loss, the shard's direction. The shard's
+    /// loss at the perturbed point stays the one of all its examples (`exampleLosses(at:)`).
+    public func perturbedPass(_ shard: Shard, offset: FlatBuffer, examples indices: [Int],
+                              direction target: DirectionTarget) -> ShardDirection {
+        let all = shard.images, allLoss = lossAtPerturbed
+        let perExample = all.count / max(all.shape[0], 1)
+        var shape = all.shape
         shape[0] = indices.count
         subsetImages.resize(shape)
         for (row, i) in indices.enumerated() {
-            (subsetImages.data + row * perExample).update(from: allImages.data + i * perExample, count: perExample)
+            (subsetImages.data + row * perExample).update(from: all.data + i * perExample, count: perExample)
         }
-        images = subsetImages
-        labels = indices.map { allLabels[$0] }
-        defer {
-            images = allImages
-            labels = allLabels
-            lossAtPerturbed = allLoss
-        }
-        return perturbedPass(offset: offset, yieldsDirection: yieldsDirection)
+        let subset = Shard(images: subsetImages, labels: indices.map { shard.labels[$0] })
+        defer { lossAtPerturbed = allLoss }
+        return perturbed(subset, offset: offset, point: .ascent, groupAverage: false, target: target)
     }
-    private let subsetImages = Tensor(shape: [0])
+
+    // MARK: The pass itself
 
     /// `perturbedWeights` = w + offset (the model reads them during a perturbed pass).
     private func writePerturbedWeights(_ offset: FlatBuffer) {
@@ -257,14 +273,15 @@ public final class ShardPasses {
     }
 
     /// Forward + backward with the model reading `perturbedWeights`; returns the loss there.
-    private func passAtPerturbedWeights(groupAverage: Bool, yieldsDirection: Bool) -> Double {
+    private func passAtPerturbedWeights(_ shard: Shard, mode: PassMode, groupAverage: Bool,
+                                        target: DirectionTarget?) -> (loss: Double, direction: ShardDirection) {
         model.store.exchangeValues(with: &perturbedWeights)
         defer { model.store.exchangeValues(with: &perturbedWeights) }
-        let logits = timer.measure(.forward) { model.forward(images, mode: .trainFrozenStatistics) }
-        let value = descentLoss.evaluate(logits: logits, labels: labels, gradient: logitGradient)
+        let logits = timer.measure(.forward) { model.forward(shard.images, mode: mode) }
+        let value = descentLoss.evaluate(logits: logits, labels: shard.labels, gradient: logitGradient)
         let loss = value.loss + weightDecayTerm()
-        backward(groupAverage: groupAverage, yieldsDirection: yieldsDirection, mayAccumulate: true)
-        return loss
+        let direction = backward(groupAverage: groupAverage, target: target, mayAccumulate: true)
+        return (loss, direction)
     }
 
     /// `0.5·wd·‖w‖²` at the current weights (0 unless `--wd-in-ascent`).
@@ -274,44 +291,86 @@ public final class ShardPasses {
 
     /// Backpropagates `logitGradient` at the current weights. As each layer finishes, its
     /// parameters get their weight-decay term and go to the group average's buckets (a pass
-    /// averaged over the shard's ranks) or, for the direction pass, to `directionSink`; then
-    /// the started buckets advance. A group average is complete when this returns.
-    private func backward(groupAverage: Bool, yieldsDirection: Bool, mayAccumulate: Bool) {
+    /// averaged over the shard's ranks) or, for the direction pass, to the target's sink;
+    /// then the started buckets advance. A group average is complete when this returns.
+    /// Returns where the gradient went.
+    private func backward(groupAverage: Bool, target: DirectionTarget?, mayAccumulate: Bool) -> ShardDirection {
         let group = groupAverage ? groupAllreduce : nil
         // A direction that is also group-averaged is final only after the group's
-        // allreduce: the step reduces it afterwards instead.
-        let sink = yieldsDirection && group == nil ? directionSink : nil
-        streamedDirection = sink != nil
-        let accumulate = mayAccumulate && yieldsDirection && group == nil && recorder == nil
-            && directionAccumulator != nil
-        accumulatedDirection = accumulate
-        if accumulate { model.store.exchangeGradients(with: &directionAccumulator!) }
-        defer { if accumulate { model.store.exchangeGradients(with: &directionAccumulator!) } }
+        // allreduce: it is returned, and the step reduces it afterwards.
+        let sink = group == nil ? target?.sink : nil
+        // A perturbed direction pass adds its gradient straight into the step's sum of the
+        // shards' directions (two passes over every parameter less per micro-shard), unless a
+        // recorder wants each shard's gradient.
+        var accumulator = mayAccumulate && group == nil && recorder == nil ? target?.accumulator : nil
+        if accumulator != nil { model.store.exchangeGradients(with: &accumulator!) }
+        defer { if accumulator != nil { model.store.exchangeGradients(with: &accumulator!) } }
+        let accumulated = accumulator != nil
         group?.begin(gradient)
         let g = gradient.data, w = weights.data, wd = weightDecayInLoss
         let slots = parameters
         timer.measure(.backward) {
-            model.backward(logitGradient, accumulate: accumulate) { finished in
+            model.backward(logitGradient, accumulate: accumulated) { finished in
                 for index in finished {
                     if wd != 0 {
                         let slot = slots[index]
                         for i in slot.offset..<(slot.offset + slot.count) { g[i] += wd * w[i] }
                     }
                     group?.ready(slot: index)
-                    sink?.parameterReady(index)
+                    sink?.parameterReady(index, accumulated: accumulated)
                 }
                 group?.progress()
                 sink?.progress()
             }
         }
         if let group { timer.measure(.allreduce) { group.finish() } }
+        return ShardDirection(buffer: accumulated ? nil : gradient, streamed: sink != nil)
+    }
+}
+
+/// One shard of a step's batch: a rank's slice, a micro-shard of it, or ESAM's selection.
+public struct Shard {
+    /// [n, C, H, W] (or [n, features]).
+    public let images: Tensor
+    public let labels: [Int32]
+    public init(images: Tensor, labels: [Int32]) {
+        self.images = images
+        self.labels = labels
+    }
+    public var count: Int { labels.count }
+}
+
+/// What the pass that yields a shard's direction does with its gradient, as the step asks:
+/// add it into the sum of the rank's shard directions, hand each parameter to the step's
+/// allreduce as the backward pass finishes it, both, or neither (return it).
+public struct DirectionTarget {
+    /// The sum of the rank's shard directions to add the gradient into.
+    public var accumulator: FlatBuffer?
+    /// The step's allreduce, for the rank's last shard.
+    var sink: DirectionSink?
+}
+
+/// Where a shard's direction is once its variant has made its passes.
+public struct ShardDirection {
+    /// The buffer holding it (a pass's gradient, valid until the next pass, or the variant's
+    /// own); nil when the pass added it into the target's accumulator.
+    public let buffer: FlatBuffer?
+    /// Whether each of its parameters went to the step's allreduce as the backward pass
+    /// finished it.
+    public let streamed: Bool
+
+    /// A direction the variant computed from its passes' gradients.
+    public static func computed(_ buffer: FlatBuffer) -> ShardDirection {
+        ShardDirection(buffer: buffer, streamed: false)
     }
 }
 
 /// Receives the direction pass's parameters as the backward pass finishes them (the step's
 /// allreduce); `progress` runs after every layer.
 protocol DirectionSink: AnyObject {
-    func parameterReady(_ index: Int)
+    /// Parameter `index` of the direction is final: in the pass's gradient, or already added
+    /// into the target's accumulator.
+    func parameterReady(_ index: Int, accumulated: Bool)
     func progress()
 }
 

@@ -20,9 +20,11 @@ public protocol VariantOptions: ParsableArguments {
     var defaultLabelSmoothing: Float { get }
     /// Forward+backward passes per shard and step, on average (LookSAM: 1 + 1/k).
     var passesPerStep: Double { get }
-    /// The variant's settings that change what a run computes, as checkpoints store them
-    /// (`"gsam_alpha": "0.01"`): a resumed run must agree on every one.
-    var resultDefiningSettings: [String: String] { get }
+    /// The variant's settings, from its flags' declarations (`--gsam-alpha` is `gsam_alpha`)
+    /// after `resolved`: every one defines the result when the variant is chosen.
+    var declaredSettings: [DeclaredSetting] { get }
+    /// Other variants whose flags this one takes (SAM-ON: its base's).
+    var usesFlagsOf: [String] { get }
     /// Takes the settings a vector file's `sam` object gives (vectors/README.md's keys;
     /// missing and `null` keys keep the defaults).
     mutating func read(vector: VectorSettings) throws
@@ -38,7 +40,12 @@ extension VariantOptions {
     public var defaultRho: Float? { 0.05 }
     public var defaultNormEps: Double { 1e-12 }
     public var defaultLabelSmoothing: Float { 0 }
-    public var resultDefiningSettings: [String: String] { [:] }
+    public var declaredSettings: [DeclaredSetting] { DeclaredSettings.of(self) }
+    public var usesFlagsOf: [String] { [] }
+    /// The settings a resumed run must agree on, as checkpoints store them (`"gsam_alpha": "0.01"`).
+    public var resultDefiningSettings: [String: String] {
+        Dictionary(declaredSettings.map { ($0.key, $0.value.text) }) { first, _ in first }
+    }
     public mutating func read(vector: VectorSettings) throws {}
     public func resolved(all: VariantSet) -> Self { self }
 }

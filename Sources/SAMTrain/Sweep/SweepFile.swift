@@ -222,10 +222,10 @@ public struct SweepFile {
             let c: TrainingConfiguration
             do {
                 c = try parse(SweepRunner.trainArguments(cell, directory: "/nonexistent/out", resuming: false))
-                guard c.batchSize % ranks == 0 else {
-                    throw SAMTrainError("--batch-size \(c.batchSize) is not divisible by the sweep's \(ranks) ranks")
+                guard c.batches.batchSize % ranks == 0 else {
+                    throw SAMTrainError("--batch-size \(c.batches.batchSize) is not divisible by the sweep's \(ranks) ranks")
                 }
-                _ = try ShardLayout(scope: c.sam.scope, globalBatch: c.batchSize, worldSize: ranks)
+                _ = try ShardLayout(scope: c.samConfiguration.scope, globalBatch: c.batches.batchSize, worldSize: ranks)
             } catch let e as SAMTrainError {
                 // The line of the setting the message names, when it names one.
                 let named = cell.settings.map(\.key).first { e.message.contains("--" + $0) }
@@ -233,8 +233,8 @@ public struct SweepFile {
                 throw SAMTrainError("\(place)cell \(cell.name): \(e.message)")
             }
             // Each dataset directory is looked at once, however many cells use it.
-            if checkedData.insert(c.dataset + "\u{0}" + c.dataDirectory).inserted {
-                try DatasetKind.named(c.dataset).checkFiles(directory: c.dataDirectory)
+            if checkedData.insert(c.data.dataset.rawValue + "\u{0}" + c.data.data).inserted {
+                try c.data.dataset.checkFiles(directory: c.data.data)
             }
         }
     }

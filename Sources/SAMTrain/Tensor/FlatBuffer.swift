@@ -1,7 +1,10 @@
 /// A fixed-size float32 buffer; the model's parameters, gradients, optimizer state and
 /// SAM's scratch vectors are each one of these, so an allreduce, a perturbation or an
 /// update is one pass over memory.
-public final class FlatBuffer {
+///
+/// Sendable unchecked: a buffer belongs to one rank's step, which touches it from one thread
+/// at a time (a pass hands it on, it does not share it).
+public final class FlatBuffer: @unchecked Sendable {
     public let count: Int
     public let data: UnsafeMutablePointer<Float>
 

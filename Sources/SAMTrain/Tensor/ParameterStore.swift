@@ -83,22 +83,16 @@ public final class ParameterStore {
         swap(&gradients, &other)
     }
 
-    /// Zeroes the gradients before a backward pass, except the slices that stay factored.
-    public func zeroGradients() {
-        guard rankOne.isRecording else { return gradients.zero() }
+    /// Zeroes the gradients before a backward pass, except the slices that stay factored
+    /// while a pass records them (`RankOnePhase.recording`).
+    public func zeroGradients(keepingFactored: Bool = false) {
+        guard keepingFactored else { return gradients.zero() }
         for range in rankOne.denseRanges { (gradients.data + range.lowerBound).update(repeating: 0, count: range.count) }
     }
 
     @inline(__always) public func value(_ index: Int) -> UnsafeMutablePointer<Float> {
         values.data + parameters[index].offset
     }
-
-    /// Parameters whose gradient a backward pass leaves at zero (ESAM's clean pass needs only
-    /// the tensors its ascent perturbs); empty: every gradient.
-    public var skipsGradient: [Bool] = []
-
-    /// Whether the backward pass computes parameter `index`'s gradient.
-    @inline(__always) public func wantsGradient(_ index: Int) -> Bool { skipsGradient.isEmpty || !skipsGradient[index] }
 
     @inline(__always) public func gradient(_ index: Int) -> UnsafeMutablePointer<Float> {
         gradients.data + parameters[index].offset

@@ -13,18 +13,6 @@ public final class RankOneGradients {
         public let v: FlatBuffer
     }
 
-    public enum Phase {
-        /// Every gradient is dense.
-        case off
-        /// A clean pass of one example and its ascent: the factored weights' gradients are
-        /// their factors; their dense slices are not written.
-        case recording
-        /// The perturbed pass: a factored weight is `base + scale·u·vᵀ`, with `base` the
-        /// unperturbed values buffer (its slice of the perturbed buffer is not written).
-        case applying(scale: Float, base: FlatBuffer)
-    }
-
-    public internal(set) var phase = Phase.off
     public private(set) var factors: [Factor] = []
     private var factorOfSlot: [Int: Int] = [:]
     /// The ranges of the flat buffers outside every factored weight.
@@ -47,25 +35,19 @@ public final class RankOneGradients {
         if count > start { denseRanges.append(start..<count) }
     }
 
-    /// Starts a clean pass that records factors. They start at zero, so that a weight whose
-    /// layer records nothing in this pass counts as a zero gradient, never as a stale one.
-    func beginRecording() {
+    /// Before a clean pass that records factors (`RankOnePhase.recording`). They start at zero,
+    /// so that a weight whose layer records nothing in this pass counts as a zero gradient,
+    /// never as a stale one.
+    func resetFactors() {
         for f in factors {
             f.u.zero()
             f.v.zero()
         }
-        phase = .recording
     }
 
-    public var isRecording: Bool {
-        if case .recording = phase { return true }
-        return false
-    }
-
-    /// The factors of `slot` while the phase keeps its gradient factored.
+    /// The factors of `slot` (nil: not a factored weight).
     @inline(__always) func factor(of slot: Int) -> Factor? {
-        if case .off = phase { return nil }
-        return factorOfSlot[slot].map { factors[$0] }
+        factorOfSlot[slot].map { factors[$0] }
     }
 
     /// Σ g² over `gradient` with the factored weights' parts taken as ‖u‖²·‖v‖².

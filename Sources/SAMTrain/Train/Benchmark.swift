@@ -38,35 +38,31 @@ public struct Benchmark {
     }
 
     public var model: Architecture
-    public var batchPerRank: Int
+    /// The step timed: its variant, scope, optimizer and global batch (÷ ranks per rank).
+    public var step: StepSettings
+    /// The rate of every timed step (GSAM's and BSAM's radii follow it between it and 0).
+    public var learningRate: Float
     public var steps: Int
     public var warmup: Int
     public var threads: Int
-    public var sam: SAMConfiguration
     public var seed: UInt64 = 0
-    public var allreduce = AllreduceSettings()
 
-    public init(model: Architecture, batchPerRank: Int, steps: Int, warmup: Int, threads: Int, sam: SAMConfiguration) {
+    public init(model: Architecture, step: StepSettings, learningRate: Float, steps: Int, warmup: Int, threads: Int) {
         self.model = model
-        self.batchPerRank = batchPerRank
+        self.step = step
+        self.learningRate = learningRate
         self.steps = steps
         self.warmup = warmup
         self.threads = threads
-        self.sam = sam
     }
 
     public func run(world: Communicator) throws -> Result {
         openblas_set_num_threads(Int32(threads))
-        let R = world.size
-        let layout = try world.agree { try ShardLayout(scope: sam.scope, globalBatch: batchPerRank * R, worldSize: R) }
-        let variant = try world.agree { try sam.makeVariant() }
+        let R = world.size, batchPerRank = self.step.globalBatch / R
         let net = model.build(inputShape: model.defaultInputShape)
         net.initialize(seed: seed)
-        try world.agree { try variant.check(model: net) }
-        let group = SAMStep.makeGroup(layout: layout, world: world)
-        let step = SAMStep(model: net, variant: variant, layout: layout, world: world, group: group,
-                           optimizer: OptimizerKind.sgd(momentum: 0.9, nesterov: false, weightDecay: 5e-4).make(parameterCount: net.store.count),
-                           descentLoss: SoftmaxCrossEntropy(labelSmoothing: 0), allreduce: allreduce)
+        let step = try SAMStep.make(model: net, settings: self.step, world: world)
+        let layout = step.layout
 
         var rng = SplitMix64(seed: seed &+ UInt64(world.rank), stream: RandomStream.sharpness.rawValue)
         let images = Tensor(shape: [batchPerRank] + net.inputShape)
@@ -74,15 +70,14 @@ public struct Benchmark {
         let labels = (0..<batchPerRank).map { _ in Int32(rng.nextInt(below: net.classes)) }
         // Steps are numbered as in training (LookSAM's schedule, F-SAM's first step, ESAM's draws).
         func context(_ t: Int) -> StepContext {
-            StepContext(step: t, learningRate: 0.01, maximumLearningRate: 0.01, minimumLearningRate: 0, seed: seed)
+            StepContext(step: t, learningRate: learningRate, maximumLearningRate: learningRate, minimumLearningRate: 0, seed: seed)
         }
 
         for t in 0..<warmup { step.run(images: images, labels: labels, context: context(t)) }
         world.barrier()
         step.timer.reset()
-        LayerProfile.reset()
-        LayerProfile.enabled = true
-        defer { LayerProfile.enabled = false }
+        let profile = LayerProfile()
+        net.profile = profile
         var stepTimes: [Double] = []
         for t in 0..<steps {
             let t0 = PhaseTimer.now()
@@ -94,11 +89,11 @@ public struct Benchmark {
         let median = slowest.sorted()[slowest.count / 2]
         let phases = Phase.allCases.map { step.timer.seconds[$0, default: 0] / Double(steps) }
         let slowestPhases = world.allreduceMaxDoubles(phases)
-        LayerProfile.enabled = false
+        net.profile = nil
         // Every rank runs the same layers, so the keys agree; sorted for the same order.
-        let layerNames = LayerProfile.seconds.keys.sorted()
+        let layerNames = profile.seconds.keys.sorted()
         let layerTimes = world.allreduceMaxDoubles(layerNames.flatMap { name -> [Double] in
-            let t = LayerProfile.seconds[name]!
+            let t = profile.seconds[name]!
             return [t.forward / Double(steps), t.backward / Double(steps)]
         })
         var layerSeconds: [String: LayerProfile.Times] = [:]
@@ -109,8 +104,9 @@ public struct Benchmark {
         let sgemm = Benchmark.sgemmGFLOPs(size: 512)
         let imagesPerSecond = Double(batchPerRank * R) / median
         // Backward ≈ 2 × forward; each pass of the variant is one forward + backward.
+        let sam = self.step.sam
         let flopsPerImage = net.forwardFLOPsPerExample * 3 * sam.options.passesPerStep
-        return Result(model: model.rawValue, variant: variant.name, scope: sam.globalScope ? "global" : "shard m \(layout.examplesPerPerturbation)",
+        return Result(model: model.rawValue, variant: step.variant.name, scope: sam.globalScope ? "global" : "shard m \(layout.examplesPerPerturbation)",
                       ranks: R, threadsPerRank: threads, batchPerRank: batchPerRank, steps: steps,
                       imagesPerSecond: imagesPerSecond, medianStepSeconds: median,
                       meanStepSeconds: slowest.reduce(0, +) / Double(max(slowest.count, 1)),

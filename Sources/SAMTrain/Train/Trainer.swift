@@ -1,9 +1,9 @@
 import CBLAS
 import Foundation
 
-/// Data-parallel training (SPEC §6): every rank holds a full replica, takes its slice of
-/// each global batch and runs the same `SAMStep`; rank 0 reports, records metrics and
-/// writes checkpoints.
+/// Data-parallel training (docs/algorithms.md §6): every rank holds a full replica, takes its
+/// slice of each global batch and runs the same `SAMStep`, epoch after epoch; rank 0
+/// reports and records metrics, and `RunCheckpoints` writes and restores checkpoints.
 public final class Trainer {
     public let configuration: TrainingConfiguration
     public let world: Communicator
@@ -16,15 +16,15 @@ public final class Trainer {
     public let augmentation: Augmentation?
     public let log: Reporter
     public let metrics: MetricsLog
+    public let checkpoints: RunCheckpoints
     public let stepsPerEpoch: Int
     public let totalSteps: Int
     /// Steps completed (restored from a checkpoint when resuming).
     public private(set) var globalStep = 0
-    let checkpoints: CheckpointDirectory?
+    /// Ends the job when a rank stops responding (nil with one rank).
+    let watchdog: Watchdog?
     /// Rank 0's lock on `--out` (nil elsewhere and without `--out`).
     let outLock: DirectoryLock?
-    /// The newest checkpoint known to be good (this run's, or the one it resumed from).
-    var lastGoodCheckpoint: (path: String, step: Int)?
     /// Time spent on progress lines, metrics records and checkpoints (the coordinator's
     /// overhead: what a run without them would not spend), per epoch.
     var coordinatorSeconds = 0.0
@@ -39,88 +39,85 @@ public final class Trainer {
         StopRequest.install()
         try world.agree { try c.validate() }
         // From here on, a rank that stops responding ends the job within the timeout.
-        if world.size > 1 { _ = Watchdog(world: world, timeout: c.collectiveTimeout) }
-        openblas_set_num_threads(Int32(c.threads))
+        watchdog = world.size > 1 ? Watchdog(world: world, timeout: c.run.collectiveTimeout) : nil
+        if let watchdog { world.watch(with: watchdog) }
+        openblas_set_num_threads(Int32(c.run.threads))
 
-        let R = world.size
+        let R = world.size, batchSize = c.batches.batchSize, sam = c.samConfiguration
         try world.agree {
-            guard c.batchSize % R == 0 else {
-                let lower = c.batchSize / R * R, upper = lower + R
-                throw SAMTrainError("--batch-size \(c.batchSize) (global) is not divisible by \(R) ranks; use a multiple of \(R), e.g. \(lower > 0 ? "\(lower) or " : "")\(upper)")
+            guard batchSize % R == 0 else {
+                let lower = batchSize / R * R, upper = lower + R
+                throw SAMTrainError("--batch-size \(batchSize) (global) is not divisible by \(R) ranks; use a multiple of \(R), e.g. \(lower > 0 ? "\(lower) or " : "")\(upper)")
             }
         }
-        let layout = try world.agree { try ShardLayout(scope: c.sam.scope, globalBatch: c.batchSize, worldSize: R) }
-        let variant = try world.agree { try c.sam.makeVariant() }
 
         // Data: every rank reads the files itself (a shared filesystem, or a copy per host).
         let (train, allTest) = try world.agree {
-            try DatasetKind.named(c.dataset).load(directory: c.dataDirectory, trainSubset: c.trainSubset,
-                                                  labelNoise: c.labelNoise, seed: c.seed)
+            try c.data.dataset.load(directory: c.data.data, trainSubset: c.data.trainSubset,
+                                    labelNoise: c.data.labelNoise, seed: c.batches.seed)
         }
-        let test = c.testSubset.map { allTest.prefix($0) } ?? allTest
+        let test = c.data.testSubset.map { allTest.prefix($0) } ?? allTest
         self.train = train
         self.test = test
         augmentation = c.augmentation
         try world.agree {
-            guard train.count >= c.batchSize else {
-                throw SAMTrainError("--batch-size \(c.batchSize) exceeds the \(train.count) training examples")
+            guard train.count >= batchSize else {
+                throw SAMTrainError("--batch-size \(batchSize) exceeds the \(train.count) training examples")
             }
         }
 
-        let architecture = try Architecture.named(c.model)
-        try world.agree { try architecture.check(imageShape: train.imageShape, classes: train.classes, source: c.dataDirectory) }
+        let architecture = c.model.model
+        try world.agree { try architecture.check(imageShape: train.imageShape, classes: train.classes, source: c.data.data) }
         model = architecture.build(inputShape: [train.channels, train.height, train.width], classes: train.classes)
-        stepsPerEpoch = train.count / c.batchSize
-        totalSteps = min(stepsPerEpoch * c.epochs, c.maxSteps ?? Int.max)
-        schedule = LearningRateSchedule(base: c.learningRate, shape: try LearningRateSchedule.parseShape(c.schedule),
-                                        totalSteps: stepsPerEpoch * c.epochs, warmupSteps: c.warmupSteps)
-        let built: Sequential = model
-        try world.agree { try variant.check(model: built) }
-        let group = SAMStep.makeGroup(layout: layout, world: world)
-        step = SAMStep(model: model, variant: variant, layout: layout, world: world, group: group,
-                       optimizer: c.optimizerKind.make(parameterCount: model.store.count),
-                       descentLoss: SoftmaxCrossEntropy(labelSmoothing: c.effectiveLabelSmoothing),
-                       weightDecayInLoss: c.sam.weightDecayInAscent ? c.weightDecay : 0,
-                       clipGradNorm: c.sam.clipGradNorm, allreduce: c.allreduce)
+        let epochs = c.batches.epochs
+        stepsPerEpoch = train.count / batchSize
+        totalSteps = min(stepsPerEpoch * epochs, c.run.maxSteps ?? Int.max)
+        schedule = LearningRateSchedule(base: c.optimization.lr, shape: c.optimization.schedule,
+                                        totalSteps: stepsPerEpoch * epochs, warmupSteps: c.optimization.warmupSteps)
+        step = try SAMStep.make(model: model, settings: StepSettings(c), world: world)
 
         // Output directory: rank 0 writes; every rank learns whether it could.
-        let out = c.outDirectory
+        let out = c.run.out
         outLock = try world.agree { () -> DirectoryLock? in
             guard world.isCoordinator, let out else { return nil }
             try MetricsLog.makeDirectory(out)
             return try DirectoryLock(directory: out)
         }
         metrics = try world.agree {
-            try MetricsLog(directory: world.isCoordinator ? out : nil, resuming: c.resume != nil,
-                           tensorboard: world.isCoordinator ? c.tensorboardDirectory : nil)
+            try MetricsLog(directory: world.isCoordinator ? out : nil, resuming: c.run.resume != nil,
+                           tensorboard: world.isCoordinator ? c.run.tensorboard : nil)
         }
-        checkpoints = out.map { CheckpointDirectory(path: $0, keep: c.keep) }
+        checkpoints = RunCheckpoints(world: world, model: model, step: step, configuration: c, schedule: schedule,
+                                     stepsPerEpoch: stepsPerEpoch, totalSteps: totalSteps,
+                                     directory: out.map { CheckpointDirectory(path: $0, keep: c.run.keep) },
+                                     log: log, watchdog: watchdog)
 
         // Parameters: from a checkpoint, or initialized from the seed on rank 0; then
         // broadcast, so that every replica starts bit-identical.
-        if let resume = c.resume {
-            globalStep = try restore(from: resume)
+        if let resume = c.run.resume {
+            globalStep = try checkpoints.restore(from: resume)
         } else if world.isCoordinator {
-            model.initialize(seed: c.seed)
+            model.initialize(seed: c.batches.seed)
         }
         world.broadcast(model.store.values)
         // A resumed rank keeps the BatchNorm statistics it restored (its own, see saveCheckpoint).
-        if c.resume == nil { world.broadcast(model.store.buffers) }
+        if c.run.resume == nil { world.broadcast(model.store.buffers) }
 
         let hosts = world.allgather(Communicator.processorName)
         var seen: [String] = []
         for h in hosts where !seen.contains(h) { seen.append(h) }
         try world.agree { try metrics.writeConfig(environment(hosts: hosts)) }
-        log.info("samtrain: \(c.model) (\(model.store.count) parameters) on \(c.dataset): \(train.count) train / \(test.count) test examples, \(stepsPerEpoch) steps per epoch")
-        log.info("ranks: \(R), hosts: \(seen.joined(separator: ",")); global batch \(c.batchSize) = \(R) × \(c.batchSize / R); \(c.threads) BLAS thread(s) per rank")
-        log.info("optimizer: \(c.optimizer) lr \(c.learningRate) \(c.schedule), momentum \(c.momentum)\(c.nesterov ? " nesterov" : ""), weight decay \(c.weightDecay)\(c.sam.weightDecayInAscent ? " (in the loss)" : "")")
-        if !c.sam.perturbs {
-            log.info("sam: none (plain \(c.optimizer))")
+        let o = c.optimization, d = c.data, layout = step.layout
+        log.info("samtrain: \(architecture.rawValue) (\(model.store.count) parameters) on \(d.dataset.rawValue): \(train.count) train / \(test.count) test examples, \(stepsPerEpoch) steps per epoch")
+        log.info("ranks: \(R), hosts: \(seen.joined(separator: ",")); global batch \(batchSize) = \(R) × \(batchSize / R); \(c.run.threads) BLAS thread(s) per rank")
+        log.info("optimizer: \(o.optimizer) lr \(o.lr) \(o.schedule), momentum \(o.momentum)\(o.nesterov ? " nesterov" : ""), weight decay \(o.weightDecay)\(sam.weightDecayInAscent ? " (in the loss)" : "")")
+        if !sam.perturbs {
+            log.info("sam: none (plain \(o.optimizer))")
         } else {
-            log.info("sam: \(variant.name) ρ \(c.sam.effectiveRho), \(c.sam.globalScope ? "global scope (m = \(c.batchSize))" : "shard scope, m = \(layout.examplesPerPerturbation)")\(layout.microShards > 1 ? " (\(layout.microShards) micro-shards per rank)" : "")\(layout.groupSize > 1 ? " (\(layout.groupSize) ranks per shard)" : "")")
+            log.info("sam: \(step.variant.name) ρ \(sam.effectiveRho), \(sam.globalScope ? "global scope (m = \(batchSize))" : "shard scope, m = \(layout.examplesPerPerturbation)")\(layout.microShards > 1 ? " (\(layout.microShards) micro-shards per rank)" : "")\(layout.groupSize > 1 ? " (\(layout.groupSize) ranks per shard)" : "")")
         }
-        log.info("augmentation: \(c.effectiveAugment.rawValue)\(c.effectiveAugment == .cropFlip ? " (zero-pad \(Augmentation.padding), random \(train.height)×\(train.width) crop, horizontal flip ½)" : ""), cutout \(c.cutout > 0 ? "\(c.cutout)×\(c.cutout)" : "off")\(augmentation == nil ? "" : " (training set only)")")
-        if c.labelNoise > 0 {
+        log.info("augmentation: \(d.effectiveAugment.rawValue)\(d.effectiveAugment == .cropFlip ? " (zero-pad \(Augmentation.padding), random \(train.height)×\(train.width) crop, horizontal flip ½)" : ""), cutout \(d.cutout > 0 ? "\(d.cutout)×\(d.cutout)" : "off")\(augmentation == nil ? "" : " (training set only)")")
+        if d.labelNoise > 0 {
             log.info(String(format: "label noise: %d of %d training labels replaced by another class (%.4f)",
                             train.corruptedLabels, train.count, Double(train.corruptedLabels) / Double(train.count)))
         }
@@ -131,8 +128,8 @@ public final class Trainer {
     /// each epoch and checkpointing as configured.
     @discardableResult
     public func run() throws -> [EpochRecord] {
-        let c = configuration
-        let b = c.batchSize / world.size
+        let c = configuration, sam = c.samConfiguration
+        let batchSize = c.batches.batchSize, seed = c.batches.seed, b = batchSize / world.size
         let images = Tensor(shape: [b, train.channels, train.height, train.width])
         var labels = [Int32](repeating: 0, count: b)
         var records: [EpochRecord] = []
@@ -140,11 +137,10 @@ public final class Trainer {
 
         while globalStep < totalSteps {
             let epoch = globalStep / stepsPerEpoch
-            let plan = EpochPlan(datasetCount: train.count, globalBatch: c.batchSize, rank: world.rank,
-                                 worldSize: world.size, seed: c.seed, epoch: epoch)
+            let plan = EpochPlan(datasetCount: train.count, globalBatch: batchSize, rank: world.rank,
+                                 worldSize: world.size, seed: seed, epoch: epoch)
             let start = PhaseTimer.now()
-            var sums = [0.0, 0.0, 0.0]       // loss·n, correct, n over the epoch
-            var interval = [0.0, 0.0, 0.0, 0.0, 0.0, 0.0]   // + loss at w+ε·n, ‖g‖, ‖ε‖
+            var epochTotals = StepTotals(), interval = StepTotals()
             var intervalStart = start
             step.timer.reset()
             let lastStep = min(stepsPerEpoch, totalSteps - epoch * stepsPerEpoch)
@@ -154,71 +150,65 @@ public final class Trainer {
                 step.timer.measure(.data) {
                     train.gather(plan.indices(forStep: k), into: images, labels: &labels, augmentation: augmentation, epoch: epoch)
                 }
-                Watchdog.current?.step = globalStep + 1
+                watchdog?.step = globalStep + 1
                 let lr = schedule.rate(at: globalStep)
                 let context = StepContext(step: globalStep, learningRate: lr,
-                                          maximumLearningRate: schedule.maximum, minimumLearningRate: schedule.minimum, seed: c.seed)
-                let logging = (k + 1) % c.logEvery == 0 && k + 1 < lastStep
+                                          maximumLearningRate: schedule.maximum, minimumLearningRate: schedule.minimum, seed: seed)
+                let logging = (k + 1) % c.run.logEvery == 0 && k + 1 < lastStep
                 step.passes.measuresNorms = logging
                 let stats = step.run(images: images, labels: labels, context: context)
                 guard step.direction.isFinite, stats.lossAtWSum.isFinite else {
-                    throw AgreedFailure.everywhere("step \(globalStep + 1) (epoch \(epoch + 1)): the loss is not finite (NaN or infinite gradient); \(lastGoodText); try a lower --lr", world: world)
+                    throw AgreedFailure.everywhere("step \(globalStep + 1) (epoch \(epoch + 1)): the loss is not finite (NaN or infinite gradient); \(checkpoints.lastGoodText); try a lower --lr", world: world)
                 }
                 globalStep += 1
                 k += 1
-                let local = [stats.lossAtWSum, Double(stats.correct), Double(stats.examples)]
-                for i in 0..<3 { sums[i] += local[i]; interval[i] += local[i] }
-                interval[3] += stats.lossAtPerturbedSum
-                interval[4] += stats.gradientNormSum / Double(stats.shards)
-                interval[5] += stats.epsilonNormSum / Double(stats.shards)
+                epochTotals.add(stats)
+                interval.add(stats)
                 if logging {
                     let loggingStart = PhaseTimer.now()
                     defer { coordinatorSeconds += PhaseTimer.now() - loggingStart }
-                    let g = world.allreduceSum(interval)
+                    let g = interval.summed(over: world)
                     let now = PhaseTimer.now()
-                    let rate = g[2] / (now - intervalStart)
-                    log.progress(epoch: epoch + 1, epochs: epochs, step: k, steps: lastStep, loss: g[0] / g[2],
-                                 accuracy: g[1] / g[2], imagesPerSecond: rate, elapsed: now - start)
-                    var record: [String: Any] = [
-                        "kind": "step", "step": globalStep, "epoch": epoch + 1, "lr": Double(lr), "rho": Double(c.sam.effectiveRho),
-                        "loss": g[0] / g[2], "accuracy": g[1] / g[2], "images_per_s": rate,
-                        // The last step's norms (of rank 0's shards), the interval's losses.
-                        "grad_norm": stats.gradientNormSum / Double(stats.shards),
-                    ]
-                    if c.sam.perturbs {
-                        record["loss_perturbed"] = g[3] / g[2]
-                        record["sharpness"] = (g[3] - g[0]) / g[2]
-                        record["epsilon_norm"] = stats.epsilonNormSum / Double(stats.shards)
-                    }
+                    let rate = g.examples / (now - intervalStart)
+                    log.progress(epoch: epoch + 1, epochs: epochs, step: k, steps: lastStep, loss: g.loss,
+                                 accuracy: g.accuracy, imagesPerSecond: rate, elapsed: now - start)
                     let phases = step.timer.seconds
-                    record["seconds_per_step"] = Dictionary(uniqueKeysWithValues: Phase.allCases.map { ($0.rawValue, phases[$0, default: 0] / Double(k)) })
-                    metrics.record(record)
-                    interval = [0, 0, 0, 0, 0, 0]
+                    metrics.record(StepRecord(
+                        step: globalStep, epoch: epoch + 1, learningRate: lr, rho: sam.effectiveRho, loss: g.loss, accuracy: g.accuracy,
+                        imagesPerSecond: rate, gradientNorm: stats.gradientNormSum / Double(stats.shards),
+                        perturbed: !sam.perturbs ? nil : .init(loss: g.perturbedLoss, sharpness: (g.perturbedLossSum - g.lossSum) / g.examples,
+                                                               epsilonNorm: stats.epsilonNormSum / Double(stats.shards)),
+                        secondsPerStep: phases.mapValues { $0 / Double(k) }))
+                    interval = StepTotals()
                     intervalStart = now
                 }
-                if let every = c.checkpointEverySteps, globalStep % every == 0, globalStep < totalSteps {
+                if case .steps(let every) = c.run.checkpointEvery, globalStep % every == 0, globalStep < totalSteps {
                     try saveCheckpoint(batch: images, labels: labels)
                 }
                 // Mid-epoch stop requests; the epoch's last step is followed by its evaluation first.
                 if k < lastStep { try stopIfRequested(batch: images, labels: labels) }
             }
             let seconds = PhaseTimer.now() - start
-            let g = world.allreduceSum(sums)
+            let g = epochTotals.summed(over: world)
             try checkReplicasAgree(epoch: epoch)
             let (testLoss, testAccuracy) = evaluate()
-            let record = EpochRecord(epoch: epoch + 1, step: globalStep, trainLoss: g[0] / g[2], trainAccuracy: g[1] / g[2],
+            let record = EpochRecord(epoch: epoch + 1, step: globalStep, trainLoss: g.loss, trainAccuracy: g.accuracy,
                                      testLoss: testLoss, testAccuracy: testAccuracy,
-                                     imagesPerSecond: g[2] / seconds, seconds: seconds)
+                                     imagesPerSecond: g.examples / seconds, seconds: seconds)
             records.append(record)
             log.epoch(record, epochs: epochs)
             let epochDone = globalStep % stepsPerEpoch == 0
-            let everyEpochs = c.checkpointEveryEpochs ?? (c.checkpointEverySteps == nil ? 1 : nil)
+            let everyEpochs: Int? = switch c.run.checkpointEvery {
+            case .epochs(let n): n
+            case .steps: nil
+            case nil: 1
+            }
             if globalStep == totalSteps || (epochDone && everyEpochs.map { (epoch + 1) % $0 == 0 } == true) {
                 try saveCheckpoint(batch: images, labels: labels)
             }
             let loggingStart = PhaseTimer.now()
             metrics.epoch(record, coordinatorSeconds: coordinatorSeconds)
-            if checkpoints != nil {
+            if checkpoints.areWritten {
                 let overhead = coordinatorSeconds + PhaseTimer.now() - loggingStart
                 log.info(String(format: "  progress, metrics and checkpoints: %.3f s this epoch (%.2f%% of the epoch's %.1f s)",
                                 overhead, 100 * overhead / seconds, seconds))
@@ -227,7 +217,7 @@ public final class Trainer {
             if globalStep < totalSteps { try stopIfRequested(batch: images, labels: labels) }
         }
         let digest = model.store.values.digest()
-        if configuration.reportDigests {
+        if configuration.run.reportDigests {
             // Every rank speaks for itself (tests compare the lines).
             print("rank \(world.rank) parameter digest \(String(digest, radix: 16))")
             fflush(stdout)
@@ -246,7 +236,14 @@ public final class Trainer {
         return Evaluation.run(model: model, dataset: test, world: world)
     }
 
-    // MARK: Checkpoints
+    // MARK: Checkpoints and stop requests
+
+    /// This step's checkpoint (collective), its time counted as the coordinator's.
+    func saveCheckpoint(batch: Tensor, labels: [Int32]) throws {
+        let start = PhaseTimer.now()
+        defer { coordinatorSeconds += PhaseTimer.now() - start }
+        try checkpoints.save(globalStep: globalStep, batch: batch, labels: labels)
+    }
 
     /// Ends the run here when any rank has received a stop signal: the ranks agree with one
     /// allreduce (so all stop after this same step), rank 0 writes this step's checkpoint
@@ -254,132 +251,11 @@ public final class Trainer {
     func stopIfRequested(batch: Tensor, labels: [Int32]) throws {
         let signal = Int32(world.allreduceMax(Int64(StopRequest.received)))
         guard signal != 0 else { return }
-        if checkpoints != nil, lastGoodCheckpoint?.step != globalStep { try saveCheckpoint(batch: batch, labels: labels) }
-        throw TrainingStopped(signal: signal, step: globalStep, checkpoint: checkpoints == nil ? nil : lastGoodCheckpoint?.path)
+        if checkpoints.areWritten, checkpoints.lastGood?.step != globalStep { try saveCheckpoint(batch: batch, labels: labels) }
+        throw TrainingStopped(signal: signal, step: globalStep, checkpoint: checkpoints.areWritten ? checkpoints.lastGood?.path : nil)
     }
 
-    /// What the user is told of the checkpoint kept when a run diverges.
-    var lastGoodText: String {
-        guard checkpoints != nil else { return "no checkpoint is written without --out" }
-        guard let good = lastGoodCheckpoint else { return "no good checkpoint was written before" }
-        return "the last good checkpoint, step \(good.step), is kept: \(good.path)"
-    }
-
-    /// Whether the state is good enough to checkpoint: every parameter, BatchNorm statistic
-    /// and optimizer value finite, and the loss at these parameters, in eval mode on each
-    /// rank's part of `batch`, finite. (Weights of 1e16 are finite yet evaluate to NaN.)
-    /// Collective; every rank returns the same answer.
-    func stateIsGood(batch: Tensor, labels: [Int32]) -> Bool {
-        var good = model.store.values.isFinite && model.store.buffers.isFinite && step.optimizer.state.allSatisfy { $0.buffer.isFinite }
-        if good, batch.shape[0] > 0 {
-            let logits = model.forward(batch, mode: .eval)
-            let gradient = Tensor(shape: [batch.shape[0], model.classes])
-            good = SoftmaxCrossEntropy().evaluate(logits: logits, labels: labels, gradient: gradient).loss.isFinite
-        }
-        return world.allreduceMin(good ? 1 : 0) == 1
-    }
-
-    /// Writes a checkpoint (rank 0), with BatchNorm statistics averaged across ranks first,
-    /// when the state is good (`stateIsGood` on `batch`, the step's batch); otherwise the run
-    /// has diverged and stops, keeping the last good checkpoint. Collective: every rank calls
-    /// it at the same step.
-    func saveCheckpoint(batch: Tensor, labels: [Int32]) throws {
-        guard let checkpoints else { return }
-        let start = PhaseTimer.now()
-        defer { coordinatorSeconds += PhaseTimer.now() - start }
-        // Every rank's own BatchNorm statistics, and their mean, without touching the live
-        // ones: checkpointing at any step must not change the run (resume is bit-exact).
-        let n = model.store.buffers.count, R = world.size
-        var gathered = [Float](repeating: 0, count: n * R)
-        for i in 0..<n { gathered[world.rank * n + i] = model.store.buffers[i] }
-        gathered.withUnsafeMutableBufferPointer { world.allreduceSum($0.baseAddress!, count: $0.count) }
-        let rankBuffers = R > 1 ? (0..<R).map { Array(gathered[($0 * n)..<(($0 + 1) * n)]) } : []
-        let mean = FlatBuffer(count: n)   // the mean as eval takes it (allreduceMean's arithmetic)
-        for i in 0..<n { mean[i] = model.store.buffers[i] }
-        world.allreduceMean(mean)
-        // Every rank's variant state (one buffer per shard slot), gathered on rank 0.
-        let variantState = step.variant.state
-        var rankVariantState: [[(name: String, values: [Float])]] = []
-        if !variantState.isEmpty {
-            let all = world.gather(variantState.flatMap { $0.buffer.array })
-            let length = variantState.reduce(0) { $0 + $1.buffer.count }
-            if world.isCoordinator {
-                rankVariantState = (0..<R).map { r in
-                    var offset = r * length
-                    return variantState.map { entry in
-                        defer { offset += entry.buffer.count }
-                        return (entry.name, Array(all[offset..<(offset + entry.buffer.count)]))
-                    }
-                }
-            }
-        }
-        guard stateIsGood(batch: batch, labels: labels) else {
-            throw AgreedFailure.everywhere("step \(globalStep): the parameters are not finite or evaluate to a non-finite loss (the run diverged); no checkpoint is written for this step; \(lastGoodText); try a lower --lr", world: world)
-        }
-        try world.agree {
-            guard world.isCoordinator else { return }
-            let epoch = globalStep / stepsPerEpoch
-            let settings = configuration.resultDefiningSettings
-            var metadata: [String: String] = [
-                "step": "\(globalStep)", "epoch": "\(epoch)", "step_in_epoch": "\(globalStep - epoch * stepsPerEpoch)",
-                "steps_per_epoch": "\(stepsPerEpoch)", "world_size": "\(world.size)",
-                "learning_rate_next": "\(schedule.rate(at: globalStep))",
-                // Every random draw is keyed by (seed, stream, index): no generator state to store.
-                "rng": "splitmix64 streams keyed by seed \(configuration.seed)",
-                // Where eval and sharpness find the data by default.
-                // Absolute: eval may run from another directory.
-                "data": URL(fileURLWithPath: configuration.dataDirectory).standardizedFileURL.path,
-            ]
-            let json = try JSONSerialization.data(withJSONObject: settings, options: [.sortedKeys])
-            metadata["settings"] = String(decoding: json, as: UTF8.self)
-            try checkpoints.save(Checkpoint(model: model, optimizer: step.optimizer, metadata: metadata, buffers: mean.array, rankBuffers: rankBuffers,
-                                            rankVariantState: rankVariantState),
-                                 step: globalStep)
-        }
-        lastGoodCheckpoint = (checkpoints.fileName(step: globalStep), globalStep)
-        Watchdog.current?.newestCheckpoint = lastGoodCheckpoint?.path
-    }
-
-    /// Loads the checkpoint at `location` on every rank (rank 0 reads the file and
-    /// broadcasts it, so hosts need not share a filesystem). Returns the step to resume at.
-    func restore(from location: String) throws -> Int {
-        var resumedPath = location
-        let bytes = try world.agree { () -> [UInt8] in
-            guard world.isCoordinator else { return [] }
-            let (path, _) = try CheckpointDirectory.resolve(location) { log.info("resume: \($0)") }
-            log.info("resuming from \(path)")
-            resumedPath = path
-            return [UInt8](FileManager.default.contents(atPath: path) ?? Data())
-        }
-        let shared = world.broadcast(bytes: bytes)
-        return try world.agree {
-            let checkpoint = try Checkpoint(bytes: shared, source: location)
-            let meta = checkpoint.metadata
-            var differences: [String] = []
-            if meta["world_size"] != "\(world.size)" {
-                differences.append("ranks: checkpoint \(meta["world_size"] ?? "?"), now \(world.size)")
-            }
-            let saved = (meta["settings"].flatMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) } as? [String: String]) ?? [:]
-            // Checkpoints from before augmentation was a setting trained without it.
-            let before: [String: String] = ["augment": "none", "cutout": "0"]
-            for (key, now) in configuration.resultDefiningSettings.sorted(by: { $0.key < $1.key }) where (saved[key] ?? before[key]) != now {
-                differences.append("\(key): checkpoint \(saved[key] ?? "?"), now \(now)")
-            }
-            guard differences.isEmpty else {
-                throw SAMTrainError("--resume \(location): the checkpoint was made with other settings; \(differences.joined(separator: "; "))")
-            }
-            guard let step = try checkpoint.count("step", source: location, required: false), step <= totalSteps else {
-                throw SAMTrainError("--resume \(location): the checkpoint's step is missing or beyond the run's \(totalSteps) steps")
-            }
-            try checkpoint.restore(into: model, optimizer: step == 0 ? nil : self.step.optimizer, source: location, rank: world.rank)
-            try checkpoint.restoreVariantState(self.step.variant.state, rank: world.rank, source: location)
-            lastGoodCheckpoint = (resumedPath, step)
-            Watchdog.current?.newestCheckpoint = resumedPath
-            return step
-        }
-    }
-
-    /// SPEC §6: every rank must hold bit-identical parameters.
+    /// Every rank must hold bit-identical parameters (docs/algorithms.md §6).
     func checkReplicasAgree(epoch: Int) throws {
         let digests = world.allgather(model.store.values.digest())
         if let bad = digests.firstIndex(where: { $0 != digests[0] }) {
@@ -387,21 +263,10 @@ public final class Trainer {
         }
     }
 
-    /// `config.json`: every setting, the ranks and hosts, versions.
+    /// `config.json`: every setting (from the declarations), the ranks and hosts, versions.
     func environment(hosts: [String]) -> [String: Any] {
-        let c = configuration
-        var settings: [String: Any] = c.resultDefiningSettings
-        settings["data"] = c.dataDirectory
-        settings["max_steps"] = c.maxSteps.map { $0 as Any } ?? NSNull()
-        settings["test_subset"] = c.testSubset.map { $0 as Any } ?? NSNull()
-        settings["threads"] = c.threads
-        settings["out"] = c.outDirectory ?? NSNull()
-        settings["tensorboard"] = c.tensorboardDirectory ?? NSNull()
-        settings["resume"] = c.resume ?? NSNull()
-        settings["keep"] = c.keep
-        settings["log_every"] = c.logEvery
-        return [
-            "settings": settings,
+        [
+            "settings": configuration.settingsForConfigFile,
             "world_size": world.size,
             "hosts": hosts,
             "parameters": model.store.count,
@@ -413,14 +278,3 @@ public final class Trainer {
     }
 }
 
-/// One epoch's results, as logged.
-public struct EpochRecord: Codable, Sendable, Equatable {
-    public var epoch: Int
-    public var step: Int
-    public var trainLoss: Double
-    public var trainAccuracy: Double
-    public var testLoss: Double
-    public var testAccuracy: Double
-    public var imagesPerSecond: Double
-    public var seconds: Double
-}

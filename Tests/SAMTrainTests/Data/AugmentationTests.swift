@@ -143,7 +143,7 @@ final class AugmentationTests: XCTestCase {
     }
 
     /// Evaluation gathers the test set without augmentation; the run records both settings.
-    func testTheTestSetIsNotAugmentedAndTheSettingsAreRecorded() {
+    func testTheTestSetIsNotAugmentedAndTheSettingsAreRecorded() throws {
         let d = bytes(60, 3, 8, 8)
         let model = Architecture.mlp.build(inputShape: [3, 8, 8], classes: 10)
         model.initialize(seed: 1)
@@ -158,15 +158,15 @@ final class AugmentationTests: XCTestCase {
         XCTAssertEqual(loss, lossOf(nil), accuracy: 1e-12)
         XCTAssertNotEqual(loss, lossOf(Augmentation(kind: .cropFlip, cutout: 4, seed: 0)))
 
-        var c = TrainingConfiguration()
+        var c = try TrainingConfiguration.defaults
         XCTAssertNil(c.augmentation, "Fashion-MNIST: none by default")
         XCTAssertEqual(c.resultDefiningSettings["augment"], "none")
-        c.dataset = "cifar10"
-        c.cutout = 16
+        c.data.dataset = .cifar10
+        c.data.cutout = 16
         XCTAssertEqual(c.augmentation, Augmentation(kind: .cropFlip, cutout: 16, seed: 0))
         XCTAssertEqual(c.resultDefiningSettings["augment"], "crop-flip")
         XCTAssertEqual(c.resultDefiningSettings["cutout"], "16")
-        c.augment = Augmentation.Kind.none
+        c.data.augment = Augmentation.Kind.none
         XCTAssertEqual(c.resultDefiningSettings["augment"], "none")
         XCTAssertThrowsError(try Augmentation.Kind.named("flip")) { XCTAssertTrue("\($0)".contains("--augment flip")) }
     }

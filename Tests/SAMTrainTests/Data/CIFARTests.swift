@@ -247,12 +247,11 @@ final class CIFARTests: XCTestCase {
         expectError(try DatasetKind.named("cifar-10"), ["--dataset cifar-10", "unknown dataset", "fashion-mnist, mnist, cifar10, cifar100"])
         // --data left at Fashion-MNIST's default: say that CIFAR needs --data.
         expectError(try DatasetKind.cifar10.load(directory: DatasetKind.defaultDirectory), ["--dataset cifar10 needs --data DIR", "default"])
-        var c = TrainingConfiguration()
-        XCTAssertEqual(c.effectiveAugment, .none)
-        c.dataset = "cifar100"
-        XCTAssertEqual(c.effectiveAugment, .cropFlip)
-        c.dataset = "imagenet"
-        expectError(try c.validate(), ["--dataset imagenet"])
+        var c = try TrainingConfiguration.defaults
+        XCTAssertEqual(c.data.effectiveAugment, .none)
+        c.data.dataset = .cifar100
+        XCTAssertEqual(c.data.effectiveAugment, .cropFlip)
+        expectError(try TrainingConfiguration.parse(commandLine: ["--dataset", "imagenet"]), ["imagenet", "--dataset"])
     }
 
     func testLabelNoiseOnCIFAR100StaysInRange() throws {
@@ -330,7 +329,7 @@ final class CIFARCommandLineTests: XCTestCase {
             let config = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: dir + "/config.json"))) as! [String: Any]
             let settings = try XCTUnwrap(config["settings"] as? [String: Any])
             XCTAssertEqual(settings["augment"] as? String, "crop-flip")
-            XCTAssertEqual(settings["cutout"] as? String, "8")
+            XCTAssertEqual(settings["cutout"] as? Int, 8)
             let ck = try Checkpoint.read(from: try XCTUnwrap(CheckpointDirectory.list(dir).first, r.output))
             params.append(ck.file.tensors.filter { !$0.name.hasPrefix("optimizer.") }.flatMap(\.values))
         }

@@ -9,19 +9,19 @@ final class VariantRegistryTests: XCTestCase {
         let names = VariantRegistry.names
         XCTAssertEqual(Set(names).count, names.count)
         XCTAssertEqual(names.count, 11)
-        let shared = Set(SAMConfiguration().resultDefiningSettings.keys).subtracting(VariantRegistry.defaults.options(SAM.Options.self).resultDefiningSettings.keys)
+        let shared = Set(DeclaredSettings.of(try TrainingConfiguration.defaults).map(\.key))
         let help = TrainCommand.helpMessage(columns: 200)
         for name in names {
             // --sam accepts it; its defaults validate and build the variant object.
-            let c = try TrainCommand.configuration(arguments: ["--sam", name])
-            XCTAssertEqual(c.sam.variant.rawValue, name)
-            XCTAssertNoThrow(try c.sam.makeVariant(), name)
+            let c = try TrainCommand.configuration(arguments: ["--sam", name]).samConfiguration
+            XCTAssertEqual(c.variant.rawValue, name)
+            XCTAssertNoThrow(try c.makeVariant(), name)
             // Its own settings do not shadow the shared ones (resume compares them by key).
-            XCTAssertTrue(Set(c.sam.options.resultDefiningSettings.keys).isDisjoint(with: shared.subtracting(["rho"])), name)
+            XCTAssertTrue(Set(c.options.resultDefiningSettings.keys).isDisjoint(with: shared), name)
             // --help has its section, and the passes it declares are positive.
-            let title = type(of: c.sam.options).title.uppercased()
+            let title = type(of: c.options).title.uppercased()
             XCTAssertTrue(help.contains(title) || name == "none", "no --help section \(title)")
-            XCTAssertGreaterThan(c.sam.options.passesPerStep, 0)
+            XCTAssertGreaterThan(c.options.passesPerStep, 0)
         }
         XCTAssertThrowsError(try TrainCommand.configuration(arguments: ["--sam", "nosuch"])) { e in
             XCTAssertTrue("\(e)".contains("esam") && "\(e)".contains("nosuch"), "\(e)")
@@ -37,7 +37,7 @@ final class VariantRegistryTests: XCTestCase {
                                       (["--sam", "esam", "--esam-gamma", "0"], "--esam-gamma 0.0"),
                                       (["--sam", "gsam", "--rho-min", "0.1"], "--rho-min 0.1 must be ≤ --rho"),
                                       (["--sam", "vasso", "--vasso-theta", "1.5"], "--vasso-theta 1.5")] {
-            XCTAssertThrowsError(try TrainCommand.configuration(arguments: arguments).sam.makeVariant(), "\(arguments)") { e in
+            XCTAssertThrowsError(try TrainCommand.configuration(arguments: arguments).samConfiguration.makeVariant(), "\(arguments)") { e in
                 XCTAssertTrue("\(e)".contains(fragment), "'\(fragment)' not in \(e)")
             }
         }

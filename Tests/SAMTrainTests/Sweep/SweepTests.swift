@@ -83,10 +83,10 @@ final class SweepTests: XCTestCase {
         let cell = sweep.cells[1]
         XCTAssertEqual(cell.arguments, ["--batch-size", "8", "--bisam-phi", "tanh", "--data", data.path, "--nesterov", "--sam", "bisam", "--bisam-mu", "2.5"])
         let c = try TrainCommand.configuration(arguments: cell.arguments)
-        XCTAssertEqual(c.sam.variant.rawValue, "bisam")
-        XCTAssertEqual(c.sam.variants.options(BiSAM.Options.self).bisamMu, 2.5)
-        XCTAssertEqual(c.sam.variants.options(BiSAM.Options.self).bisamPhi, .tanh)
-        XCTAssertTrue(c.nesterov)
+        XCTAssertEqual(c.samConfiguration.variant.rawValue, "bisam")
+        XCTAssertEqual(c.samConfiguration.variants.options(BiSAM.Options.self).bisamMu, 2.5)
+        XCTAssertEqual(c.samConfiguration.variants.options(BiSAM.Options.self).bisamPhi, .tanh)
+        XCTAssertTrue(c.optimization.nesterov)
     }
 
     func testShippedSweepFilesAreValid() throws {

@@ -26,10 +26,11 @@ final class RankOneGradientsTests: XCTestCase {
         let (store, layers) = makeModel()
         let x = random([1, 7], seed: 1), g = random([1, 3], seed: 2)
         for i in 0..<store.count { store.gradients[i] = 9 }
-        store.rankOne.beginRecording()
-        store.zeroGradients()
-        let hidden = layers[0].forward(x, mode: .train)
-        _ = layers[1].forward(hidden, mode: .train)
+        store.rankOne.resetFactors()
+        store.zeroGradients(keepingFactored: true)
+        let recording = PassMode(training: true, updatesRunningStatistics: true, rankOne: .recording)
+        let hidden = layers[0].forward(x, mode: recording)
+        _ = layers[1].forward(hidden, mode: recording)
         let gHidden = layers[1].backward(g, inputGradient: true)!
         _ = layers[0].backward(gHidden, inputGradient: false)
         let weight1 = store.parameters[2]
@@ -44,7 +45,6 @@ final class RankOneGradientsTests: XCTestCase {
         store.rankOne.materialize(into: dense, parameters: store.parameters)
         for range in store.rankOne.denseRanges { for i in range { dense[i] = store.gradients[i] } }
         XCTAssertEqual(store.rankOne.sumOfSquares(of: store.gradients), dense.sumOfSquares(), accuracy: 1e-6 * dense.sumOfSquares())
-        store.rankOne.phase = .off
         let (reference, referenceLayers) = makeModel()
         reference.zeroGradients()
         let h = referenceLayers[0].forward(x, mode: .train)
@@ -59,7 +59,7 @@ final class RankOneGradientsTests: XCTestCase {
         let base = FlatBuffer(count: store.count)
         base.copy(from: store.values)
         let s: Float = 0.37
-        store.rankOne.beginRecording()
+        store.rankOne.resetFactors()
         let f = store.rankOne.factor(of: 0)!
         var rng = SplitMix64(seed: 5)
         for i in 0..<f.u.count { f.u[i] = rng.uniform(-1, 1) }
@@ -67,11 +67,10 @@ final class RankOneGradientsTests: XCTestCase {
         // The layer's own slice holds garbage: the pass must take W from `base`.
         let slot = store.parameters[0]
         for i in slot.offset..<(slot.offset + slot.count) { store.values[i] = .nan }
-        store.rankOne.phase = .applying(scale: s, base: base)
+        let applying = PassMode(training: true, updatesRunningStatistics: false, rankOne: .applying(scale: s, base: base))
         let x = random([1, 7], seed: 6), g = random([1, 5], seed: 7)
-        let y = layers[0].forward(x, mode: .trainFrozenStatistics).array
+        let y = layers[0].forward(x, mode: applying).array
         let dx = layers[0].backward(g, inputGradient: true)!.array
-        store.rankOne.phase = .off
 
         // Dense: W' = W + s·u·vᵀ.
         for r in 0..<5 { for c in 0..<7 { store.values[slot.offset + r * 7 + c] = base[slot.offset + r * 7 + c] + s * f.u[r] * f.v[c] } }

@@ -22,10 +22,10 @@ public final class ASAM: SAMVariant {
         scope == .all || role == .weight || role == .normWeight
     }
 
-    public func direction(for shard: ShardPasses, context: StepContext) -> FlatBuffer {
-        let g = shard.cleanPass()
-        shard.timer.measure(.ascent) { ascent(gradient: g, weights: shard.weights, parameters: shard.parameters, into: shard.epsilon) }
-        return shard.perturbedPass(offset: shard.epsilon, yieldsDirection: true)
+    public func direction(of shard: Shard, with passes: ShardPasses, to target: DirectionTarget, context: StepContext) -> ShardDirection {
+        let g = passes.cleanPass(shard)
+        passes.timer.measure(.ascent) { ascent(gradient: g, weights: passes.weights, parameters: passes.parameters, into: passes.epsilon) }
+        return passes.perturbedPass(shard, offset: passes.epsilon, direction: target)
     }
 
     /// ε = ρ·T²⊙g / (‖T⊙g‖₂ + δ), written into `epsilon`.
@@ -67,10 +67,14 @@ public final class ASAM: SAMVariant {
         public var defaultRho: Float? { 0.5 }
         public var defaultNormEps: Double { asamScope == .weights ? 1e-16 : 1e-12 }
         public var effectiveEta: Float { asamEta ?? (asamScope == .weights ? 0.01 : 0) }
-        public var passesPerStep: Double { 2 }
-        public var resultDefiningSettings: [String: String] {
-            ["asam_scope": asamScope.rawValue, "asam_eta": "\(effectiveEta)"]
+
+        /// η filled in (a checkpoint records the η the run used).
+        public func resolved(all: VariantSet) -> Options {
+            var o = self
+            o.asamEta = effectiveEta
+            return o
         }
+        public var passesPerStep: Double { 2 }
 
         public func validate() throws {
             if let asamEta, !(asamEta >= 0) { throw ValidationError("--asam-eta \(asamEta): must be ≥ 0") }

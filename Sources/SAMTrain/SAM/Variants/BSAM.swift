@@ -29,22 +29,22 @@ public final class BSAM: SAMVariant {
         return c.radius(from: rhoMinMin, to: rhoMinMax)
     }
 
-    public func direction(for shard: ShardPasses, context: StepContext) -> FlatBuffer {
-        if cleanGradient.count != shard.weights.count {
-            cleanGradient = FlatBuffer(count: shard.weights.count)
-            maxGradient = FlatBuffer(count: shard.weights.count)
+    public func direction(of shard: Shard, with passes: ShardPasses, to target: DirectionTarget, context: StepContext) -> ShardDirection {
+        if cleanGradient.count != passes.weights.count {
+            cleanGradient = FlatBuffer(count: passes.weights.count)
+            maxGradient = FlatBuffer(count: passes.weights.count)
         }
-        shard.cleanPass()
-        shard.keepGradient(in: &cleanGradient)
+        passes.cleanPass(shard)
+        passes.keepGradient(in: &cleanGradient)
         let g0 = cleanGradient
         let g0Norm = g0.norm()
         let unit = Float(1 / (g0Norm + normEps))
-        shard.perturbedPass(along: g0, scaledBy: rho * unit, point: .ascent, groupAverage: true, normOfAlong: g0Norm)
-        shard.keepGradient(in: &maxGradient)
-        let gMin = shard.perturbedPass(along: g0, scaledBy: -rhoMin(context) * unit, point: .minimum, groupAverage: true)
+        passes.perturbedPass(shard, along: g0, scaledBy: rho * unit, point: .ascent, groupAverage: true, normOfAlong: g0Norm)
+        passes.keepGradient(in: &maxGradient)
+        let gMin = passes.perturbedPass(shard, along: g0, scaledBy: -rhoMin(context) * unit, point: .minimum, groupAverage: true)
 
         // d = g_max + g0 − (‖g_max‖/‖g_min‖)·g_min, written over g_min's buffer.
-        shard.timer.measure(.ascent) {
+        passes.timer.measure(.ascent) {
             let minNorm = gMin.norm()
             let ratio = minNorm == 0 ? 0 : Float(maxGradient.norm() / minNorm)
             let d = gMin.data, gmax = maxGradient.data, gc = g0.data
@@ -53,7 +53,7 @@ public final class BSAM: SAMVariant {
                 gMin.copy(from: maxGradient)
             }
         }
-        return gMin
+        return .computed(gMin)
     }
 }
 
@@ -75,9 +75,6 @@ extension BSAM {
 
         public var defaultLabelSmoothing: Float { 0.1 }
         public var passesPerStep: Double { 3 }
-        public var resultDefiningSettings: [String: String] {
-            ["rho_min_max": "\(rhoMinMax)", "rho_min_min": "\(rhoMinMin)"]
-        }
 
         public func validate() throws {
             if !(rhoMinMax >= rhoMinMin) || !(rhoMinMin >= 0) {

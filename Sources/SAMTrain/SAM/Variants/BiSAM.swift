@@ -15,12 +15,12 @@ public final class BiSAM: SAMVariant {
         ascentLoss = BiSAMLowerBoundLoss(phi: phi, mu: Double(mu), alpha: Double(alpha))
     }
 
-    public func direction(for shard: ShardPasses, context: StepContext) -> FlatBuffer {
-        let gradQ = shard.cleanPass(objective: ascentLoss)
-        shard.timer.measure(.ascent) {
-            samAscent(gradient: gradQ, rho: rho, norm: .l2, normEps: normEps, into: shard.epsilon)
+    public func direction(of shard: Shard, with passes: ShardPasses, to target: DirectionTarget, context: StepContext) -> ShardDirection {
+        let gradQ = passes.cleanPass(shard, objective: ascentLoss)
+        passes.timer.measure(.ascent) {
+            samAscent(gradient: gradQ, rho: rho, norm: .l2, normEps: normEps, into: passes.epsilon)
         }
-        return shard.perturbedPass(offset: shard.epsilon, yieldsDirection: true)
+        return passes.perturbedPass(shard, offset: passes.epsilon, direction: target)
     }
 
     /// `--bisam-phi`: the lower bound of the 0-1 loss.
@@ -43,9 +43,6 @@ public final class BiSAM: SAMVariant {
 
         public var defaultLabelSmoothing: Float { 0.1 }
         public var passesPerStep: Double { 2 }
-        public var resultDefiningSettings: [String: String] {
-            ["bisam_phi": bisamPhi.rawValue, "bisam_mu": "\(bisamMu)", "bisam_alpha": "\(bisamAlpha)"]
-        }
 
         public func validate() throws {
             if !(bisamMu > 0) { throw ValidationError("--bisam-mu \(bisamMu): must be positive") }
@@ -94,7 +91,7 @@ public final class BiSAMLowerBoundLoss: LogitLoss {
         }
     }
 
-    public func evaluate(logits: Tensor, labels: [Int32], gradient: Tensor) -> LossValue {
+    public func evaluate(logits: Tensor, labels: [Int32], gradient: Tensor, keepingExampleLosses: Bool) -> LossValue {
         let n = logits.shape[0], k = logits.shape[1]
         gradient.resize([n, k])
         let z = logits.data, dz = gradient.data

@@ -41,37 +41,31 @@ public final class ESAM: SAMVariant {
         return ranked.prefix(count).sorted()
     }
 
-    public func direction(for shard: ShardPasses, context: StepContext) -> FlatBuffer {
-        let chosen = shard.parameters.indices.filter { chooses(tensor: $0, step: context.step, seed: context.seed) }
+    public func direction(of shard: Shard, with passes: ShardPasses, to target: DirectionTarget, context: StepContext) -> ShardDirection {
+        let chosen = passes.parameters.indices.filter { chooses(tensor: $0, step: context.step, seed: context.seed) }
         // The clean pass computes the chosen tensors' gradients only (the rest stay 0): the
         // ascent is all it is for.
-        let store = shard.model.store
-        store.skipsGradient = shard.parameters.indices.map { !chosen.contains($0) }
-        shard.keepsExampleLosses = true
-        let g = shard.cleanPass()
-        shard.keepsExampleLosses = false
-        store.skipsGradient = []
-        let before = shard.exampleLossesAtW
-        let e = shard.epsilon
-        shard.timer.measure(.ascent) {
+        let (g, before) = passes.cleanPass(shard, gradients: .only(Set(chosen)))
+        let e = passes.epsilon
+        passes.timer.measure(.ascent) {
             var sum = 0.0
             for index in chosen {
-                let slot = shard.parameters[index], p = g.data + slot.offset
+                let slot = passes.parameters[index], p = g.data + slot.offset
                 for i in 0..<slot.count { sum += Double(p[i]) * Double(p[i]) }
             }
             let scale = Float(Double(rho) / ((sum.squareRoot() + normEps) * Double(beta)))
             e.zero()
             for index in chosen {
-                let slot = shard.parameters[index], p = g.data + slot.offset, q = e.data + slot.offset
+                let slot = passes.parameters[index], p = g.data + slot.offset, q = e.data + slot.offset
                 for i in 0..<slot.count { q[i] = scale * p[i] }
             }
         }
         let n = before.count
         if Int((Double(gamma) * Double(n)).rounded(.down)) >= n {
-            return shard.perturbedPass(offset: e, yieldsDirection: true)
+            return passes.perturbedPass(shard, offset: e, direction: target)
         }
-        let after = shard.exampleLosses(at: e)
-        return shard.perturbedPass(offset: e, examples: selection(before: before, after: after), yieldsDirection: true)
+        let after = passes.exampleLosses(shard, at: e)
+        return passes.perturbedPass(shard, offset: e, examples: selection(before: before, after: after), direction: target)
     }
 
     public struct Options: VariantOptions {
@@ -93,7 +87,6 @@ public final class ESAM: SAMVariant {
             let clean = 1 - (1 - Double(esamBeta)) / 3
             return esamGamma >= 1 ? clean + 1 : clean + 1.0 / 3 + Double(esamGamma)
         }
-        public var resultDefiningSettings: [String: String] { ["esam_beta": "\(esamBeta)", "esam_gamma": "\(esamGamma)"] }
 
         public func validate() throws {
             if !(esamBeta > 0 && esamBeta <= 1) { throw ValidationError("--esam-beta \(esamBeta): must be in (0, 1]") }

@@ -27,10 +27,10 @@ public final class FriendlySAM: SAMVariant {
 
     public var state: [(name: String, buffer: FlatBuffer)] { momentum.named }
 
-    public func direction(for shard: ShardPasses, context: StepContext) -> FlatBuffer {
+    public func direction(of shard: Shard, with passes: ShardPasses, to target: DirectionTarget, context: StepContext) -> ShardDirection {
         let m = momentum[context.slot], a = ascentDirection
-        let g = shard.cleanPass()
-        shard.timer.measure(.ascent) {
+        let g = passes.cleanPass(shard)
+        passes.timer.measure(.ascent) {
             if context.step == 0 {
                 a.copy(from: g)
                 m.copy(from: g)
@@ -43,11 +43,11 @@ public final class FriendlySAM: SAMVariant {
                 }
             }
         }
-        shard.recorder?.record("ascent_direction", buffer: a)
-        shard.recorder?.record("fsam_momentum", buffer: m)
-        let aNorm = shard.timer.measure(.ascent) { a.norm() }
-        return shard.perturbedPass(along: a, scaledBy: Float(Double(rho) / (aNorm + normEps)), yieldsDirection: true,
-                                   normOfAlong: aNorm)
+        passes.recorder?.record("ascent_direction", buffer: a)
+        passes.recorder?.record("fsam_momentum", buffer: m)
+        let aNorm = passes.timer.measure(.ascent) { a.norm() }
+        return passes.perturbedPass(shard, along: a, scaledBy: Float(Double(rho) / (aNorm + normEps)), normOfAlong: aNorm,
+                                    direction: target)
     }
 
     public struct Options: VariantOptions {
@@ -63,7 +63,6 @@ public final class FriendlySAM: SAMVariant {
         public init() {}
 
         public var passesPerStep: Double { 2 }
-        public var resultDefiningSettings: [String: String] { ["fsam_sigma": "\(fsamSigma)", "fsam_lambda": "\(fsamLambda)"] }
 
         public func validate() throws {
             if !fsamSigma.isFinite { throw ValidationError("--fsam-sigma \(fsamSigma): must be a finite number") }

@@ -28,16 +28,16 @@ public final class GSAM: SAMVariant {
         return c.radius(from: rhoMin, to: rho)
     }
 
-    public func direction(for shard: ShardPasses, context: StepContext) -> FlatBuffer {
-        if clean.count != shard.weights.count { clean = FlatBuffer(count: shard.weights.count) }
+    public func direction(of shard: Shard, with passes: ShardPasses, to target: DirectionTarget, context: StepContext) -> ShardDirection {
+        if clean.count != passes.weights.count { clean = FlatBuffer(count: passes.weights.count) }
         let g = clean
-        g.copy(from: shard.cleanPass())
-        let gNorm = shard.timer.measure(.ascent) { g.norm() }
-        let gp = shard.perturbedPass(along: g, scaledBy: Float(Double(radius(context)) / (gNorm + normEps)),
+        g.copy(from: passes.cleanPass(shard))
+        let gNorm = passes.timer.measure(.ascent) { g.norm() }
+        let gp = passes.perturbedPass(shard, along: g, scaledBy: Float(Double(radius(context)) / (gNorm + normEps)),
                                      groupAverage: true, normOfAlong: gNorm)
 
         // g_⊥ over the clean gradient's copy, then g_p − α·g_⊥ over g_p.
-        shard.timer.measure(.ascent) {
+        passes.timer.measure(.ascent) {
             let c = Float(g.dot(gp) / (gp.sumOfSquares() + normEps))
             let o = g.data, p = gp.data, a = alpha
             for i in 0..<g.count {
@@ -45,8 +45,8 @@ public final class GSAM: SAMVariant {
                 p[i] -= a * o[i]
             }
         }
-        shard.recorder?.record("grad_orthogonal", buffer: g)
-        return gp
+        passes.recorder?.record("grad_orthogonal", buffer: g)
+        return .computed(gp)
     }
 
     public struct Options: VariantOptions {
@@ -65,7 +65,6 @@ public final class GSAM: SAMVariant {
         public init() {}
 
         public var passesPerStep: Double { 2 }
-        public var resultDefiningSettings: [String: String] { ["gsam_alpha": "\(gsamAlpha)", "rho_min": "\(rhoMin)"] }
 
         public func validate() throws {
             if !(gsamAlpha >= 0) || !gsamAlpha.isFinite { throw ValidationError("--gsam-alpha \(gsamAlpha): must be ≥ 0") }

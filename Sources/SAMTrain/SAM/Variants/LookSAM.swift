@@ -29,30 +29,30 @@ public final class LookSAM: SAMVariant {
 
     public var state: [(name: String, buffer: FlatBuffer)] { sharpness.named }
 
-    public func direction(for shard: ShardPasses, context: StepContext) -> FlatBuffer {
+    public func direction(of shard: Shard, with passes: ShardPasses, to target: DirectionTarget, context: StepContext) -> ShardDirection {
         let gv = sharpness[context.slot]
-        let g = shard.cleanPass()
+        let g = passes.cleanPass(shard)
         if context.step % k != 0 {
             // Reuse: g + α·(‖g‖/(‖g_v‖+δ))·g_v, over g.
-            shard.timer.measure(.ascent) {
+            passes.timer.measure(.ascent) {
                 g.add(gv, scaledBy: Float(Double(alpha) * g.norm() / (gv.norm() + normEps)))
             }
-            shard.recorder?.record("looksam_gv", buffer: gv)
-            return g
+            passes.recorder?.record("looksam_gv", buffer: gv)
+            return .computed(g)
         }
         clean.copy(from: g)
         let gNorm = clean.norm()
-        let gs = shard.perturbedPass(along: clean, scaledBy: Float(Double(rho) / (gNorm + normEps)), groupAverage: true,
+        let gs = passes.perturbedPass(shard, along: clean, scaledBy: Float(Double(rho) / (gNorm + normEps)), groupAverage: true,
                                      normOfAlong: gNorm)
-        shard.timer.measure(.ascent) {
+        passes.timer.measure(.ascent) {
             let gsNorm = gs.norm()
             let c = clean.dot(gs) / (gNorm * gsNorm + normEps)
             let along = Float(gsNorm * c / (gNorm + normEps))
             let v = gv.data, s = gs.data, o = clean.data
             for i in 0..<gv.count { v[i] = s[i] - along * o[i] }
         }
-        shard.recorder?.record("looksam_gv", buffer: gv)
-        return gs
+        passes.recorder?.record("looksam_gv", buffer: gv)
+        return .computed(gs)
     }
 
     public struct Options: VariantOptions {
@@ -68,7 +68,6 @@ public final class LookSAM: SAMVariant {
         public init() {}
 
         public var passesPerStep: Double { 1 + 1 / Double(looksamK) }
-        public var resultDefiningSettings: [String: String] { ["looksam_k": "\(looksamK)", "looksam_alpha": "\(looksamAlpha)"] }
 
         public func validate() throws {
             if !(1...1_000_000).contains(looksamK) { throw ValidationError("--looksam-k \(looksamK): must be in 1…1000000") }

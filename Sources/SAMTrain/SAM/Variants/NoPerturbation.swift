@@ -4,8 +4,8 @@ import ArgumentParser
 public final class NoPerturbation: SAMVariant {
     public let name = "none"
     public init() {}
-    public func direction(for shard: ShardPasses, context: StepContext) -> FlatBuffer {
-        shard.cleanPass(yieldsDirection: true)
+    public func direction(of shard: Shard, with passes: ShardPasses, to target: DirectionTarget, context: StepContext) -> ShardDirection {
+        passes.cleanPass(shard, direction: target)
     }
 
     public struct Options: VariantOptions {

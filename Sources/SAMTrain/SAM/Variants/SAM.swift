@@ -75,18 +75,18 @@ public final class SAM: SAMVariant {
         self.normEps = normEps
     }
 
-    public func direction(for shard: ShardPasses, context: StepContext) -> FlatBuffer {
+    public func direction(of shard: Shard, with passes: ShardPasses, to target: DirectionTarget, context: StepContext) -> ShardDirection {
         if norm == .l2 {
             // ε = ρ·g/(‖g‖ + δ) goes straight into the perturbed weights (one pass less).
-            return shard.perturbedPassAlongCleanGradient(yieldsDirection: true) {
+            return passes.perturbedPassAlongCleanGradient(shard, direction: target) {
                 samAscentScale(gradientNorm: $0, rho: rho, normEps: normEps)
             }
         }
-        let g = shard.cleanPass()
-        shard.timer.measure(.ascent) {
-            samAscent(gradient: g, rho: rho, norm: norm, normEps: normEps, into: shard.epsilon)
+        let g = passes.cleanPass(shard)
+        passes.timer.measure(.ascent) {
+            samAscent(gradient: g, rho: rho, norm: norm, normEps: normEps, into: passes.epsilon)
         }
-        return shard.perturbedPass(offset: shard.epsilon, yieldsDirection: true)
+        return passes.perturbedPass(shard, offset: passes.epsilon, direction: target)
     }
 }
 
@@ -101,7 +101,6 @@ extension SAM {
         public init() {}
 
         public var passesPerStep: Double { 2 }
-        public var resultDefiningSettings: [String: String] { ["p": p.description] }
 
         public mutating func read(vector: VectorSettings) throws {
             if let text = try vector.string("p") { p = try AscentNorm.parse(text == "2.0" ? "2" : text) }

@@ -22,17 +22,17 @@ public final class SAMON: SAMVariant {
         }
     }
 
-    public func direction(for shard: ShardPasses, context: StepContext) -> FlatBuffer {
-        if masked.count != shard.weights.count { masked = FlatBuffer(count: shard.weights.count) }
-        let g = shard.cleanPass()
-        shard.timer.measure(.ascent) {
+    public func direction(of shard: Shard, with passes: ShardPasses, to target: DirectionTarget, context: StepContext) -> ShardDirection {
+        if masked.count != passes.weights.count { masked = FlatBuffer(count: passes.weights.count) }
+        let g = passes.cleanPass(shard)
+        passes.timer.measure(.ascent) {
             masked.zero()
-            for slot in shard.parameters where SAMON.isNormalization(slot.role) {
+            for slot in passes.parameters where SAMON.isNormalization(slot.role) {
                 (masked.data + slot.offset).update(from: g.data + slot.offset, count: slot.count)
             }
-            ascent(masked, shard.weights, shard.parameters, shard.epsilon)
+            ascent(masked, passes.weights, passes.parameters, passes.epsilon)
         }
-        return shard.perturbedPass(offset: shard.epsilon, yieldsDirection: true)
+        return passes.perturbedPass(shard, offset: passes.epsilon, direction: target)
     }
 
     /// `--samon-base`.
@@ -52,16 +52,15 @@ public final class SAMON: SAMVariant {
 
         public func resolved(all: VariantSet) -> Options {
             var o = self
-            o.base.value = samonBase == .sam ? all.options(SAM.Options.self) : all.options(ASAM.Options.self)
+            o.base.value = samonBase == .sam ? all.options(SAM.Options.self).resolved(all: all) : all.options(ASAM.Options.self).resolved(all: all)
             return o
         }
 
         public var defaultRho: Float? { base.value?.defaultRho ?? 0.05 }
         public var defaultNormEps: Double { base.value?.defaultNormEps ?? 1e-12 }
         public var passesPerStep: Double { 2 }
-        public var resultDefiningSettings: [String: String] {
-            (base.value?.resultDefiningSettings ?? [:]).merging(["samon_base": samonBase.rawValue]) { _, own in own }
-        }
+        public var declaredSettings: [DeclaredSetting] { (base.value?.declaredSettings ?? []) + DeclaredSettings.of(self) }
+        public var usesFlagsOf: [String] { [samonBase.rawValue] }
 
         public func makeVariant(_ shared: AscentSettings, all: VariantSet) throws -> SAMVariant {
             switch samonBase {

@@ -21,17 +21,17 @@ public final class VaSSO: SAMVariant {
     public func prepareState(slots: Int, parameters: Int) { estimate.prepare(slots: slots, parameters: parameters) }
     public var state: [(name: String, buffer: FlatBuffer)] { estimate.named }
 
-    public func direction(for shard: ShardPasses, context: StepContext) -> FlatBuffer {
+    public func direction(of shard: Shard, with passes: ShardPasses, to target: DirectionTarget, context: StepContext) -> ShardDirection {
         let d = estimate[context.slot]
-        let g = shard.cleanPass()
-        let dNorm = shard.timer.measure(.ascent) { () -> Double in
+        let g = passes.cleanPass(shard)
+        let dNorm = passes.timer.measure(.ascent) { () -> Double in
             let dp = d.data, gp = g.data, t = theta
             for i in 0..<d.count { dp[i] = (1 - t) * dp[i] + t * gp[i] }
             return d.norm()
         }
-        shard.recorder?.record("vasso_d", buffer: d)
-        return shard.perturbedPass(along: d, scaledBy: Float(Double(rho) / (dNorm + normEps)), yieldsDirection: true,
-                                   normOfAlong: dNorm)
+        passes.recorder?.record("vasso_d", buffer: d)
+        return passes.perturbedPass(shard, along: d, scaledBy: Float(Double(rho) / (dNorm + normEps)), normOfAlong: dNorm,
+                                    direction: target)
     }
 
     public struct Options: VariantOptions {
@@ -44,7 +44,6 @@ public final class VaSSO: SAMVariant {
         public init() {}
 
         public var passesPerStep: Double { 2 }
-        public var resultDefiningSettings: [String: String] { ["vasso_theta": "\(vassoTheta)"] }
 
         public func validate() throws {
             if !(vassoTheta > 0 && vassoTheta <= 1) { throw ValidationError("--vasso-theta \(vassoTheta): must be in (0, 1]") }
