@@ -41,12 +41,12 @@ struct BenchCommand: ParsableCommand {
         }
         let sam = try samOptions.configuration()
         let allreduce = try allreduceOptions.settings()
-        Conv2d.lowering = convolution
         MPIJob.run { world in
             var results: [Benchmark.Result] = []
             for batch in batchSize {
                 var bench = Benchmark(model: architecture, batchPerRank: batch, steps: steps, warmup: warmup, threads: threads, sam: sam)
                 bench.allreduce = allreduce
+                bench.convolution.lowering = convolution
                 let r = try bench.run(world: world)
                 results.append(r)
                 if world.isCoordinator && !json { print(BenchCommand.table(r) + "\n") }

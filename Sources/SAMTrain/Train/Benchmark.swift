@@ -23,7 +23,7 @@ public struct Benchmark {
         public var modelGFLOPsPerRank: Double
         public var sgemmGFLOPsPerRank: Double
         public var sgemmSize: Int
-        /// The input shape timed (the model's data shape, SPEC §12).
+        /// The input shape timed (the model's data shape, docs/algorithms.md §12).
         public var inputShape: [Int]
         /// Peak resident memory of the largest rank, MB (getrusage's maximum RSS).
         public var peakResidentMBPerRank: Double
@@ -45,6 +45,8 @@ public struct Benchmark {
     public var sam: SAMConfiguration
     public var seed: UInt64 = 0
     public var allreduce = AllreduceSettings()
+    /// How the net's convolutions run (`bench --convolution`).
+    public var convolution = ConvolutionSettings()
 
     public init(model: Architecture, batchPerRank: Int, steps: Int, warmup: Int, threads: Int, sam: SAMConfiguration) {
         self.model = model
@@ -60,7 +62,7 @@ public struct Benchmark {
         let R = world.size
         let layout = try world.agree { try ShardLayout(scope: sam.scope, globalBatch: batchPerRank * R, worldSize: R) }
         let variant = try world.agree { try sam.makeVariant() }
-        let net = model.build(inputShape: model.defaultInputShape)
+        let net = model.build(inputShape: model.defaultInputShape, convolution: convolution)
         net.initialize(seed: seed)
         try world.agree { try variant.check(model: net) }
         let group = SAMStep.makeGroup(layout: layout, world: world)
