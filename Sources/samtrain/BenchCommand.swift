@@ -25,8 +25,8 @@ struct BenchCommand: ParsableCommand {
     @Flag(help: "Print the results as a JSON array (one object per batch size).")
     var json = false
 
-    @Option(help: "How convolutions run: \(Conv2d.Lowering.allCases.map(\.rawValue).joined(separator: ", ")) (automatic: samtrain's own AVX2 kernels for stride 1 where the CPU has them).")
-    var convolution: Conv2d.Lowering = .automatic
+    @Option(help: "How convolutions run: \(ConvolutionLowering.allCases.map(\.rawValue).joined(separator: ", ")) (automatic: samtrain's own AVX2 kernels for stride 1 where the CPU has them).")
+    var convolution: ConvolutionLowering = .automatic
 
     @OptionGroup(title: "Optimization") var optimization: OptimizationOptions
 
@@ -44,14 +44,14 @@ struct BenchCommand: ParsableCommand {
     }
 
     func run() throws {
-        Conv2d.lowering = convolution
         MPIJob.run { world in
             var results: [Benchmark.Result] = []
             for batch in batchPerRank {
                 let step = StepSettings(sam: samConfiguration, optimizer: optimization.optimizerKind,
                                         globalBatch: batch * world.size, allreduce: communication.settings)
-                let bench = Benchmark(model: model.model, step: step, learningRate: optimization.lr,
+                var bench = Benchmark(model: model.model, step: step, learningRate: optimization.lr,
                                       steps: steps, warmup: warmup, threads: threads)
+                bench.convolution.lowering = convolution
                 let r = try bench.run(world: world)
                 results.append(r)
                 if world.isCoordinator && !json { print(BenchCommand.table(r) + "\n") }
@@ -95,4 +95,4 @@ extension BenchCommand: TakesSAMOptions {
 }
 
 /// `--convolution`: the lowering every Conv2d uses during the bench.
-extension Conv2d.Lowering: ExpressibleByArgument {}
+extension ConvolutionLowering: ExpressibleByArgument {}

@@ -1,4 +1,4 @@
-/// The models samtrain builds by name (SPEC §7).
+/// The models samtrain builds by name (docs/algorithms.md §7).
 public enum Architecture: String, CaseIterable, Sendable {
     case mlp
     case cnn
@@ -7,8 +7,8 @@ public enum Architecture: String, CaseIterable, Sendable {
     case wrn28_10 = "wrn28-10"
     case resnet18
 
-    /// The input shape the bench times (SPEC §12) and a model is built for by default: the
-    /// Fashion-MNIST models take 1×28×28, the residual networks CIFAR's 3×32×32.
+    /// The input shape the bench times (docs/algorithms.md §12) and a model is built for by
+    /// default: the Fashion-MNIST models take 1×28×28, the residual networks CIFAR's 3×32×32.
     public var defaultInputShape: [Int] {
         switch self {
         case .mlp, .cnn: [1, 28, 28]
@@ -16,8 +16,10 @@ public enum Architecture: String, CaseIterable, Sendable {
         }
     }
 
-    /// Builds the model for inputs of shape `inputShape` (C, H, W) and `classes` outputs.
-    public func build(inputShape: [Int]? = nil, classes: Int = 10) -> Sequential {
+    /// Builds the model for inputs of shape `inputShape` (C, H, W) and `classes` outputs;
+    /// every convolution runs as `convolution` says.
+    public func build(inputShape: [Int]? = nil, classes: Int = 10,
+                      convolution: ConvolutionSettings = .init()) -> Sequential {
         let inputShape = inputShape ?? defaultInputShape
         let store = ParameterStore()
         let inputs = inputShape.reduce(1, *)
@@ -41,7 +43,7 @@ public enum Architecture: String, CaseIterable, Sendable {
             var layers: [Layer] = []
             func convBlock(_ cin: Int, _ cout: Int) {
                 layers.append(Conv2d(store: store, name: "\(layers.count)", inChannels: cin, outChannels: cout,
-                                     kernelSize: 3, stride: 1, padding: 1, bias: false))
+                                     kernelSize: 3, stride: 1, padding: 1, bias: false, settings: convolution))
                 layers.append(BatchNorm2d(store: store, name: "\(layers.count)", channels: cout))
                 layers.append(ReLU())
             }
@@ -56,12 +58,17 @@ public enum Architecture: String, CaseIterable, Sendable {
             layers.append(ReLU())
             layers.append(Linear(store: store, name: "\(layers.count)", inputs: 256, outputs: classes))
             return Sequential(store: store, layers: layers, inputShape: inputShape, classes: classes)
-        case .resnet20: return CIFARResNet.build(blocksPerStage: 3, inputShape: inputShape, classes: classes)
-        case .resnet32: return CIFARResNet.build(blocksPerStage: 5, inputShape: inputShape, classes: classes)
-        case .resnet56: return CIFARResNet.build(blocksPerStage: 9, inputShape: inputShape, classes: classes)
-        case .wrn16_8: return WideResNet.build(depth: 16, widen: 8, inputShape: inputShape, classes: classes)
-        case .wrn28_10: return WideResNet.build(depth: 28, widen: 10, inputShape: inputShape, classes: classes)
-        case .resnet18: return ResNet18.build(inputShape: inputShape, classes: classes)
+        case .resnet20:
+            return CIFARResNet.build(blocksPerStage: 3, inputShape: inputShape, classes: classes, convolution: convolution)
+        case .resnet32:
+            return CIFARResNet.build(blocksPerStage: 5, inputShape: inputShape, classes: classes, convolution: convolution)
+        case .resnet56:
+            return CIFARResNet.build(blocksPerStage: 9, inputShape: inputShape, classes: classes, convolution: convolution)
+        case .wrn16_8:
+            return WideResNet.build(depth: 16, widen: 8, inputShape: inputShape, classes: classes, convolution: convolution)
+        case .wrn28_10:
+            return WideResNet.build(depth: 28, widen: 10, inputShape: inputShape, classes: classes, convolution: convolution)
+        case .resnet18: return ResNet18.build(inputShape: inputShape, classes: classes, convolution: convolution)
         }
     }
 

@@ -1,13 +1,14 @@
-/// He et al. (2016) CIFAR ResNets `resnet20` / `resnet32` / `resnet56` (SPEC §7): a 3×3 stem
-/// of 16 channels, three stages of n basic blocks (16, 32, 64 channels, stages 2 and 3 start
-/// with stride 2), option-A shortcuts, global average pooling and one linear layer.
+/// He et al. (2016) CIFAR ResNets `resnet20` / `resnet32` / `resnet56` (docs/algorithms.md §7):
+/// a 3×3 stem of 16 channels, three stages of n basic blocks (16, 32, 64 channels, stages 2 and 3
+/// start with stride 2), option-A shortcuts, global average pooling and one linear layer.
 ///
 /// Parameter names are the `state_dict` keys of the PyTorch reference's module
 /// (`../shared/peer/torch_reference.py`): `conv1`, `bn1`, `layers.K.{conv1,bn1,conv2,bn2}`, `fc`.
 enum CIFARResNet {
-    static func build(blocksPerStage n: Int, inputShape: [Int], classes: Int) -> Sequential {
+    static func build(blocksPerStage n: Int, inputShape: [Int], classes: Int,
+                      convolution: ConvolutionSettings) -> Sequential {
         let store = ParameterStore()
-        var layers = BasicBlock.stem(store: store, inputs: inputShape[0], width: 16)
+        var layers = BasicBlock.stem(store: store, inputs: inputShape[0], width: 16, convolution: convolution)
         var inputs = 16, index = 0
         for (planes, firstStride) in [(16, 1), (32, 2), (64, 2)] {
             for b in 0..<n {
@@ -15,7 +16,8 @@ enum CIFARResNet {
                 // Option A: subsample and pad planes/4 zero channels on each side (16 → 32 → 64).
                 let reshapes = stride != 1 || inputs != planes
                 layers.append(BasicBlock.make(store: store, name: "layers.\(index)", inputs: inputs, planes: planes, stride: stride,
-                                              shortcut: reshapes ? [ShortcutA(padding: (planes - inputs) / 2)] : []))
+                                              shortcut: reshapes ? [ShortcutA(padding: (planes - inputs) / 2)] : [],
+                                              convolution: convolution))
                 inputs = planes
                 index += 1
             }

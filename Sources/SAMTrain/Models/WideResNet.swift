@@ -1,6 +1,6 @@
-/// Zagoruyko & Komodakis' wide ResNet WRN-d-k (SPEC §7), pre-activation: a 3×3 stem of 16
-/// channels, three groups of (d − 4)/6 blocks of widths 16k, 32k, 64k (strides 1, 2, 2), a
-/// final BN+ReLU, global average pooling and a linear layer; no dropout.
+/// Zagoruyko & Komodakis' wide ResNet WRN-d-k (docs/algorithms.md §7), pre-activation: a 3×3
+/// stem of 16 channels, three groups of (d − 4)/6 blocks of widths 16k, 32k, 64k (strides 1, 2,
+/// 2), a final BN+ReLU, global average pooling and a linear layer; no dropout.
 ///
 /// Block: BN+ReLU → conv3×3(stride) → BN+ReLU → conv3×3. Where the shape changes the shortcut
 /// is a 1×1 convolution of the first BN+ReLU's output, else the block's input itself.
@@ -8,13 +8,14 @@
 /// WideResNet-pytorch, used by Foret et al.'s and davda54's SAM): `conv1`,
 /// `blockG.layer.K.{bn1,conv1,bn2,conv2,convShortcut}`, `bn1`, `fc`.
 enum WideResNet {
-    static func build(depth: Int, widen k: Int, inputShape: [Int], classes: Int) -> Sequential {
+    static func build(depth: Int, widen k: Int, inputShape: [Int], classes: Int,
+                      convolution: ConvolutionSettings) -> Sequential {
         precondition((depth - 4) % 6 == 0, "WRN depth is 6n + 4")
         let n = (depth - 4) / 6
         let store = ParameterStore()
         var layers: [Layer] = [
             Conv2d(store: store, name: "conv1", inChannels: inputShape[0], outChannels: 16,
-                   kernelSize: 3, stride: 1, padding: 1, bias: false),
+                   kernelSize: 3, stride: 1, padding: 1, bias: false, settings: convolution),
         ]
         var inputs = 16
         for (group, (width, firstStride)) in [(16 * k, 1), (32 * k, 2), (64 * k, 2)].enumerated() {
@@ -24,17 +25,18 @@ enum WideResNet {
                 let pre: [Layer] = [BatchNorm2d(store: store, name: "\(name).bn1", channels: inputs), ReLU()]
                 let main: [Layer] = [
                     Conv2d(store: store, name: "\(name).conv1", inChannels: inputs, outChannels: width,
-                           kernelSize: 3, stride: stride, padding: 1, bias: false),
+                           kernelSize: 3, stride: stride, padding: 1, bias: false, settings: convolution),
                     BatchNorm2d(store: store, name: "\(name).bn2", channels: width),
                     ReLU(),
                     Conv2d(store: store, name: "\(name).conv2", inChannels: width, outChannels: width,
-                           kernelSize: 3, stride: 1, padding: 1, bias: false),
+                           kernelSize: 3, stride: 1, padding: 1, bias: false, settings: convolution),
                 ]
                 if inputs == width {
                     layers.append(ResidualBlock(pre: pre, main: main))
                 } else {
                     let projection = Conv2d(store: store, name: "\(name).convShortcut", inChannels: inputs, outChannels: width,
-                                            kernelSize: 1, stride: stride, padding: 0, bias: false)
+                                            kernelSize: 1, stride: stride, padding: 0, bias: false,
+                                            settings: convolution)
                     layers.append(ResidualBlock(pre: pre, main: main, shortcut: [projection], shortcutInput: .preActivation))
                 }
                 inputs = width

@@ -23,7 +23,7 @@ public struct Benchmark {
         public var modelGFLOPsPerRank: Double
         public var sgemmGFLOPsPerRank: Double
         public var sgemmSize: Int
-        /// The input shape timed (the model's data shape, SPEC §12).
+        /// The input shape timed (the model's data shape, docs/algorithms.md §12).
         public var inputShape: [Int]
         /// Peak resident memory of the largest rank, MB (getrusage's maximum RSS).
         public var peakResidentMBPerRank: Double
@@ -46,6 +46,8 @@ public struct Benchmark {
     public var warmup: Int
     public var threads: Int
     public var seed: UInt64 = 0
+    /// How the net's convolutions run (`bench --convolution`).
+    public var convolution = ConvolutionSettings()
 
     public init(model: Architecture, step: StepSettings, learningRate: Float, steps: Int, warmup: Int, threads: Int) {
         self.model = model
@@ -59,7 +61,7 @@ public struct Benchmark {
     public func run(world: Communicator) throws -> Result {
         openblas_set_num_threads(Int32(threads))
         let R = world.size, batchPerRank = self.step.globalBatch / R
-        let net = model.build(inputShape: model.defaultInputShape)
+        let net = model.build(inputShape: model.defaultInputShape, convolution: convolution)
         net.initialize(seed: seed)
         let step = try SAMStep.make(model: net, settings: self.step, world: world)
         let layout = step.layout

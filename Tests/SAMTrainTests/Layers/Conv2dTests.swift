@@ -5,25 +5,16 @@ final class Conv2dLayerTests: XCTestCase {
     /// The direct kernels run on this machine's CPU (else the `.direct` cases above test the
     /// fallback only).
     func testDirectKernelsAreAvailable() throws {
-        let conv = makeConv(16, 16, k: 3, stride: 1, padding: 1, bias: false).0
         let g = ConvGeometry(channels: 16, height: 8, width: 8, kernelHeight: 3, kernelWidth: 3, stride: 1, padding: 1)
-        Conv2d.lowering = .direct
-        guard conv.usesDirectKernels(g) else {
+        guard ConvolutionSettings(lowering: .direct).usesDirectKernels(g) else {
             throw XCTSkip("this CPU has no AVX2 + FMA: the direct kernels fall back to the padded grid")
         }
-    }
-
-    override func tearDown() {
-        Conv2d.targetTileBytes = 256 * 1024
-        Conv2d.minimumTileColumns = 256
-        Conv2d.lowering = .automatic
-        Conv2d.inputGradientMethod = .automatic
     }
 
     /// im2col everywhere; the padded grid wherever the stride is 1, with ∂x by a
     /// convolution (falling back to the fold when p > k − 1) or by the fold; and the direct
     /// kernels (any stride; ∂x from im2col's path where the stride is not 1 or p > k − 1).
-    private let lowerings: [(Conv2d.Lowering, Conv2d.InputGradientMethod)] =
+    private let lowerings: [(ConvolutionLowering, ConvolutionSettings.InputGradientMethod)] =
         [(.general, .automatic), (.paddedGrid, .convolution), (.paddedGrid, .fold), (.direct, .automatic)]
 
     /// How a test case cuts the batch into tiles.
@@ -41,34 +32,31 @@ final class Conv2dLayerTests: XCTestCase {
         }
     }
 
-    /// Sets the tile size so that `tiling` happens for this geometry and lowering: a tile's
-    /// columns are counted in output rows of OW (im2col) or PW = W + 2p (padded grid) columns.
-    private func setTiling(_ tiling: Tiling, lowering configuration: (Conv2d.Lowering, Conv2d.InputGradientMethod),
-                           k: Int, stride: Int, padding: Int, h: Int, w: Int) {
+    /// The settings of this lowering, with the tile size set so that `tiling` happens for this
+    /// geometry: a tile's columns are counted in output rows of OW (im2col) or PW = W + 2p
+    /// (padded grid) columns.
+    private func settings(_ tiling: Tiling, lowering configuration: (ConvolutionLowering, ConvolutionSettings.InputGradientMethod),
+                          k: Int, stride: Int, padding: Int, h: Int, w: Int) -> ConvolutionSettings {
         let lowering = configuration.0
-        Conv2d.lowering = lowering
-        Conv2d.inputGradientMethod = configuration.1
         let oh = (h + 2 * padding - k) / stride + 1, ow = (w + 2 * padding - k) / stride + 1
         let rowWidth = (lowering == .paddedGrid && stride == 1) ? w + 2 * padding : ow
+        let columns: Int
         switch tiling {
-        case .whole: setTileColumns(1 << 20)
-        case .images(let b): setTileColumns(b * oh * rowWidth)
-        case .bands(let r): setTileColumns(r * rowWidth)
+        case .whole: columns = 1 << 20
+        case .images(let b): columns = b * oh * rowWidth
+        case .bands(let r): columns = r * rowWidth
         }
-    }
-
-    /// Tiles of exactly `columns` columns: bands of rows when a plane is larger, else groups
-    /// of whole images.
-    private func setTileColumns(_ columns: Int) {
-        Conv2d.targetTileBytes = 0
-        Conv2d.minimumTileColumns = columns
+        // Tiles of exactly `columns` columns: bands of rows when a plane is larger, else groups
+        // of whole images.
+        return ConvolutionSettings(lowering: lowering, inputGradientMethod: configuration.1,
+                                   targetTileBytes: 0, minimumTileColumns: columns)
     }
 
     private func makeConv(_ cin: Int, _ cout: Int, k: Int, stride: Int, padding: Int, bias: Bool,
-                          seed: UInt64 = 3) -> (Conv2d, ParameterStore) {
+                          seed: UInt64 = 3, settings: ConvolutionSettings = .init()) -> (Conv2d, ParameterStore) {
         let store = ParameterStore()
         let conv = Conv2d(store: store, name: "conv", inChannels: cin, outChannels: cout,
-                          kernelSize: k, stride: stride, padding: padding, bias: bias)
+                          kernelSize: k, stride: stride, padding: padding, bias: bias, settings: settings)
         store.seal()
         var rng = SplitMix64(seed: seed)
         conv.initialize(using: &rng)
@@ -181,8 +169,8 @@ final class Conv2dLayerTests: XCTestCase {
     func testForwardMatchesDirectConvolution() {
         for lowering in lowerings {
             for c in cases {
-                setTiling(c.tiling, lowering: lowering, k: c.k, stride: c.s, padding: c.p, h: c.h, w: c.w)
-                let (conv, store) = makeConv(c.cin, c.cout, k: c.k, stride: c.s, padding: c.p, bias: c.bias)
+                let s = settings(c.tiling, lowering: lowering, k: c.k, stride: c.s, padding: c.p, h: c.h, w: c.w)
+                let (conv, store) = makeConv(c.cin, c.cout, k: c.k, stride: c.s, padding: c.p, bias: c.bias, settings: s)
                 var rng = SplitMix64(seed: 11)
                 let x = GradientCheck.randomTensor([c.n, c.cin, c.h, c.w], &rng)
                 let y = conv(x)
@@ -200,8 +188,8 @@ final class Conv2dLayerTests: XCTestCase {
     func testBackwardMatchesDirectConvolution() {
         for lowering in lowerings {
             for c in cases {
-                setTiling(c.tiling, lowering: lowering, k: c.k, stride: c.s, padding: c.p, h: c.h, w: c.w)
-                let (conv, store) = makeConv(c.cin, c.cout, k: c.k, stride: c.s, padding: c.p, bias: c.bias)
+                let s = settings(c.tiling, lowering: lowering, k: c.k, stride: c.s, padding: c.p, h: c.h, w: c.w)
+                let (conv, store) = makeConv(c.cin, c.cout, k: c.k, stride: c.s, padding: c.p, bias: c.bias, settings: s)
                 for round in 0..<2 {
                     var rng = SplitMix64(seed: 17 + UInt64(round))
                     let x = GradientCheck.randomTensor([c.n, c.cin, c.h, c.w], &rng)
@@ -239,8 +227,8 @@ final class Conv2dLayerTests: XCTestCase {
         ]
         for lowering in lowerings {
             for c in cases {
-                setTiling(c.tiling, lowering: lowering, k: c.k, stride: c.s, padding: c.p, h: c.h, w: c.w)
-                let (conv, store) = makeConv(c.cin, c.cout, k: c.k, stride: c.s, padding: c.p, bias: c.bias)
+                let s = settings(c.tiling, lowering: lowering, k: c.k, stride: c.s, padding: c.p, h: c.h, w: c.w)
+                let (conv, store) = makeConv(c.cin, c.cout, k: c.k, stride: c.s, padding: c.p, bias: c.bias, settings: s)
                 var rng = SplitMix64(seed: 5)
                 let x = GradientCheck.randomTensor([c.n, c.cin, c.h, c.w], &rng)
                 GradientCheck().check(conv, store: store, input: x)
@@ -251,8 +239,8 @@ final class Conv2dLayerTests: XCTestCase {
     func testBackwardAccumulatesAndSkipsInputGradient() {
         for lowering in lowerings {
             for tiling in [Tiling.whole, .bands(2)] {
-                setTiling(tiling, lowering: lowering, k: 3, stride: 1, padding: 1, h: 5, w: 5)
-                let (conv, store) = makeConv(2, 3, k: 3, stride: 1, padding: 1, bias: true)
+                let s = settings(tiling, lowering: lowering, k: 3, stride: 1, padding: 1, h: 5, w: 5)
+                let (conv, store) = makeConv(2, 3, k: 3, stride: 1, padding: 1, bias: true, settings: s)
                 var rng = SplitMix64(seed: 9)
                 let x = GradientCheck.randomTensor([2, 2, 5, 5], &rng)
                 let g = GradientCheck.randomTensor([2, 3, 5, 5], &rng)
@@ -274,9 +262,8 @@ final class Conv2dLayerTests: XCTestCase {
         for (cin, h) in [(16, 32), (32, 16), (64, 8)] {
             var results: [[Float]] = []
             for (lowering, method) in lowerings {
-                Conv2d.lowering = lowering
-                Conv2d.inputGradientMethod = method
-                let (conv, store) = makeConv(cin, cin, k: 3, stride: 1, padding: 1, bias: true)
+                let s = ConvolutionSettings(lowering: lowering, inputGradientMethod: method)
+                let (conv, store) = makeConv(cin, cin, k: 3, stride: 1, padding: 1, bias: true, settings: s)
                 var rng = SplitMix64(seed: 23)
                 let x = GradientCheck.randomTensor([5, cin, h, h], &rng)
                 let y = conv(x)
@@ -293,22 +280,52 @@ final class Conv2dLayerTests: XCTestCase {
 
     /// The automatic choice: the padded grid for stride 1 when patch ≥ out channels.
     func testAutomaticLoweringChoice() {
-        func conv(_ cin: Int, _ cout: Int, stride: Int) -> Conv2d {
-            Conv2d(store: ParameterStore(), name: "c", inChannels: cin, outChannels: cout,
-                   kernelSize: 3, stride: stride, padding: 1)
-        }
         func geometry(_ cin: Int, _ hw: Int, stride: Int) -> ConvGeometry {
             ConvGeometry(channels: cin, height: hw, width: hw, kernelHeight: 3, kernelWidth: 3,
                          stride: stride, padding: 1)
         }
-        XCTAssertTrue(conv(16, 16, stride: 1).usesPaddedGrid(geometry(16, 32, stride: 1)))
-        XCTAssertTrue(conv(64, 64, stride: 1).usesPaddedGrid(geometry(64, 8, stride: 1)))
-        XCTAssertTrue(conv(3, 16, stride: 1).usesPaddedGrid(geometry(3, 32, stride: 1)))
-        XCTAssertFalse(conv(1, 32, stride: 1).usesPaddedGrid(geometry(1, 28, stride: 1)))
-        XCTAssertFalse(conv(16, 32, stride: 2).usesPaddedGrid(geometry(16, 32, stride: 2)))
-        Conv2d.lowering = .paddedGrid
-        XCTAssertTrue(conv(1, 32, stride: 1).usesPaddedGrid(geometry(1, 28, stride: 1)))
-        XCTAssertFalse(conv(16, 32, stride: 2).usesPaddedGrid(geometry(16, 32, stride: 2)))
+        let automatic = ConvolutionSettings()
+        XCTAssertTrue(automatic.usesPaddedGrid(geometry(16, 32, stride: 1), outChannels: 16))
+        XCTAssertTrue(automatic.usesPaddedGrid(geometry(64, 8, stride: 1), outChannels: 64))
+        XCTAssertTrue(automatic.usesPaddedGrid(geometry(3, 32, stride: 1), outChannels: 16))
+        XCTAssertFalse(automatic.usesPaddedGrid(geometry(1, 28, stride: 1), outChannels: 32))
+        XCTAssertFalse(automatic.usesPaddedGrid(geometry(16, 32, stride: 2), outChannels: 32))
+        let grid = ConvolutionSettings(lowering: .paddedGrid)
+        XCTAssertTrue(grid.usesPaddedGrid(geometry(1, 28, stride: 1), outChannels: 32))
+        XCTAssertFalse(grid.usesPaddedGrid(geometry(16, 32, stride: 2), outChannels: 32))
+    }
+
+    /// Each setting runs the layer on its lowering: the direct kernels (where the CPU has
+    /// them), the padded grid for stride 1 only, im2col everywhere else.
+    func testLayerRunsOnTheChosenLowering() {
+        let direct = Conv2d.directKernelsAvailable
+        let expected: [(ConvolutionLowering, stride: Int, LoweredConvolution.Type)] = [
+            (.general, 1, Im2colConvolution.self), (.general, 2, Im2colConvolution.self),
+            (.paddedGrid, 1, PaddedGridConvolution.self), (.paddedGrid, 2, Im2colConvolution.self),
+            (.direct, 1, direct ? DirectConvolution.self : PaddedGridConvolution.self),
+            (.direct, 2, direct ? DirectConvolution.self : Im2colConvolution.self),
+            (.automatic, 1, direct ? DirectConvolution.self : PaddedGridConvolution.self),
+            (.automatic, 2, direct ? DirectConvolution.self : Im2colConvolution.self),
+        ]
+        for (lowering, stride, kind) in expected {
+            let (conv, _) = makeConv(8, 8, k: 3, stride: stride, padding: 1, bias: true,
+                                     settings: ConvolutionSettings(lowering: lowering))
+            var rng = SplitMix64(seed: 1)
+            _ = conv(GradientCheck.randomTensor([2, 8, 6, 6], &rng))
+            XCTAssertTrue(type(of: conv.activeLowering!) == kind, "\(lowering) stride \(stride)")
+        }
+    }
+
+    /// Every convolution of every model gets the settings the model is built with.
+    func testModelsPassTheSettingsToEveryConvolution() {
+        let settings = ConvolutionSettings(lowering: .paddedGrid, inputGradientMethod: .fold,
+                                           targetTileBytes: 1000, minimumTileColumns: 7)
+        for architecture in Architecture.allCases where architecture != .mlp {
+            let model = architecture.build(inputShape: [3, 8, 8], classes: 3, convolution: settings)
+            let convolutions = model.layers.flattened.compactMap { $0 as? Conv2d }
+            XCTAssertFalse(convolutions.isEmpty, "\(architecture)")
+            for conv in convolutions { XCTAssertEqual(conv.settings, settings, "\(architecture)") }
+        }
     }
 
     func testInitializationBoundsAndOrder() {
