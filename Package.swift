@@ -41,5 +41,5 @@ let package = Package(
             dependencies: ["SAMTrain", "samtrain"]
         ),
     ],
-    swiftLanguageModes: [.v5]
+    swiftLanguageModes: [.v6]
 )

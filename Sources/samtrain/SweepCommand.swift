@@ -59,7 +59,7 @@ struct SweepCommand: ParsableCommand {
                 throw SAMTrainError("--cell \(cell): no such cell in \(file); the cells are \(cells.prefix(20).map(\.name).joined(separator: ", "))\(cells.count > 20 ? ", …" : "")")
             }
             print("sweep \(sweep.name)\(quick ? " (quick)" : ""): \(cells.count) cells × \(sweep.ranks) ranks; expected time \(sweep.expectedTime)")
-            fflush(stdout)
+            fflush(nil)
             try sweep.validate()   // every cell parsed by TrainCommand itself, before any starts
             if !sweep.published.isEmpty && cell == nil {
                 print("published: " + sweep.published.map { "\($0.key) \($0.value)" }.joined(separator: "; "))

@@ -23,7 +23,7 @@ public final class Reporter {
         guard enabled else { return }
         clearProgress()
         print(line)
-        fflush(stdout)
+        fflush(nil)   // every output stream: C's `stdout` is a mutable global Swift 6 will not touch
     }
 
     public func progress(epoch: Int, epochs: Int, step: Int, steps: Int, loss: Double, accuracy: Double,
@@ -38,7 +38,7 @@ public final class Reporter {
         } else {
             print(line)
         }
-        fflush(stdout)
+        fflush(nil)
     }
 
     public func epoch(_ r: EpochRecord, epochs: Int) {

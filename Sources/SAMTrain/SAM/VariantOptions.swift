@@ -7,7 +7,7 @@ import Foundation
 /// resume, how a vector file gives its settings, its cost, and the object that runs it.
 /// `VariantRegistry` lists the variants; the CLI, sweeps, resume checks, conformance and
 /// `--help` derive from that list.
-public protocol VariantOptions: ParsableArguments {
+public protocol VariantOptions: ParsableArguments, Sendable {
     /// `--sam NAME`.
     static var name: String { get }
     /// One line for `--help`.
@@ -52,7 +52,7 @@ extension VariantOptions {
 
 /// A property of a variant's options that ArgumentParser leaves alone: set by `resolved`,
 /// never parsed from the command line.
-public struct Unparsed<Value>: Decodable {
+public struct Unparsed<Value: Sendable>: Decodable, Sendable {
     public var value: Value?
     public init(_ value: Value? = nil) { self.value = value }
     public init(from decoder: Decoder) { value = nil }

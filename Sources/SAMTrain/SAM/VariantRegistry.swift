@@ -39,7 +39,7 @@ extension OptionGroup: RegisteredGroup where Value: VariantOptions {
 }
 
 /// Every variant's settings of one run, by name.
-public struct VariantSet {
+public struct VariantSet: Sendable {
     public private(set) var names: [String]
     private var byName: [String: any VariantOptions]
 

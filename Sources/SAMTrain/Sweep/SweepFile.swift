@@ -11,7 +11,7 @@ import Foundation
 ///
 /// `fixed` and `axes` take `samtrain train` flags (`label_noise` or `label-noise`); every
 /// cell of the grid is a normal training run. `quick` overrides for `--quick`.
-public struct SweepFile {
+public struct SweepFile: Sendable {
     public var name: String
     public var description: String
     public var expectedTime: String
@@ -41,7 +41,7 @@ public struct SweepFile {
     }
 
     /// One training run of the grid.
-    public struct Cell {
+    public struct Cell: Sendable {
         public var name: String
         public var settings: [(key: String, value: String)]
         /// The keys whose values are JSON true/false: flags, given or left out.

@@ -4,7 +4,7 @@ import Foundation
 /// one after another or `parallel` at a time. A finished cell has a `result.json`; an
 /// unfinished one resumes from its newest checkpoint, so rerunning the same command finishes
 /// only what is missing.
-public struct SweepRunner {
+public struct SweepRunner: Sendable {
     public var sweep: SweepFile
     public var directory: String
     public var samtrain: String
@@ -13,7 +13,7 @@ public struct SweepRunner {
     public var parallel = 1
     /// Run only these cells (a Slurm array task runs one); nil: every cell.
     public var only: Set<String>?
-    public var log: (String) -> Void = { print($0); fflush(stdout) }
+    public var log: @Sendable (String) -> Void = { print($0); fflush(nil) }
 
     public init(sweep: SweepFile, directory: String, samtrain: String) {
         self.sweep = sweep
@@ -64,7 +64,7 @@ public struct SweepRunner {
         defer { Self.child.releaseSignals(signals) }
         let state = Progress(count: cells.count)
         let printer = NSLock()
-        let say = { (line: String) in printer.withLock { log(line) } }
+        let say: @Sendable (String) -> Void = { [log] line in printer.withLock { log(line) } }
         // Workers take the next cell in the grid's order until none is left or a signal came.
         let workers = min(parallel, max(cells.count, 1))
         // Threads of their own: each spends its time waiting for an mpirun.

@@ -220,7 +220,7 @@ public final class Trainer {
         if configuration.run.reportDigests {
             // Every rank speaks for itself (tests compare the lines).
             print("rank \(world.rank) parameter digest \(String(digest, radix: 16))")
-            fflush(stdout)
+            fflush(nil)
             world.barrier()
         }
         let peakMB = world.allreduceMaxDoubles([Benchmark.peakResidentMB()])[0]
