@@ -22,17 +22,21 @@ public struct StepRecord: Sendable {
     public var imagesPerSecond: Double
     /// ‖g‖ of the step (mean over rank 0's shards).
     public var gradientNorm: Double
-    /// What the perturbed passes saw (nil without a perturbation).
+    /// Whether the logged step was a SAM step (false: a plain one, `--sam-every`, `--sam-from`).
+    public var ascended: Bool
+    /// SAM steps in the interval since the last record.
+    public var ascentSteps: Int
+    /// What the perturbed passes saw over the interval's SAM steps (nil: none ran).
     public var perturbed: Perturbed?
     /// Mean seconds per step of each phase since the epoch began.
     public var secondsPerStep: [Phase: Double]
 
     public struct Perturbed: Sendable {
-        /// Mean loss at w + ε over the interval, all ranks.
+        /// Mean loss at w + ε over the interval's SAM steps, all ranks.
         public var loss: Double
         /// loss at w + ε − loss at w.
         public var sharpness: Double
-        /// ‖ε‖ of the step (mean over rank 0's shards).
+        /// ‖ε‖ of the logged step (mean over rank 0's shards; 0 for a plain step).
         public var epsilonNorm: Double
     }
 
@@ -42,6 +46,7 @@ public struct StepRecord: Sendable {
             "kind": "step", "step": step, "epoch": epoch, "lr": Double(learningRate), "rho": Double(rho),
             "loss": loss, "accuracy": accuracy, "images_per_s": imagesPerSecond, "grad_norm": gradientNorm,
             "seconds_per_step": Dictionary(uniqueKeysWithValues: Phase.allCases.map { ($0.rawValue, secondsPerStep[$0, default: 0]) }),
+            "step_kind": ascended ? "sam" : "plain", "sam_steps": ascentSteps,
         ]
         if let perturbed {
             record["loss_perturbed"] = perturbed.loss

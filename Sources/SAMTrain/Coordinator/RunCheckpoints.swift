@@ -171,7 +171,7 @@ public final class RunCheckpoints {
 
     /// A setting a checkpoint lacks because it was written before the setting existed had
     /// this value then (unset otherwise).
-    static let settingBeforeItExisted = ["augment": "none", "cutout": "0"]
+    static let settingBeforeItExisted = ["augment": "none", "cutout": "0", "sam_every": "1", "sam_from": "0.0"]
     /// How checkpoints written before the settings were declared spelled an unset value.
     static let legacyUnset = ["train_subset": "all", "m": "per-rank batch", "clip_grad_norm": "off"]
 }

@@ -17,6 +17,8 @@ public struct SAMConfiguration {
     public var labelSmoothing: Float?
     public var weightDecayInAscent = false
     public var clipGradNorm: Float?
+    /// Which steps are SAM steps (`--sam-every`, `--sam-from`).
+    public var schedule = AscentSchedule()
 
     public init() {}
 
@@ -43,6 +45,7 @@ public struct SAMConfiguration {
         if let rho, !(rho > 0) || !rho.isFinite { throw SAMTrainError("--rho \(rho): must be a positive number") }
         if let normEps, !(normEps >= 0) { throw SAMTrainError("--norm-eps \(normEps): must be ≥ 0") }
         if let s = labelSmoothing, !(s >= 0 && s < 1) { throw SAMTrainError("--label-smoothing \(s): must be in [0, 1)") }
+        try schedule.validate()
         if let clipGradNorm, !(clipGradNorm > 0) { throw SAMTrainError("--clip-grad-norm \(clipGradNorm): must be positive") }
         if globalScope, let m { throw SAMTrainError("--m \(m) is for --scope shard; --scope global shares one ε over the whole batch") }
         var options = self.options

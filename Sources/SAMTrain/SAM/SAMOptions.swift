@@ -29,6 +29,12 @@ public struct SAMOptions: SettingsGroup {
     @Option(help: "Clip the averaged update direction to this global norm.")
     public var clipGradNorm: Float?
 
+    @Option(help: ArgumentHelp("A SAM step every K steps (step index mod K = 0); plain base-optimizer steps on the clean gradient between.", valueName: "K"))
+    public var samEvery: Int = 1
+
+    @Option(help: ArgumentHelp("Plain base-optimizer steps until this fraction of all steps, then SAM steps (0.8: SAM in the last 20 %).", valueName: "F"))
+    public var samFrom: Double = 0
+
     public init() {}
 
     /// `name: summary` for every variant, for `--sam`'s help.
@@ -62,6 +68,7 @@ public struct SAMOptions: SettingsGroup {
         c.labelSmoothing = labelSmoothing
         c.weightDecayInAscent = wdInAscent
         c.clipGradNorm = clipGradNorm
+        c.schedule = AscentSchedule(every: samEvery, from: samFrom)
         return c
     }
 

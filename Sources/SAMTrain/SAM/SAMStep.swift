@@ -18,6 +18,10 @@
 public final class SAMStep: DirectionSink {
     public let model: Sequential
     public let variant: SAMVariant
+    /// Which steps run the variant; the others are plain steps (`plain`).
+    public let schedule: AscentSchedule
+    /// The base optimizer alone, for the steps the schedule leaves plain.
+    private let plain = NoPerturbation()
     public let layout: ShardLayout
     public let world: Communicator
     public let optimizer: Optimizer
@@ -39,12 +43,13 @@ public final class SAMStep: DirectionSink {
     /// - Parameters:
     ///   - group: the sub-communicator of the ranks that share a shard (nil when
     ///     `layout.groupSize` is 1); see `SAMStep.makeGroup`.
-    init(model: Sequential, variant: SAMVariant, layout: ShardLayout, world: Communicator,
+    init(model: Sequential, variant: SAMVariant, schedule: AscentSchedule = AscentSchedule(), layout: ShardLayout, world: Communicator,
                 group: Communicator?, optimizer: Optimizer, descentLoss: LogitLoss,
                 weightDecayInLoss: Float = 0, clipGradNorm: Float? = nil,
                 allreduce settings: AllreduceSettings = AllreduceSettings()) {
         self.model = model
         self.variant = variant
+        self.schedule = schedule
         self.layout = layout
         self.world = world
         self.optimizer = optimizer
@@ -67,7 +72,9 @@ public final class SAMStep: DirectionSink {
     @discardableResult
     public func run(images: Tensor, labels: [Int32], context: StepContext) -> StepStatistics {
         let shards = layout.microShards
-        var stats = StepStatistics()
+        let ascends = schedule.isEveryStep || schedule.runsAscent(step: context.step, totalSteps: context.totalSteps)
+        let variant = ascends ? self.variant : plain
+        var stats = StepStatistics(ascended: ascends && self.variant.perturbs)
         if shards > 1 { direction.zero() }
 
         // Moves 1–4, shard by shard; the last shard's direction pass starts the allreduce.
@@ -149,6 +156,8 @@ public final class SAMStep: DirectionSink {
 
 /// What one step saw on this rank (means over its shards).
 public struct StepStatistics: Sendable {
+    /// Whether the step ran an ascent (false: a plain step, `--sam none` or the schedule's).
+    public var ascended = true
     public var examples = 0
     public var lossAtWSum = 0.0
     public var lossAtPerturbedSum = 0.0
@@ -157,7 +166,7 @@ public struct StepStatistics: Sendable {
     public var epsilonNormSum = 0.0
     public var shards = 0
 
-    public init() {}
+    public init(ascended: Bool = true) { self.ascended = ascended }
 
     mutating func add(_ passes: ShardPasses, examples n: Int) {
         examples += n

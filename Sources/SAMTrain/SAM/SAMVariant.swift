@@ -18,12 +18,15 @@ public protocol SAMVariant: AnyObject {
     var state: [(name: String, buffer: FlatBuffer)] { get }
     /// Refuses a model the variant cannot work on (SAM-ON without normalization layers).
     func check(model: Sequential) throws
+    /// Whether the variant perturbs at all (false: the base optimizer alone).
+    var perturbs: Bool { get }
 }
 
 extension SAMVariant {
     public func check(model: Sequential) throws {}
     public func prepareState(slots: Int, parameters: Int) {}
     public var state: [(name: String, buffer: FlatBuffer)] { [] }
+    public var perturbs: Bool { true }
 }
 
 /// A variant's state of one kind, one buffer per shard slot, allocated by `prepareState`.
@@ -52,14 +55,17 @@ public struct StepContext: Sendable {
     public var slot = 0
     /// The run's seed (ESAM's draws are keyed by seed, step and tensor).
     public var seed: UInt64 = 0
+    /// Steps of the whole run (`--sam-from` is a fraction of them; 0: unknown, no schedule).
+    public var totalSteps = 0
 
     public init(step: Int, learningRate: Float, maximumLearningRate: Float, minimumLearningRate: Float,
-                seed: UInt64 = 0) {
+                seed: UInt64 = 0, totalSteps: Int = 0) {
         self.step = step
         self.learningRate = learningRate
         self.maximumLearningRate = maximumLearningRate
         self.minimumLearningRate = minimumLearningRate
         self.seed = seed
+        self.totalSteps = totalSteps
     }
 
     /// A radius that follows the learning rate linearly: `high` at the largest rate, `low` at

@@ -87,6 +87,9 @@ public final class ShardPasses {
 
     private func clean(_ shard: Shard, objective: LogitLoss?, groupAverage: Bool, mode: PassMode, target: DirectionTarget?,
                        keepingExampleLosses: Bool = false) -> (direction: ShardDirection, exampleLosses: [Double]) {
+        // Every variant starts with this pass: a shard's perturbed results start unset.
+        lossAtPerturbed = 0
+        epsilonNorm = 0
         let logits = timer.measure(.forward) { model.forward(shard.images, mode: mode) }
         let descent = descentLoss.evaluate(logits: logits, labels: shard.labels, gradient: logitGradient,
                                            keepingExampleLosses: keepingExampleLosses)

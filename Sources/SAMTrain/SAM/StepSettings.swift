@@ -40,7 +40,7 @@ extension SAMStep {
         try world.agree { try variant.check(model: model) }
         let inLoss = s.sam.weightDecayInAscent
         let smoothing = s.labelSmoothing ?? s.sam.effectiveLabelSmoothing
-        return SAMStep(model: model, variant: variant, layout: layout, world: world,
+        return SAMStep(model: model, variant: variant, schedule: s.sam.schedule, layout: layout, world: world,
                        group: makeGroup(layout: layout, world: world),
                        optimizer: (inLoss ? s.optimizer.withoutWeightDecay : s.optimizer).make(parameterCount: model.store.count),
                        descentLoss: SoftmaxCrossEntropy(labelSmoothing: smoothing),

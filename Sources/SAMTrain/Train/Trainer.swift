@@ -115,6 +115,10 @@ public final class Trainer {
             log.info("sam: none (plain \(o.optimizer))")
         } else {
             log.info("sam: \(step.variant.name) ρ \(sam.effectiveRho), \(sam.globalScope ? "global scope (m = \(batchSize))" : "shard scope, m = \(layout.examplesPerPerturbation)")\(layout.microShards > 1 ? " (\(layout.microShards) micro-shards per rank)" : "")\(layout.groupSize > 1 ? " (\(layout.groupSize) ranks per shard)" : "")")
+            if !sam.schedule.isEveryStep {
+                let first = Int((sam.schedule.from * Double(schedule.totalSteps)).rounded(.up))
+                log.info("sam steps: every \(sam.schedule.every) from step \(first) of \(schedule.totalSteps); plain \(o.optimizer) steps between")
+            }
         }
         log.info("augmentation: \(d.effectiveAugment.rawValue)\(d.effectiveAugment == .cropFlip ? " (zero-pad \(Augmentation.padding), random \(train.height)×\(train.width) crop, horizontal flip ½)" : ""), cutout \(d.cutout > 0 ? "\(d.cutout)×\(d.cutout)" : "off")\(augmentation == nil ? "" : " (training set only)")")
         if d.labelNoise > 0 {
@@ -152,8 +156,8 @@ public final class Trainer {
                 }
                 watchdog?.step = globalStep + 1
                 let lr = schedule.rate(at: globalStep)
-                let context = StepContext(step: globalStep, learningRate: lr,
-                                          maximumLearningRate: schedule.maximum, minimumLearningRate: schedule.minimum, seed: seed)
+                let context = StepContext(step: globalStep, learningRate: lr, maximumLearningRate: schedule.maximum,
+                                          minimumLearningRate: schedule.minimum, seed: seed, totalSteps: schedule.totalSteps)
                 let logging = (k + 1) % c.run.logEvery == 0 && k + 1 < lastStep
                 step.passes.measuresNorms = logging
                 let stats = step.run(images: images, labels: labels, context: context)
@@ -176,8 +180,9 @@ public final class Trainer {
                     metrics.record(StepRecord(
                         step: globalStep, epoch: epoch + 1, learningRate: lr, rho: sam.effectiveRho, loss: g.loss, accuracy: g.accuracy,
                         imagesPerSecond: rate, gradientNorm: stats.gradientNormSum / Double(stats.shards),
-                        perturbed: !sam.perturbs ? nil : .init(loss: g.perturbedLoss, sharpness: (g.perturbedLossSum - g.lossSum) / g.examples,
-                                                               epsilonNorm: stats.epsilonNormSum / Double(stats.shards)),
+                        ascended: stats.ascended, ascentSteps: Int(g.ascentSteps),
+                        perturbed: g.ascentExamples == 0 ? nil : .init(loss: g.perturbedLoss, sharpness: g.sharpness,
+                                                                       epsilonNorm: stats.epsilonNormSum / Double(stats.shards)),
                         secondsPerStep: phases.mapValues { $0 / Double(k) }))
                     interval = StepTotals()
                     intervalStart = now

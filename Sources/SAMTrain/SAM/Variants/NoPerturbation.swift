@@ -3,6 +3,7 @@ import ArgumentParser
 /// Plain SGD/AdamW through the same frame: one clean pass, its gradient is the direction.
 public final class NoPerturbation: SAMVariant {
     public let name = "none"
+    public let perturbs = false
     public init() {}
     public func direction(of shard: Shard, with passes: ShardPasses, to target: DirectionTarget, context: StepContext) -> ShardDirection {
         passes.cleanPass(shard, direction: target)
