@@ -220,7 +220,7 @@ public final class Communicator {
         var buffer = [CChar](repeating: 0, count: Int(samtrain_max_processor_name()) + 1)
         var length: Int32 = 0
         MPI_Get_processor_name(&buffer, &length)
-        return String(cString: buffer)
+        return String(nulTerminated: buffer)
     }
 
     /// Ends every rank of the job at once: for an error only this rank knows about at a

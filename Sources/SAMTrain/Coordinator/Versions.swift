@@ -11,7 +11,7 @@ public enum Versions {
         var buffer = [CChar](repeating: 0, count: 8192)
         var length: Int32 = 0
         MPI_Get_library_version(&buffer, &length)
-        v["mpi"] = String(cString: buffer).split(separator: ",").first.map(String.init) ?? ""
+        v["mpi"] = String(nulTerminated: buffer).split(separator: ",").first.map(String.init) ?? ""
         #if swift(>=6.3)
         v["swift"] = "6.3+"
         #elseif swift(>=6.0)

@@ -30,7 +30,7 @@ public final class TensorBoardWriter {
     public static var hostName: String {
         var name = [CChar](repeating: 0, count: 256)
         guard gethostname(&name, name.count - 1) == 0 else { return "localhost" }
-        return String(cString: name)
+        return String(nulTerminated: name)
     }
 
     public func write(_ event: TensorBoardEvent) {

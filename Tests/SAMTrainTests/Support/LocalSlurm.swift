@@ -189,7 +189,7 @@ final class LocalSlurm {
     static var hostName: String {
         var name = [CChar](repeating: 0, count: 256)
         gethostname(&name, 255)
-        return String(cString: name).split(separator: ".").first.map(String.init) ?? "localhost"
+        return String(nulTerminated: name).split(separator: ".").first.map(String.init) ?? "localhost"
     }
 
     static func which(_ name: String) -> String? {
