@@ -136,6 +136,3 @@ public struct VectorSettings {
         return e
     }
 }
-
-/// A ValidationError from a library check (what ArgumentParser prints as `Error: …`).
-func invalid(_ message: String) -> ValidationError { ValidationError(message) }
