@@ -53,56 +53,48 @@ public struct ConformanceCase {
     /// is checked against its range and against the others (layer widths chain, rows have
     /// the first layer's width, labels are classes of the last layer) before anything runs.
     public init(data: Data, source path: String) throws {
-        guard let root = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else {
-            throw SAMTrainError("\(path): not a JSON object")
-        }
         func fail(_ what: String) -> SAMTrainError { SAMTrainError("\(path): \(what)") }
-        func number(_ v: Any?, _ what: String) throws -> Double {
-            if let d = v as? Double { return d }
-            if let i = v as? Int { return Double(i) }
-            if let n = v as? NSNumber { return n.doubleValue }
-            throw fail("\(what) is not a number")
+        let file: VectorFile
+        do {
+            file = try JSONDecoder().decode(VectorFile.self, from: data)
+        } catch let e as DecodingError {
+            // The file is not JSON, or not an object: nothing to name but the file.
+            if e.field.isEmpty { throw fail("not a JSON object") }
+            throw fail("\(e.field) \(e.problem)")
         }
-        func flatten(_ v: Any?, _ what: String) throws -> [Double] {
-            if let list = v as? [Any] { return try list.flatMap { try flatten($0, what) } }
-            return [try number(v, what)]
-        }
-        func vectors(_ v: Any?, _ what: String) throws -> [String: [Double]] {
-            guard let map = v as? [String: Any] else { throw fail("\(what) is not an object of tensors") }
-            return try map.mapValues { try flatten($0, what) }
+        if let repeated = JSONAsWritten(data, numbersToDepth: 0).repeatedKey {
+            throw fail("\(repeated.field) is given twice (line \(repeated.line)); give each key once")
         }
 
         /// A whole number in `range`, named `what` in the error.
-        func integer(_ v: Any?, _ what: String, in range: ClosedRange<Int>) throws -> Int {
-            guard let i = CheckedSize.integer(v, in: range) else {
+        func integer(_ v: JSONValue?, _ what: String, in range: ClosedRange<Int>) throws -> Int {
+            guard let i = v?.integer(in: range) else {
                 throw fail("\(what) is \(v.map { "\($0)" } ?? "missing"); it must be a whole number in \(CheckedSize.describe(range))")
             }
             return i
         }
-        func finite(_ v: Any?, _ what: String) throws -> Double {
-            let d = try number(v, what)
+        func finite(_ v: Double?, _ what: String) throws -> Double {
+            guard let d = v else { throw fail("\(what) is not a number") }
             guard d.isFinite else { throw fail("\(what) is \(d); it must be finite") }
             return d
         }
 
-        name = root["name"] as? String ?? (path as NSString).lastPathComponent
-        guard let model = root["model"] as? [String: Any], let layerList = model["layers"] as? [[String: Any]], !layerList.isEmpty else {
-            throw fail("model.layers is missing")
-        }
+        name = file.name?.string ?? (path as NSString).lastPathComponent
+        guard let layerList = file.model?.layers, !layerList.isEmpty else { throw fail("model.layers is missing") }
         let width = 1...ConformanceCase.maximumWidth
         var parameterCount = 0
         layers = try layerList.enumerated().map { index, l in
-            switch l["type"] as? String {
+            switch l.type?.string {
             case "linear":
-                let inputs = try integer(l["in"], "model.layers[\(index)].in", in: width)
-                let outputs = try integer(l["out"], "model.layers[\(index)].out", in: width)
+                let inputs = try integer(l.inputs, "model.layers[\(index)].in", in: width)
+                let outputs = try integer(l.outputs, "model.layers[\(index)].out", in: width)
                 parameterCount += inputs * outputs + outputs
                 guard parameterCount <= ConformanceCase.maximumParameters else {
                     throw fail("model.layers[\(index)]: the model passes \(ConformanceCase.maximumParameters) parameters")
                 }
                 return .linear(inputs: inputs, outputs: outputs)
             case "relu": return .relu
-            default: throw fail("unknown layer type \(l["type"] ?? "nil")")
+            default: throw fail("unknown layer type \(l.type.map { "\($0)" } ?? "nil")")
             }
         }
         // Widths chain: each linear layer takes the previous one's outputs.
@@ -113,44 +105,41 @@ public struct ConformanceCase {
             throw fail("linear layer \(i + 2) takes \(pair.1.inputs) inputs but linear layer \(i + 1) gives \(pair.0.outputs)")
         }
         guard classes >= 2 else { throw fail("the last linear layer has \(classes) output(s); a classifier needs at least 2") }
-        guard let order = root["param_order"] as? [String] else { throw fail("param_order is missing") }
+        guard let order = file.paramOrder else { throw fail("param_order is missing") }
         parameterOrder = order
-        parameters = try vectors(root["params"], "params")
+        guard let params = file.params else { throw fail("params is not an object of tensors") }
+        parameters = params.mapValues(\.values)
 
-        guard let data = root["data"] as? [String: Any], let xs = data["x"] as? [Any], let ys = data["y"] as? [Any] else {
-            throw fail("data.x / data.y are missing")
-        }
-        inputs = try xs.map { try flatten($0, "data.x") }
+        guard let xs = file.data?.x, let ys = file.data?.y else { throw fail("data.x / data.y are missing") }
+        inputs = xs.map(\.values)
         guard inputs.count == ys.count, !inputs.isEmpty else { throw fail("data.x and data.y differ in length (or are empty)") }
         for (row, x) in inputs.enumerated() where x.count != first.inputs {
             throw fail("data.x row \(row) has \(x.count) values; the first linear layer takes \(first.inputs)")
         }
         labels = try ys.enumerated().map { Int32(try integer($1, "data.y[\($0)]", in: 0...(classes - 1))) }
 
-        let loss = root["loss"] as? [String: Any] ?? [:]
-        guard (loss["type"] as? String ?? "cross_entropy") == "cross_entropy" else { throw fail("unknown loss \(loss["type"] ?? "")") }
-        labelSmoothing = Float(try number(loss["label_smoothing"] ?? 0, "loss.label_smoothing"))
+        let loss = file.loss ?? VectorFile.Loss()
+        guard (loss.type?.string ?? "cross_entropy") == "cross_entropy" else { throw fail("unknown loss \(loss.type.map { "\($0)" } ?? "")") }
+        labelSmoothing = Float(loss.labelSmoothing ?? 0)
 
-        guard let opt = root["optimizer"] as? [String: Any] else { throw fail("optimizer is missing") }
-        learningRate = Float(try finite(opt["lr"], "optimizer.lr"))
-        weightDecay = Float(try finite(opt["weight_decay"] ?? 0, "optimizer.weight_decay"))
-        switch opt["type"] as? String {
+        guard let opt = file.optimizer else { throw fail("optimizer is missing") }
+        learningRate = Float(try finite(opt.lr, "optimizer.lr"))
+        weightDecay = Float(try finite(opt.weightDecay ?? 0, "optimizer.weight_decay"))
+        switch opt.type?.string {
         case "sgd":
-            optimizer = .sgd(momentum: Float(try number(opt["momentum"] ?? 0, "optimizer.momentum")),
-                             nesterov: opt["nesterov"] as? Bool ?? false, weightDecay: weightDecay)
+            optimizer = .sgd(momentum: Float(opt.momentum ?? 0), nesterov: opt.nesterov ?? false, weightDecay: weightDecay)
         case "adamw":
-            let betas = try flatten(opt["betas"] ?? [0.9, 0.999], "optimizer.betas")
+            let betas = opt.betas?.values ?? [0.9, 0.999]
             guard betas.count == 2, betas.allSatisfy({ $0 >= 0 && $0 < 1 }) else {
                 throw fail("optimizer.betas is \(betas); it must be two numbers in [0, 1)")
             }
-            optimizer = .adamW(beta1: Float(betas[0]), beta2: Float(betas[1]),
-                               eps: Float(try number(opt["eps"] ?? 1e-8, "optimizer.eps")), weightDecay: weightDecay)
+            optimizer = .adamW(beta1: Float(betas[0]), beta2: Float(betas[1]), eps: Float(opt.eps ?? 1e-8), weightDecay: weightDecay)
         default:
-            throw fail("unknown optimizer \(opt["type"] ?? "nil")")
+            throw fail("unknown optimizer \(opt.type.map { "\($0)" } ?? "nil")")
         }
 
-        let stepCount = try integer(root["num_steps"], "num_steps", in: 0...ConformanceCase.maximumSteps)
-        guard let s = root["sam"] as? [String: Any] else { throw fail("sam is missing") }
+        let stepCount = try integer(file.numSteps, "num_steps", in: 0...ConformanceCase.maximumSteps)
+        guard let s = file.sam else { throw fail("sam is missing") }
         // The shared keys here; the variant reads its own (`VariantOptions.read(vector:)`).
         let vector = VectorSettings(s, source: path, steps: stepCount)
         var c = SAMConfiguration()
@@ -170,25 +159,117 @@ public struct ConformanceCase {
         do { try c.validate() } catch let e as SAMTrainError { throw fail("sam: \(e.message)") }
         sam = c
 
-        let stepList = root["steps"] as? [[String: Any]] ?? []
+        let stepList = file.steps ?? []
         guard stepList.count >= stepCount else { throw fail("num_steps is \(stepCount) but \(stepList.count) steps are recorded") }
-        steps = try stepList.prefix(stepCount).map { st in
-            let shards = try (st["shards"] as? [[String: Any]] ?? []).map { shard in
-                try shard.mapValues { v -> Recorded in
-                    if v is [String: Any] { return .vector(try vectors(v, "shard vector")) }
-                    if v is [Any] { return .list(try flatten(v, "shard list")) }
-                    return .scalar(try number(v, "shard value"))
-                }
+        steps = stepList.prefix(stepCount).map { st in
+            Step(loss: st.loss,
+                 shards: (st.shards ?? []).map { $0.mapValues(\.value) },
+                 updateDirection: st.updateDirection?.mapValues(\.values),
+                 optimizerState: (st.optimizerStateAfter ?? [:]).mapValues { $0.mapValues(\.values) },
+                 parametersAfter: st.paramsAfter?.mapValues(\.values),
+                 updateDirectionNorm: st.updateDirectionNorm,
+                 clipped: st.clipped)
+        }
+    }
+}
+
+/// A vector file as JSON (vectors/README.md, schema 1 and 2): what `ConformanceCase` checks.
+/// A key that is missing or `null` is nil; keys the reader does not use (`description`,
+/// `self_check`, `schema_version`, …) are ignored.
+struct VectorFile: Decodable {
+    var name: JSONValue?
+    var model: Model?
+    var paramOrder: [String]?
+    var params: [String: Tensor]?
+    var data: Batch?
+    var loss: Loss?
+    var optimizer: Optimizer?
+    var numSteps: JSONValue?
+    /// The shared keys and every variant's own (`VectorSettings`).
+    var sam: [String: JSONValue]?
+    var steps: [Step]?
+
+    enum CodingKeys: String, CodingKey {
+        case name, model, params, data, loss, optimizer, sam, steps
+        case paramOrder = "param_order", numSteps = "num_steps"
+    }
+
+    struct Model: Decodable { var layers: [Layer]? }
+
+    /// `{"type": "linear", "in": I, "out": O}` or `{"type": "relu"}`; the counts are checked
+    /// against their ranges before use.
+    struct Layer: Decodable {
+        var type: JSONValue?
+        var inputs: JSONValue?
+        var outputs: JSONValue?
+        enum CodingKeys: String, CodingKey { case type, inputs = "in", outputs = "out" }
+    }
+
+    struct Batch: Decodable {
+        var x: [Tensor]?
+        var y: [JSONValue]?
+    }
+
+    struct Loss: Decodable {
+        var type: JSONValue?
+        var labelSmoothing: Double?
+        enum CodingKeys: String, CodingKey { case type, labelSmoothing = "label_smoothing" }
+    }
+
+    struct Optimizer: Decodable {
+        var type: JSONValue?
+        var lr: Double?
+        var weightDecay: Double?
+        var momentum: Double?
+        var nesterov: Bool?
+        var betas: Tensor?
+        var eps: Double?
+        enum CodingKeys: String, CodingKey { case type, lr, momentum, nesterov, betas, eps, weightDecay = "weight_decay" }
+    }
+
+    struct Step: Decodable {
+        var loss: Double?
+        var shards: [[String: Recorded]]?
+        var updateDirection: [String: Tensor]?
+        var optimizerStateAfter: [String: [String: Tensor]]?
+        var paramsAfter: [String: Tensor]?
+        var updateDirectionNorm: Double?
+        var clipped: Bool?
+        enum CodingKeys: String, CodingKey {
+            case loss, shards, clipped
+            case updateDirection = "update_direction", optimizerStateAfter = "optimizer_state_after"
+            case paramsAfter = "params_after", updateDirectionNorm = "update_direction_norm"
+        }
+    }
+
+    /// Nested lists of numbers (a tensor as PyTorch's `tolist()` writes it, or one number),
+    /// flattened row-major.
+    struct Tensor: Decodable {
+        var values: [Double]
+        init(from decoder: Decoder) throws {
+            let single = try decoder.singleValueContainer()
+            if let d = try? single.decode(Double.self) {
+                values = [d]
+            } else if var list = try? decoder.unkeyedContainer() {
+                values = []
+                while !list.isAtEnd { values += try list.decode(Tensor.self).values }
+            } else {
+                values = [try single.decode(Double.self)]   // the error: not a number
             }
-            var state: [String: [String: [Double]]] = [:]
-            for (k, v) in st["optimizer_state_after"] as? [String: Any] ?? [:] { state[k] = try vectors(v, "optimizer_state_after.\(k)") }
-            return Step(loss: try st["loss"].map { try number($0, "loss") },
-                        shards: shards,
-                        updateDirection: try st["update_direction"].map { try vectors($0, "update_direction") },
-                        optimizerState: state,
-                        parametersAfter: try st["params_after"].map { try vectors($0, "params_after") },
-                        updateDirectionNorm: try st["update_direction_norm"].map { try number($0, "update_direction_norm") },
-                        clipped: st["clipped"] as? Bool)
+        }
+    }
+
+    /// One value of a shard's record: a number, a list of numbers, or tensors by parameter name.
+    struct Recorded: Decodable {
+        var value: ConformanceCase.Recorded
+        init(from decoder: Decoder) throws {
+            if let d = try? decoder.singleValueContainer().decode(Double.self) {
+                value = .scalar(d)
+            } else if (try? decoder.container(keyedBy: JSONKey.self)) != nil {
+                value = .vector(try [String: Tensor](from: decoder).mapValues(\.values))
+            } else {
+                value = .list(try Tensor(from: decoder).values)
+            }
         }
     }
 }

@@ -1,7 +1,7 @@
 import ArgumentParser
 
-/// The SAM settings of a run (SPEC §1–§3): the variant, the flags every variant shares, and
-/// every variant's own settings (`VariantSet`), from flags or a vector file.
+/// The SAM settings of a run (docs/algorithms.md §1–§3): the variant, the flags every variant
+/// shares, and every variant's own settings (`VariantSet`), from flags or a vector file.
 public struct SAMConfiguration {
     public var variant: VariantName = .sam
     /// Every variant's settings (the chosen one's are `options`).
@@ -49,7 +49,9 @@ public struct SAMConfiguration {
         if let clipGradNorm, !(clipGradNorm > 0) { throw SAMTrainError("--clip-grad-norm \(clipGradNorm): must be positive") }
         if globalScope, let m { throw SAMTrainError("--m \(m) is for --scope shard; --scope global shares one ε over the whole batch") }
         var options = self.options
-        do { try options.validate() } catch { throw SAMTrainError(Self.message(error)) }
+        // The variant's own checks (its flags' `validate()`, which ArgumentParser also runs on
+        // the command line); the message as they give it.
+        do { try options.validate() } catch let e as SAMTrainError { throw e } catch { throw SAMTrainError("\(error)") }
     }
 
     /// The variant object for this configuration.
@@ -73,16 +75,9 @@ public struct SAMConfiguration {
             }
         }
     }
-
-    /// The text of a validation error, thrown by ArgumentParser's checks or the library's.
-    static func message(_ error: Error) -> String {
-        if let e = error as? ValidationError { return e.message }
-        if let e = error as? SAMTrainError { return e.message }
-        return "\(error)"
-    }
 }
 
-/// `--scope`: which examples share one ε (SPEC §3).
+/// `--scope`: which examples share one ε (docs/algorithms.md §3).
 public enum ScopeName: String, CaseIterable, ExpressibleByArgument, Sendable {
     case shard, global
 }

@@ -71,19 +71,19 @@ public struct AscentSettings: Sendable {
 /// A vector file's `sam` object, read generically: a key that is missing or `null` is nil
 /// (schema 1 files lack the schema 2 keys; schema 2 files set unused ones to `null`).
 public struct VectorSettings {
-    let object: [String: Any]
+    let object: [String: JSONValue]
     let source: String
     /// The file's step count (a per-step list must cover it).
     public let steps: Int
 
-    public init(_ object: [String: Any], source: String, steps: Int) {
+    public init(_ object: [String: JSONValue], source: String, steps: Int) {
         self.object = object
         self.source = source
         self.steps = steps
     }
 
-    func present(_ key: String) -> Any? {
-        guard let v = object[key], !(v is NSNull) else { return nil }
+    func present(_ key: String) -> JSONValue? {
+        guard let v = object[key], v != .null else { return nil }
         return v
     }
 
@@ -92,7 +92,7 @@ public struct VectorSettings {
     /// A finite number.
     public func number(_ key: String) throws -> Double? {
         guard let v = present(key) else { return nil }
-        guard !SweepFile.isBoolean(v), let d = (v as? NSNumber)?.doubleValue, d.isFinite else { throw fail(key, "is \(v); it must be a finite number") }
+        guard let d = v.number, d.isFinite else { throw fail(key, "is \(v); it must be a finite number") }
         return d
     }
 
@@ -101,29 +101,30 @@ public struct VectorSettings {
     /// A whole number in `range`.
     public func integer(_ key: String, in range: ClosedRange<Int>) throws -> Int? {
         guard let v = present(key) else { return nil }
-        guard let i = CheckedSize.integer(v, in: range) else { throw fail(key, "is \(v); it must be a whole number in \(CheckedSize.describe(range))") }
+        guard let i = v.integer(in: range) else { throw fail(key, "is \(v); it must be a whole number in \(CheckedSize.describe(range))") }
         return i
     }
 
+    /// A string; a number as its decimal text (`p: 2` is "2.0").
     public func string(_ key: String) throws -> String? {
         guard let v = present(key) else { return nil }
-        if let s = v as? String { return s }
-        if !SweepFile.isBoolean(v), let n = v as? NSNumber { return "\(n.doubleValue)" }
+        if let s = v.string { return s }
+        if let d = v.number { return "\(d)" }
         throw fail(key, "is \(v); it must be a string")
     }
 
     public func bool(_ key: String) throws -> Bool? {
         guard let v = present(key) else { return nil }
-        guard SweepFile.isBoolean(v), let b = v as? Bool else { throw fail(key, "is \(v); it must be true or false") }
+        guard let b = v.bool else { throw fail(key, "is \(v); it must be true or false") }
         return b
     }
 
     /// A list of finite numbers.
     public func floats(_ key: String) throws -> [Float]? {
         guard let v = present(key) else { return nil }
-        guard let list = v as? [Any] else { throw fail(key, "must be a list of numbers") }
+        guard case .array(let list) = v else { throw fail(key, "must be a list of numbers") }
         return try list.map { item in
-            guard !SweepFile.isBoolean(item), let d = (item as? NSNumber)?.doubleValue, d.isFinite else { throw fail(key, "holds \(item); it must hold finite numbers") }
+            guard let d = item.number, d.isFinite else { throw fail(key, "holds \(item); it must hold finite numbers") }
             return Float(d)
         }
     }
@@ -142,6 +143,3 @@ public struct VectorSettings {
         return e
     }
 }
-
-/// A ValidationError from a library check (what ArgumentParser prints as `Error: …`).
-func invalid(_ message: String) -> ValidationError { ValidationError(message) }

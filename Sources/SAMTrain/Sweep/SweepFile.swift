@@ -35,11 +35,6 @@ public struct SweepFile: Sendable {
     /// The grid's size (checked against `maximumCells` when read).
     public private(set) var cellCount = 1
 
-    /// JSON's true/false (Foundation bridges numbers to Bool too, so test the type).
-    static func isBoolean(_ v: Any) -> Bool {
-        type(of: v) == Bool.self || String(describing: type(of: v)).contains("Boolean")
-    }
-
     /// One training run of the grid.
     public struct Cell: Sendable {
         public var name: String
@@ -78,127 +73,64 @@ public struct SweepFile: Sendable {
 
     /// Parses a sweep file's contents; `path` names it in errors.
     public init(data: Data, source path: String, quick: Bool) throws {
-        let text = String(decoding: data, as: UTF8.self)
-        var flagKeys: Set<String> = []
-        func line(of key: String) -> Int {
-            guard let r = text.range(of: "\"\(key)\"") else { return 1 }
-            return text[..<r.lowerBound].filter { $0 == "\n" }.count + 1
+        let text = SweepText(data)
+        func fail(_ key: String, _ why: String) -> SAMTrainError { SAMTrainError("\(path):\(text.line(of: key)): \(key): \(why)") }
+        // Settings are at most 4 deep: quick.axes.seed[0].
+        let written = JSONAsWritten(data, numbersToDepth: 4)
+        let file: SweepDocument
+        do {
+            let decoder = JSONDecoder()
+            decoder.userInfo[SweepDocument.context] = SweepDocument.Context(text: text, written: written, quick: quick)
+            file = try decoder.decode(SweepDocument.self, from: data)
+        } catch let problem as SweepDocument.Problem {
+            throw fail(problem.key, problem.why)
+        } catch let e as DecodingError {
+            // Not JSON, or not an object; or a value JSONDecoder cannot hold (1e400), named by its key.
+            guard let key = e.key else { throw SAMTrainError("\(path): not a JSON object (sweep files are JSON)") }
+            throw fail(key, e.problem)
         }
-        func fail(_ key: String, _ why: String) -> SAMTrainError { SAMTrainError("\(path):\(line(of: key)): \(key): \(why)") }
-        guard let root = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else {
-            throw SAMTrainError("\(path): not a JSON object (sweep files are JSON)")
-        }
-        let known: Set<String> = ["name", "description", "expected_time", "ranks", "fixed", "axes", "sharpness", "quick", "figures", "published"]
-        for key in root.keys.sorted() where !known.contains(key) {
-            throw fail(key, "unknown key; the keys are \(known.sorted().joined(separator: ", "))")
-        }
-        func string(_ v: Any?, _ key: String) throws -> String? {
-            guard let v else { return nil }
-            guard let s = v as? String else { throw fail(key, "must be a string") }
-            return s
-        }
-        /// A setting's value as `samtrain train` takes it on its command line.
-        func value(_ v: Any, key: String) throws -> String {
-            if SweepFile.isBoolean(v), let b = v as? Bool {
-                flagKeys.insert(key.replacingOccurrences(of: "_", with: "-"))
-                return b ? "true" : "false"
-            }
-            if let s = v as? String { return s }
-            // As written: 16 stays "16", 0.05 and 1.0 stay decimals (cells' names are stable).
-            if let n = v as? NSNumber, ["d", "f"].contains(String(cString: n.objCType)) {
-                if n.doubleValue.isFinite { return "\(n.doubleValue)" }
-            } else if v is NSNumber {
-                guard let i = CheckedSize.integer(v, in: Int.min...Int.max) else { throw fail(key, "\(v) is not an integer within ±2⁶³") }
-                return String(i)
-            }
-            throw fail(key, "must be a string, a finite number, or true/false for a flag; got \(v)")
-        }
-        func settings(_ v: Any?, _ where_: String) throws -> [(key: String, value: String)] {
-            guard let v else { return [] }
-            guard let map = v as? [String: Any] else { throw fail(where_, "must be an object of settings") }
-            return try map.keys.sorted().map { k in (k.replacingOccurrences(of: "_", with: "-"), try value(map[k]!, key: k)) }
-        }
-        func axesOf(_ v: Any?) throws -> [(key: String, values: [String])] {
-            guard let v else { return [] }
-            guard let map = v as? [String: Any] else { throw fail("axes", "must be an object of lists") }
-            // Axis order: as written in the file (the grid's nesting and the cells' names).
-            let ordered = map.keys.sorted { line(of: $0) < line(of: $1) || (line(of: $0) == line(of: $1) && $0 < $1) }
-            return try ordered.map { k in
-                guard let list = map[k] as? [Any], !list.isEmpty else { throw fail(k, "an axis must be a non-empty list") }
-                return (k.replacingOccurrences(of: "_", with: "-"), try list.map { try value($0, key: k) })
-            }
+        if let repeated = written.repeatedKey {
+            throw SAMTrainError("\(path):\(repeated.line): \(repeated.key): given twice in one object; give each key once")
         }
 
-        name = try string(root["name"], "name") ?? (path as NSString).lastPathComponent
-        description = try string(root["description"], "description") ?? ""
-        expectedTime = try string(root["expected_time"], "expected_time") ?? "unknown"
-        if let r = root["ranks"] {
-            guard let i = CheckedSize.integer(r, in: 1...SweepFile.maximumRanks) else { throw fail("ranks", "must be an integer in 1…\(SweepFile.maximumRanks), got \(r)") }
-            ranks = i
-        } else {
-            ranks = 2
-        }
-        fixed = try settings(root["fixed"], "fixed")
-        axes = try axesOf(root["axes"])
-        func probe(_ s: Any?) throws -> (subset: Int, rho: Float, m: Int)? {
-            guard let s else { return nil }
-            guard let map = s as? [String: Any] else { throw fail("sharpness", "must be an object with subset, rho, m") }
-            for key in map.keys where !["subset", "rho", "m"].contains(key) { throw fail(key, "unknown sharpness setting; use subset, rho, m") }
-            guard let subset = CheckedSize.integer(map["subset"], in: 1...Int(Int32.max)), let rho = map["rho"] as? Double, rho.isFinite,
-                  let m = CheckedSize.integer(map["m"], in: 1...Int(Int32.max)), rho > 0 else {
-                throw fail("sharpness", "needs positive subset (integer), rho (number) and m (integer)")
+        name = file.name ?? (path as NSString).lastPathComponent
+        description = file.description ?? ""
+        expectedTime = file.expectedTime ?? "unknown"
+        ranks = file.ranks ?? 2
+        fixed = (file.fixed?.settings ?? []).map { ($0.key, $0.value.text) }
+        axes = (file.axes?.axes ?? []).map { ($0.key, $0.values.map(\.text)) }
+        sharpness = file.sharpness?.probe
+        published = file.published?.figures ?? []
+        figures = file.figures?.figures ?? []
+        // The quick overrides, decoded only for --quick.
+        if let q = file.quick {
+            for (k, v) in q.fixed?.settings ?? [] {
+                fixed.removeAll { $0.key == k }
+                fixed.append((k, v.text))
             }
-            return (subset, Float(rho), m)
-        }
-        sharpness = try probe(root["sharpness"])
-        if let p = root["published"] {
-            guard let map = p as? [String: Any] else { throw fail("published", "must be an object of label: figure") }
-            published = try map.keys.sorted().map { k in
-                if let s = map[k] as? String { return (k, s) }
-                if !SweepFile.isBoolean(map[k]!), let d = map[k] as? Double { return (k, "\(d)") }
-                throw fail(k, "a published figure is a number or a string")
+            for axis in q.axes?.axes ?? [] {
+                let values = axis.values.map(\.text)
+                if let i = axes.firstIndex(where: { $0.key == axis.key }) { axes[i] = (axis.key, values) } else { axes.append((axis.key, values)) }
             }
+            expectedTime = q.expectedTime ?? expectedTime
+            sharpness = q.sharpness?.probe ?? sharpness
         }
-        if let f = root["figures"] {
-            guard let list = f as? [[String: Any]] else { throw fail("figures", "must be a list of {x, series, y, log_x}") }
-            figures = try list.map { item in
-                for key in item.keys where !["x", "series", "y", "log_x"].contains(key) { throw fail(key, "unknown figure key; use x, series, y, log_x") }
-                guard let x = item["x"] as? String, let series = item["series"] as? String else { throw fail("figures", "each figure needs x and series") }
-                let y = item["y"] as? String ?? "error"
-                guard SweepFigure.yColumns[y] != nil else { throw fail("y", "one of \(SweepFigure.yColumns.keys.sorted().joined(separator: ", "))") }
-                return (x.replacingOccurrences(of: "_", with: "-"), series.replacingOccurrences(of: "_", with: "-"), y, item["log_x"] as? Bool ?? false)
-            }
-        }
-        if let q = root["quick"] {
-            guard let map = q as? [String: Any] else { throw fail("quick", "must be an object") }
-            for key in map.keys where !["fixed", "axes", "expected_time", "sharpness"].contains(key) {
-                throw fail(key, "unknown key in quick; use fixed, axes, expected_time, sharpness")
-            }
-            if quick {
-                for (k, v) in try settings(map["fixed"], "fixed") {
-                    fixed.removeAll { $0.key == k }
-                    fixed.append((k, v))
-                }
-                for axis in try axesOf(map["axes"]) {
-                    if let i = axes.firstIndex(where: { $0.key == axis.key }) { axes[i] = axis } else { axes.append(axis) }
-                }
-                expectedTime = try string(map["expected_time"], "expected_time") ?? expectedTime
-                sharpness = try probe(map["sharpness"]) ?? sharpness
-            }
-        }
-        if axes.isEmpty && root["axes"] == nil { throw fail("axes", "a sweep needs axes") }
+        if axes.isEmpty && file.axes == nil { throw fail("axes", "a sweep needs axes") }
         // Bounded before any cell is listed: the product of the axes' lengths.
         let sizes = axes.map(\.values.count)
         guard let count = CheckedSize.product(sizes, limit: SweepFile.maximumCells) else {
             throw fail("axes", "the grid has \(sizes.map(String.init).joined(separator: " × ")) cells, more than the \(SweepFile.maximumCells) a sweep may have")
         }
         cellCount = count
-        flags = flagKeys
+        // The keys given true/false anywhere they were read.
+        let settings = (file.fixed?.settings ?? []) + (file.quick?.fixed?.settings ?? [])
+        let axisValues = (file.axes?.axes ?? []) + (file.quick?.axes?.axes ?? [])
+        flags = Set(settings.filter(\.value.isFlag).map(\.key) + axisValues.filter { $0.values.contains(where: \.isFlag) }.map(\.key))
         source = path
         for key in fixed.map(\.key) + axes.map(\.key) {
             // The file may spell the key label_noise or label-noise.
-            let underscored = line(of: key.replacingOccurrences(of: "-", with: "_"))
-            lines[key] = underscored > 1 ? underscored : line(of: key)
+            let underscored = text.line(of: key.replacingOccurrences(of: "-", with: "_"))
+            lines[key] = underscored > 1 ? underscored : text.line(of: key)
         }
     }
 
@@ -237,5 +169,269 @@ public struct SweepFile: Sendable {
                 try c.data.dataset.checkFiles(directory: c.data.data)
             }
         }
+    }
+}
+
+/// A sweep file's text, for the line of a key in messages ("s.json:3: colour: unknown key").
+private struct SweepText: Sendable {
+    let bytes: [UInt8]
+    /// Where each line ends, ascending.
+    let newlines: [Int]
+
+    init(_ data: Data) {
+        let bytes = [UInt8](data)
+        self.bytes = bytes
+        newlines = bytes.indices.filter { bytes[$0] == UInt8(ascii: "\n") }
+    }
+
+    /// The line of the key's first occurrence, quoted (1 when it does not occur).
+    func line(of key: String) -> Int {
+        guard let offset = firstOffset(of: Array("\"\(key)\"".utf8)) else { return 1 }
+        // The newlines before it, by bisection.
+        var low = 0, high = newlines.count
+        while low < high {
+            let middle = (low + high) / 2
+            if newlines[middle] < offset { low = middle + 1 } else { high = middle }
+        }
+        return low + 1
+    }
+
+    private func firstOffset(of pattern: [UInt8]) -> Int? {
+        guard !pattern.isEmpty, pattern.count <= bytes.count else { return nil }
+        return bytes.withUnsafeBufferPointer { text in
+            pattern.withUnsafeBufferPointer { p in
+                for i in 0...(text.count - p.count) where text[i] == p[0] && memcmp(text.baseAddress! + i, p.baseAddress!, p.count) == 0 {
+                    return i
+                }
+                return nil
+            }
+        }
+    }
+}
+
+/// `label_noise` as `samtrain train` spells it: `label-noise`.
+private func dashed(_ key: String) -> String { key.replacingOccurrences(of: "_", with: "-") }
+
+/// A sweep file as JSON, checked as it is decoded, in the order of its keys below; a problem
+/// names the key it is about (`SweepFile` adds the file and the key's line).
+private struct SweepDocument: Decodable {
+    struct Problem: Error {
+        var key: String
+        var why: String
+        init(_ key: String, _ why: String) {
+            self.key = key
+            self.why = why
+        }
+    }
+
+    /// What decoding needs beyond the JSON: the text (lines, numbers as written) and --quick.
+    struct Context: Sendable {
+        var text: SweepText
+        var written: JSONAsWritten
+        var quick: Bool
+    }
+    static let context = CodingUserInfoKey(rawValue: "samtrain.sweep-file")!
+    static let keys = ["name", "description", "expected_time", "ranks", "fixed", "axes", "sharpness", "quick", "figures", "published"]
+
+    var name: String?
+    var description: String?
+    var expectedTime: String?
+    var ranks: Int?
+    var fixed: Settings?
+    var axes: Axes?
+    var sharpness: Probe?
+    var published: Published?
+    var figures: Figures?
+    var quick: Quick?
+
+    init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: JSONKey.self)
+        try c.refuseKeys(except: Self.keys) { "unknown key; the keys are \($0.sorted().joined(separator: ", "))" }
+        name = try c.text("name")
+        description = try c.text("description")
+        expectedTime = try c.text("expected_time")
+        if let r = try c.value("ranks") {
+            guard let i = r.integer(in: 1...SweepFile.maximumRanks) else { throw Problem("ranks", "must be an integer in 1…\(SweepFile.maximumRanks), got \(r)") }
+            ranks = i
+        }
+        fixed = try c.ifPresent(Settings.self, "fixed")
+        axes = try c.ifPresent(Axes.self, "axes")
+        sharpness = try c.ifPresent(Probe.self, "sharpness")
+        published = try c.ifPresent(Published.self, "published")
+        figures = try c.ifPresent(Figures.self, "figures")
+        quick = try c.ifPresent(Quick.self, "quick")
+    }
+
+    /// A setting's value as `samtrain train` takes it on its command line: a string as it is,
+    /// a number as written (16 stays "16", 0.05 and 1.0 stay decimals: cells' names are
+    /// stable), or JSON true/false for a flag (`SweepFile.Cell.arguments`).
+    struct Value: Decodable {
+        var text: String
+        var isFlag = false
+
+        init(from decoder: Decoder) throws {
+            // The setting's key (an axis's values are at key[i]).
+            let key = decoder.codingPath.last { JSONPath.index($0) == nil }?.stringValue ?? ""
+            let single = try decoder.singleValueContainer()
+            let written = (decoder.userInfo[SweepDocument.context] as? Context)?.written.number(at: decoder.codingPath)
+            if let b = try? single.decode(Bool.self) {
+                text = b ? "true" : "false"
+                isFlag = true
+            } else if let s = try? single.decode(String.self) {
+                text = s
+            } else if let d = try? single.decode(Double.self) {
+                let number = written ?? (try? single.decode(Int.self)).map(String.init) ?? "\(d)"
+                if JSONAsWritten.isInteger(number) {
+                    guard let i = Int(number) else { throw Problem(key, "\(number) is not an integer within ±2⁶³") }
+                    text = String(i)
+                } else {
+                    text = "\(d)"
+                }
+            } else {
+                let value = (try? single.decode(JSONValue.self)).map { "\($0)" } ?? written ?? "?"
+                throw Problem(key, "must be a string, a finite number, or true/false for a flag; got \(value)")
+            }
+        }
+    }
+
+    /// `fixed`: settings by key (`label_noise` or `label-noise`), in key order.
+    struct Settings: Decodable {
+        var settings: [(key: String, value: Value)]
+
+        init(from decoder: Decoder) throws {
+            guard let c = try? decoder.container(keyedBy: JSONKey.self) else { throw Problem("fixed", "must be an object of settings") }
+            settings = try c.allKeys.map(\.stringValue).sorted().map { k in (dashed(k), try c.decode(Value.self, forKey: JSONKey(k))) }
+        }
+    }
+
+    /// `axes`: lists of values by key, in the order the file writes them (the grid's nesting
+    /// and the cells' names).
+    struct Axes: Decodable {
+        var axes: [(key: String, values: [Value])]
+
+        init(from decoder: Decoder) throws {
+            guard let c = try? decoder.container(keyedBy: JSONKey.self) else { throw Problem("axes", "must be an object of lists") }
+            let text = (decoder.userInfo[SweepDocument.context] as? Context)?.text
+            let lines = Dictionary(c.allKeys.map { ($0.stringValue, text?.line(of: $0.stringValue) ?? 1) }) { a, _ in a }
+            let ordered = lines.keys.sorted { (lines[$0]!, $0) < (lines[$1]!, $1) }
+            axes = try ordered.map { k in
+                guard var list = try? c.nestedUnkeyedContainer(forKey: JSONKey(k)), !list.isAtEnd else {
+                    throw Problem(k, "an axis must be a non-empty list")
+                }
+                var values: [Value] = []
+                while !list.isAtEnd { values.append(try list.decode(Value.self)) }
+                return (dashed(k), values)
+            }
+        }
+    }
+
+    /// `sharpness`: the m-sharpness measured after each cell.
+    struct Probe: Decodable {
+        var probe: (subset: Int, rho: Float, m: Int)
+
+        init(from decoder: Decoder) throws {
+            guard let c = try? decoder.container(keyedBy: JSONKey.self) else { throw Problem("sharpness", "must be an object with subset, rho, m") }
+            try c.refuseKeys(except: ["subset", "rho", "m"]) { _ in "unknown sharpness setting; use subset, rho, m" }
+            let range = 1...Int(Int32.max)
+            guard let subset = try c.value("subset")?.integer(in: range), let rho = try c.value("rho")?.number, rho.isFinite, rho > 0,
+                  let m = try c.value("m")?.integer(in: range) else {
+                throw Problem("sharpness", "needs positive subset (integer), rho (number) and m (integer)")
+            }
+            probe = (subset, Float(rho), m)
+        }
+    }
+
+    /// `published`: the paper's figures by label, numbers or strings.
+    struct Published: Decodable {
+        var figures: [(key: String, value: String)]
+
+        init(from decoder: Decoder) throws {
+            guard let c = try? decoder.container(keyedBy: JSONKey.self) else { throw Problem("published", "must be an object of label: figure") }
+            figures = try c.allKeys.map(\.stringValue).sorted().map { k in
+                let v = try c.decode(JSONValue.self, forKey: JSONKey(k))
+                if let s = v.string { return (k, s) }
+                if let d = v.number { return (k, "\(d)") }
+                throw Problem(k, "a published figure is a number or a string")
+            }
+        }
+    }
+
+    /// `figures`: `{x, series, y, log_x}` each.
+    struct Figures: Decodable {
+        var figures: [(x: String, series: String, y: String, logX: Bool)] = []
+
+        init(from decoder: Decoder) throws {
+            let notAList = Problem("figures", "must be a list of {x, series, y, log_x}")
+            // Every item an object before any is read.
+            guard var check = try? decoder.unkeyedContainer() else { throw notAList }
+            while !check.isAtEnd { guard (try? check.nestedContainer(keyedBy: JSONKey.self)) != nil else { throw notAList } }
+            var list = try decoder.unkeyedContainer()
+            while !list.isAtEnd {
+                let item = try list.nestedContainer(keyedBy: JSONKey.self)
+                try item.refuseKeys(except: ["x", "series", "y", "log_x"]) { _ in "unknown figure key; use x, series, y, log_x" }
+                guard let x = try? item.decode(String.self, forKey: JSONKey("x")), let series = try? item.decode(String.self, forKey: JSONKey("series")) else {
+                    throw Problem("figures", "each figure needs x and series")
+                }
+                let y = (try? item.decode(String.self, forKey: JSONKey("y"))) ?? "error"
+                guard SweepFigure.yColumns[y] != nil else { throw Problem("y", "one of \(SweepFigure.yColumns.keys.sorted().joined(separator: ", "))") }
+                figures.append((dashed(x), dashed(series), y, (try? item.decode(Bool.self, forKey: JSONKey("log_x"))) ?? false))
+            }
+        }
+    }
+
+    /// `quick`: the overrides of `--quick`. Its keys are always checked; the values only
+    /// decoded for --quick.
+    struct Quick: Decodable {
+        var fixed: Settings?
+        var axes: Axes?
+        var expectedTime: String?
+        var sharpness: Probe?
+
+        init(from decoder: Decoder) throws {
+            guard let c = try? decoder.container(keyedBy: JSONKey.self) else { throw Problem("quick", "must be an object") }
+            try c.refuseKeys(except: ["fixed", "axes", "expected_time", "sharpness"]) { _ in "unknown key in quick; use fixed, axes, expected_time, sharpness" }
+            guard (decoder.userInfo[SweepDocument.context] as? Context)?.quick == true else { return }
+            fixed = try c.ifPresent(Settings.self, "fixed")
+            axes = try c.ifPresent(Axes.self, "axes")
+            expectedTime = try c.text("expected_time")
+            sharpness = try c.ifPresent(Probe.self, "sharpness")
+        }
+    }
+}
+
+extension KeyedDecodingContainer where Key == JSONKey {
+    /// The value of `key` when the object has it (`null` included).
+    fileprivate func value(_ key: String) throws -> JSONValue? {
+        contains(JSONKey(key)) ? try decode(JSONValue.self, forKey: JSONKey(key)) : nil
+    }
+
+    /// A string, when the object has `key`.
+    fileprivate func text(_ key: String) throws -> String? {
+        guard contains(JSONKey(key)) else { return nil }
+        guard let s = try? decode(String.self, forKey: JSONKey(key)) else { throw SweepDocument.Problem(key, "must be a string") }
+        return s
+    }
+
+    /// `type` decoded from `key` when the object has it (`null` too: the type refuses it).
+    fileprivate func ifPresent<T: Decodable>(_ type: T.Type, _ key: String) throws -> T? {
+        contains(JSONKey(key)) ? try decode(type, forKey: JSONKey(key)) : nil
+    }
+
+    /// Refuses the first key (in sorted order) that is not one of `known`.
+    fileprivate func refuseKeys(except known: [String], _ why: ([String]) -> String) throws {
+        for key in allKeys.map(\.stringValue).sorted() where !known.contains(key) { throw SweepDocument.Problem(key, why(known)) }
+    }
+}
+
+extension DecodingError {
+    /// The innermost object key the error is about (nil: the document itself).
+    fileprivate var key: String? {
+        let path: [CodingKey]
+        switch self {
+        case .typeMismatch(_, let c), .valueNotFound(_, let c), .dataCorrupted(let c): path = c.codingPath
+        case .keyNotFound(let key, let c): path = c.codingPath + [key]
+        @unknown default: path = []
+        }
+        return path.last { JSONPath.index($0) == nil }?.stringValue
     }
 }

@@ -52,10 +52,15 @@ public final class TensorBoardWriter {
             let tag = prefix + "/" + key
             let v = object[key]!
             if let nested = v as? [String: Any] { return scalars(nested, prefix: tag) }
-            if SweepFile.isBoolean(v) { return [] }
+            if isBoolean(v) { return [] }
             if let d = v as? Double { return [(tag, Float(d))] }
             if let i = v as? Int { return [(tag, Float(i))] }
             return []
         }
+    }
+
+    /// JSONSerialization's true/false (Foundation bridges them to numbers too, so test the type).
+    private static func isBoolean(_ v: Any) -> Bool {
+        type(of: v) == Bool.self || String(describing: type(of: v)).contains("Boolean")
     }
 }
