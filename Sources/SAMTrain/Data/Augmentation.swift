@@ -1,4 +1,4 @@
-/// Training-set augmentation (SPEC §7), applied inside `Dataset.gather`:
+/// Training-set augmentation (docs/algorithms.md §7.6), applied inside `Dataset.gather`:
 /// - `crop-flip`: zero-pad 4 pixels, crop back to H×W at offsets uniform in 0...8, flip
 ///   horizontally with probability ½ (torchvision's RandomCrop(32, padding=4) and
 ///   RandomHorizontalFlip before ToTensor/Normalize, so the pad is the raw pixel 0);

@@ -18,7 +18,7 @@ public struct CIFARLayout: Sendable, Equatable {
     public static let standard = CIFARLayout(cifar10RecordsPerFile: 10_000, cifar100TrainRecords: 50_000, cifar100TestRecords: 10_000)
 }
 
-/// CIFAR-10 and CIFAR-100 from their binary versions (SPEC §7). A record is the label
+/// CIFAR-10 and CIFAR-100 from their binary versions (docs/algorithms.md §7.5). A record is the label
 /// byte(s) then 3,072 pixel bytes: the 1,024 red, 1,024 green and 1,024 blue values of a
 /// 32×32 image, each plane row-major, which is already the N×C×H×W layout samtrain keeps.
 /// CIFAR-100 records hold the coarse then the fine label; samtrain trains on the fine one.

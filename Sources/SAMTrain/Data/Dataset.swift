@@ -1,4 +1,4 @@
-/// Per-channel input normalization (SPEC §7): a pixel byte b of channel c becomes
+/// Per-channel input normalization (docs/algorithms.md §7.5): a pixel byte b of channel c becomes
 /// (b/255 − mean[c]) / std[c], computed as `Float(b) * scale[c] - shift[c]` with
 /// scale = 1/(255·std) and shift = mean/std precomputed in Float (the formula the
 /// Fashion-MNIST results were recorded with, so they stay bit-identical).
@@ -180,7 +180,7 @@ public struct Dataset: Sendable {
     }
 
     /// The training split as a run uses it: the first `subset` examples (all when nil), with
-    /// a seeded fraction `labelNoise` of the labels corrupted (SPEC §7).
+    /// a seeded fraction `labelNoise` of the labels corrupted (docs/algorithms.md §7.7).
     public func training(subset: Int?, labelNoise: Float, seed: UInt64) -> Dataset {
         var d = subset.map { prefix($0) } ?? self
         if labelNoise > 0 {

@@ -1,4 +1,4 @@
-/// Symmetric label noise (SPEC §7): exactly round(f·N) training examples, chosen from the
+/// Symmetric label noise (docs/algorithms.md §7.7): exactly round(f·N) training examples, chosen from the
 /// seed alone, get a different class drawn uniformly from the other K−1. The same seed gives
 /// the same corruption on every rank and for every optimizer.
 public enum LabelNoise {

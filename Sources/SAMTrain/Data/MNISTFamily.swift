@@ -1,7 +1,7 @@
 import Foundation
 
 /// MNIST and Fashion-MNIST from their four IDX files (raw or `.gz`), kept as bytes and
-/// normalized per batch with the dataset's mean and standard deviation (SPEC §7).
+/// normalized per batch with the dataset's mean and standard deviation (docs/algorithms.md §7.5).
 public enum MNISTFamily {
     public enum Kind: String, CaseIterable, Sendable {
         case fashionMNIST = "fashion-mnist"

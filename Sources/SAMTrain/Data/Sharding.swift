@@ -1,4 +1,4 @@
-/// Which examples a rank takes at each step of an epoch (SPEC §6): all ranks draw the same
+/// Which examples a rank takes at each step of an epoch (docs/algorithms.md §6.2): all ranks draw the same
 /// permutation from (seed, epoch); global batch k is `perm[kB ..< (k+1)B]` and rank r takes
 /// `perm[kB + r·b ..< kB + (r+1)·b]`. The last incomplete global batch is dropped.
 public struct EpochPlan: Sendable {

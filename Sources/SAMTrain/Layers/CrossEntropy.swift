@@ -2,7 +2,7 @@ import Foundation
 
 /// Softmax cross-entropy, mean over the batch, computed with log-sum-exp so that logits of
 /// any size are safe. Label smoothing s puts 1 − s on the true class and s/(K−1) on each
-/// other class (SPEC §4).
+/// other class (docs/algorithms.md §4.1).
 public final class SoftmaxCrossEntropy: LogitLoss {
     public let labelSmoothing: Float
 

@@ -66,7 +66,7 @@ public final class Sequential {
     }
 
     /// Forward FLOPs per example of the convolutions and linear layers (2 per multiply-add,
-    /// the convention of SPEC §7's table).
+    /// the convention of docs/algorithms.md §7.1's table).
     public var forwardFLOPsPerExample: Double {
         layers.forwardFLOPsPerExample(inputShape: inputShape)
     }

@@ -1,6 +1,6 @@
 import Foundation
 
-/// The learning rate of each step (SPEC §5), evaluated per step from the step index, so a
+/// The learning rate of each step (docs/algorithms.md §5.4), evaluated per step from the step index, so a
 /// resumed run continues exactly where it stopped.
 public struct LearningRateSchedule: Equatable, Sendable {
     public enum Shape: Equatable, Sendable {

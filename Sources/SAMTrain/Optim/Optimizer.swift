@@ -1,5 +1,5 @@
 /// A base optimizer: applies one step to the flat parameter buffer from the averaged
-/// descent direction `u` (SPEC §5). Its state is a list of flat buffers (checkpointed as is).
+/// descent direction `u` (docs/algorithms.md §5.1). Its state is a list of flat buffers (checkpointed as is).
 public protocol Optimizer: AnyObject {
     /// Steps taken so far (PyTorch's `state["step"]`; the first step is number 1).
     var stepCount: Int { get set }

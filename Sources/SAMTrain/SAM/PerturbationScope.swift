@@ -1,4 +1,4 @@
-/// Which examples share one perturbation ε (SPEC §3).
+/// Which examples share one perturbation ε (docs/algorithms.md §3.1).
 public enum PerturbationScope: Equatable, Sendable {
     /// Every rank uses the same ε, from the all-reduced clean gradient (m = B).
     case global
@@ -16,7 +16,7 @@ public struct ShardLayout: Equatable, Sendable {
     public let groupSize: Int                 // ranks per shard (m / b when m > b)
 
     /// Validates `scope` for a global batch of `globalBatch` examples over `worldSize` ranks,
-    /// with the errors of SPEC §3 (raised identically on every rank).
+    /// with the errors of docs/algorithms.md §3.5 (raised identically on every rank).
     public init(scope: PerturbationScope, globalBatch: Int, worldSize: Int) throws {
         let b = globalBatch / worldSize
         let m: Int

@@ -48,10 +48,10 @@ public struct SAMConfiguration {
         try schedule.validate()
         if let clipGradNorm, !(clipGradNorm > 0) { throw SAMTrainError("--clip-grad-norm \(clipGradNorm): must be positive") }
         if globalScope, let m { throw SAMTrainError("--m \(m) is for --scope shard; --scope global shares one ε over the whole batch") }
-        var options = self.options
         // The variant's own checks (its flags' `validate()`, which ArgumentParser also runs on
-        // the command line); the message as they give it.
-        do { try options.validate() } catch let e as SAMTrainError { throw e } catch { throw SAMTrainError("\(error)") }
+        // the command line).
+        var options = self.options
+        try options.validate()
     }
 
     /// The variant object for this configuration.

@@ -12,7 +12,7 @@ public protocol SAMVariant: AnyObject {
     func direction(of shard: Shard, with passes: ShardPasses, to target: DirectionTarget,
                    context: StepContext) -> ShardDirection
     /// Prepares the state the variant keeps across steps for `slots` shard slots of
-    /// `parameters` values each (SPEC §2: one state per shard slot); called once by the step.
+    /// `parameters` values each (docs/algorithms.md §2.11: one state per shard slot); called once by the step.
     func prepareState(slots: Int, parameters: Int)
     /// That state, by name (`looksam_gv.slot0`): checkpoints save it and restore it in place.
     var state: [(name: String, buffer: FlatBuffer)] { get }

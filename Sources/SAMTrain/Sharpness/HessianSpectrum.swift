@@ -1,6 +1,6 @@
 import Foundation
 
-/// The top of the Hessian's spectrum from Hessian-vector products (SPEC §8): the largest
+/// The top of the Hessian's spectrum from Hessian-vector products (docs/algorithms.md §8.3): the largest
 /// eigenvalue by power iteration, the top k by Lanczos with full reorthogonalization.
 public enum HessianSpectrum {
     /// A unit vector drawn from `seed` (the same on every rank).

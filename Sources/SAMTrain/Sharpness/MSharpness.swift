@@ -1,4 +1,4 @@
-/// The m-sharpness of SPEC §8: max over ‖ε‖ ≤ ρ of L_S(w + ε) − L_S(w), by a few projected
+/// The m-sharpness of docs/algorithms.md §8.2: max over ‖ε‖ ≤ ρ of L_S(w + ε) − L_S(w), by a few projected
 /// (normalized) gradient-ascent steps, averaged over shards S of m examples. Each rank
 /// handles the shards inside its part of the subset; the averages are all-reduced.
 public enum MSharpness {

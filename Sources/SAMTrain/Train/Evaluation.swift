@@ -1,4 +1,4 @@
-/// Test-set evaluation (SPEC §6): each rank evaluates a contiguous part of the test set in
+/// Test-set evaluation (docs/algorithms.md §6.5): each rank evaluates a contiguous part of the test set in
 /// eval mode; loss sums and correct counts are summed with one allreduce, so every test
 /// example counts exactly once whatever the rank count.
 public enum Evaluation {

@@ -234,7 +234,7 @@ public final class Trainer {
         return records
     }
 
-    /// Test loss and accuracy over the whole test set, split across ranks (SPEC §6), with
+    /// Test loss and accuracy over the whole test set, split across ranks (docs/algorithms.md §6.5), with
     /// BatchNorm's running statistics averaged across ranks first.
     public func evaluate() -> (loss: Double, accuracy: Double) {
         world.allreduceMean(model.store.buffers)

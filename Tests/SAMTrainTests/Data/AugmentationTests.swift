@@ -1,7 +1,7 @@
 import XCTest
 @testable import SAMTrain
 
-/// Crop-flip and cutout (SPEC §7): what they do to pixels, and that an example's
+/// Crop-flip and cutout (docs/algorithms.md §7.6): what they do to pixels, and that an example's
 /// augmentation depends on (seed, epoch, index) alone.
 final class AugmentationTests: XCTestCase {
     /// N random byte images of C×H×W with CIFAR-10's normalization.

@@ -133,7 +133,7 @@ final class CIFARTests: XCTestCase {
         XCTAssertEqual(Array(pixels[(7 * 3072)..<(8 * 3072)]), (0..<3072).map { CIFARFiles.pixel(0, 7, $0) })
     }
 
-    /// (x/255 − mean[c]) / std[c] per channel, with SPEC §7's statistics.
+    /// (x/255 − mean[c]) / std[c] per channel, with docs/algorithms.md §7.5's statistics.
     func testNormalizationPerChannel() throws {
         for kind in [DatasetKind.cifar10, .cifar100] {
             let sub = dir.appendingPathComponent(kind.rawValue)
@@ -345,7 +345,7 @@ final class CIFARCommandLineTests: XCTestCase {
         XCTAssertTrue(other.stderr.contains("augment: checkpoint crop-flip, now none") && other.stderr.contains("cutout: checkpoint 8, now 0"), other.output)
     }
 
-    /// SPEC §7's CIFAR ResNet on the same files: it learns the classes' signal, well above chance.
+    /// docs/algorithms.md §7.3's CIFAR ResNet on the same files: it learns the classes' signal, well above chance.
     func testResNet20LearnsUnderMPI() throws {
         let data = CIFARCommandLineTests.root.appendingPathComponent("palette")
         try CIFARFiles.palette(to: data.appendingPathComponent("cifar-10-batches-bin"))

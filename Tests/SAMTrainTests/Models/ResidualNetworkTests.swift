@@ -2,10 +2,10 @@ import Foundation
 import XCTest
 @testable import SAMTrain
 
-/// The residual networks of SPEC §7: their sizes, any input shape, and their correspondence to
+/// The residual networks of docs/algorithms.md §7.3: their sizes, any input shape, and their correspondence to
 /// the PyTorch modules they are named after (same `state_dict` keys and shapes, same logits).
 final class ResidualNetworkTests: XCTestCase {
-    /// SPEC §7's table: parameters (3×32×32 inputs, 10 classes) and forward FLOPs per image.
+    /// docs/algorithms.md §7.1's table: parameters (3×32×32 inputs, 10 classes) and forward FLOPs per image.
     static let table: [(Architecture, Int, Double)] = [
         (.resnet20, 269_722, 81.1e6), (.resnet32, 464_154, 137.7e6), (.resnet56, 853_018, 251.0e6),
         (.wrn16_8, 10_961_370, 3.10e9), (.wrn28_10, 36_479_194, 10.49e9), (.resnet18, 11_173_962, 1.11e9),

@@ -78,7 +78,7 @@ final class DataParallelTests: XCTestCase {
         XCTAssertGreaterThan(accuracy, 0.80, String(last))   // chance is 0.1
     }
 
-    /// SPEC §7: the noisy label set comes from the seed alone; the run reports how many.
+    /// docs/algorithms.md §7.7: the noisy label set comes from the seed alone; the run reports how many.
     func testLabelNoiseIsReported() throws {
         try Subprocess.requireFashionMNIST()
         let r = try Subprocess.mpirun(2, smallRun(["--label-noise", "0.4", "--max-steps", "2"]))

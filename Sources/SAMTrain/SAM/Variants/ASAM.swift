@@ -1,7 +1,7 @@
 import ArgumentParser
 
 /// Adaptive SAM (Kwon et al. 2021): the ascent in a scale-invariant metric,
-/// ε = ρ·T²⊙g / (‖T⊙g‖₂ + δ) with T = |w| + η (SPEC §2).
+/// ε = ρ·T²⊙g / (‖T⊙g‖₂ + δ) with T = |w| + η (docs/algorithms.md §2.2).
 public final class ASAM: SAMVariant {
     public let name = "asam"
     public let rho: Float
@@ -77,7 +77,7 @@ public final class ASAM: SAMVariant {
         public var passesPerStep: Double { 2 }
 
         public func validate() throws {
-            if let asamEta, !(asamEta >= 0) { throw ValidationError("--asam-eta \(asamEta): must be ≥ 0") }
+            if let asamEta, !(asamEta >= 0) { throw SAMTrainError("--asam-eta \(asamEta): must be ≥ 0") }
         }
 
         public mutating func read(vector: VectorSettings) throws {

@@ -1,7 +1,7 @@
 import ArgumentParser
 
 /// Bilateral SAM (Deng et al.): besides the worst point w + ε it looks at a flat nearby
-/// point w − ε_min, three passes (SPEC §2):
+/// point w − ε_min, three passes (docs/algorithms.md §2.4):
 ///   g0 = ∇L(w); g_max = ∇L(w + ρ·ĝ0); g_min = ∇L(w − ρ_min,t·ĝ0), ĝ0 = g0/(‖g0‖+δ);
 ///   d = g_max + g0 − (‖g_max‖/‖g_min‖)·g_min   (d = g_max when ‖g_min‖ = 0).
 /// ρ_min,t follows the learning rate between `rhoMinMin` and `rhoMinMax`. Under a shard
@@ -78,7 +78,7 @@ extension BSAM {
 
         public func validate() throws {
             if !(rhoMinMax >= rhoMinMin) || !(rhoMinMin >= 0) {
-                throw ValidationError("--rho-min-max \(rhoMinMax) must be ≥ --rho-min-min \(rhoMinMin) ≥ 0")
+                throw SAMTrainError("--rho-min-max \(rhoMinMax) must be ≥ --rho-min-min \(rhoMinMin) ≥ 0")
             }
         }
 

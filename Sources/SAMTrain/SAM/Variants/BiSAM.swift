@@ -2,7 +2,7 @@ import ArgumentParser
 import Foundation
 
 /// BiSAM (Xie et al. 2024): the ascent maximizes a lower bound of the 0-1 loss instead of
-/// the cross-entropy; the descent is the usual cross-entropy at w + ε (SPEC §2).
+/// the cross-entropy; the descent is the usual cross-entropy at w + ε (docs/algorithms.md §2.3).
 public final class BiSAM: SAMVariant {
     public let name = "bisam"
     public let rho: Float
@@ -45,8 +45,8 @@ public final class BiSAM: SAMVariant {
         public var passesPerStep: Double { 2 }
 
         public func validate() throws {
-            if !(bisamMu > 0) { throw ValidationError("--bisam-mu \(bisamMu): must be positive") }
-            if !(bisamAlpha > 0) { throw ValidationError("--bisam-alpha \(bisamAlpha): must be positive") }
+            if !(bisamMu > 0) { throw SAMTrainError("--bisam-mu \(bisamMu): must be positive") }
+            if !(bisamAlpha > 0) { throw SAMTrainError("--bisam-alpha \(bisamAlpha): must be positive") }
         }
 
         public mutating func read(vector: VectorSettings) throws {

@@ -1,6 +1,6 @@
 import ArgumentParser
 
-/// ESAM (Du et al., ICLR 2022), SAM made cheaper twice over (SPEC §2):
+/// ESAM (Du et al., ICLR 2022), SAM made cheaper twice over (docs/algorithms.md §2.10):
 /// - stochastic weight perturbation: each parameter tensor joins the ascent with probability
 ///   β, drawn from (seed, step, tensor index) — the same draws on every rank and shard —
 ///   and ε = ρ·g/((‖g‖+δ)·β) on the chosen tensors (g and its norm over them), 0 elsewhere;
@@ -89,8 +89,8 @@ public final class ESAM: SAMVariant {
         }
 
         public func validate() throws {
-            if !(esamBeta > 0 && esamBeta <= 1) { throw ValidationError("--esam-beta \(esamBeta): must be in (0, 1]") }
-            if !(esamGamma > 0 && esamGamma <= 1) { throw ValidationError("--esam-gamma \(esamGamma): must be in (0, 1]") }
+            if !(esamBeta > 0 && esamBeta <= 1) { throw SAMTrainError("--esam-beta \(esamBeta): must be in (0, 1]") }
+            if !(esamGamma > 0 && esamGamma <= 1) { throw SAMTrainError("--esam-gamma \(esamGamma): must be in (0, 1]") }
         }
 
         public func makeVariant(_ shared: AscentSettings, all: VariantSet) throws -> SAMVariant {

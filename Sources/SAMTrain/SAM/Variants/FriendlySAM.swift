@@ -2,7 +2,7 @@ import ArgumentParser
 
 /// Friendly-SAM (Li et al., CVPR 2024; official nblt/F-SAM): the ascent leaves out the
 /// full-gradient component, estimated by a momentum of the clean gradients, and climbs along
-/// the batch-specific remainder (SPEC §2). Step 0: a = g, m = g; later a = g − σ·m, then
+/// the batch-specific remainder (docs/algorithms.md §2.7). Step 0: a = g, m = g; later a = g − σ·m, then
 /// m ← λ·m + (1−λ)·g; ε = ρ·a/(‖a‖+δ); direction ∇L(w+ε). m is kept per shard slot.
 public final class FriendlySAM: SAMVariant {
     public let name = "fsam"
@@ -65,8 +65,8 @@ public final class FriendlySAM: SAMVariant {
         public var passesPerStep: Double { 2 }
 
         public func validate() throws {
-            if !fsamSigma.isFinite { throw ValidationError("--fsam-sigma \(fsamSigma): must be a finite number") }
-            if !(fsamLambda >= 0 && fsamLambda < 1) { throw ValidationError("--fsam-lambda \(fsamLambda): must be in [0, 1)") }
+            if !fsamSigma.isFinite { throw SAMTrainError("--fsam-sigma \(fsamSigma): must be a finite number") }
+            if !(fsamLambda >= 0 && fsamLambda < 1) { throw SAMTrainError("--fsam-lambda \(fsamLambda): must be in [0, 1)") }
         }
 
         public mutating func read(vector: VectorSettings) throws {

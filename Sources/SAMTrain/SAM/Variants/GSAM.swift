@@ -2,7 +2,7 @@ import ArgumentParser
 
 /// GSAM (Zhuang et al., ICLR 2022): SAM's gradient g_p at w + ε, minus α times the part of
 /// the clean gradient orthogonal to it — descending the surrogate gap without fighting the
-/// loss (SPEC §2):
+/// loss (docs/algorithms.md §2.5):
 ///   ε = ρ_t·g/(‖g‖+δ);  g_⊥ = g − ((g·g_p)/(‖g_p‖²+δ))·g_p;  direction = g_p − α·g_⊥,
 /// with ρ_t following the learning rate from `rhoMin` (smallest rate) to ρ (largest). Under a
 /// shard spanning several ranks, g_p is the group's average before the decomposition.
@@ -67,8 +67,8 @@ public final class GSAM: SAMVariant {
         public var passesPerStep: Double { 2 }
 
         public func validate() throws {
-            if !(gsamAlpha >= 0) || !gsamAlpha.isFinite { throw ValidationError("--gsam-alpha \(gsamAlpha): must be ≥ 0") }
-            if !(rhoMin >= 0) || !rhoMin.isFinite { throw ValidationError("--rho-min \(rhoMin): must be ≥ 0") }
+            if !(gsamAlpha >= 0) || !gsamAlpha.isFinite { throw SAMTrainError("--gsam-alpha \(gsamAlpha): must be ≥ 0") }
+            if !(rhoMin >= 0) || !rhoMin.isFinite { throw SAMTrainError("--rho-min \(rhoMin): must be ≥ 0") }
         }
 
         public mutating func read(vector: VectorSettings) throws {
@@ -77,7 +77,7 @@ public final class GSAM: SAMVariant {
         }
 
         public func makeVariant(_ shared: AscentSettings, all: VariantSet) throws -> SAMVariant {
-            guard rhoMin <= shared.rho else { throw ValidationError("--rho-min \(rhoMin) must be ≤ --rho \(shared.rho) (GSAM's ρ_t runs between them)") }
+            guard rhoMin <= shared.rho else { throw SAMTrainError("--rho-min \(rhoMin) must be ≤ --rho \(shared.rho) (GSAM's ρ_t runs between them)") }
             let v = GSAM(rho: shared.rho, rhoMin: rhoMin, alpha: gsamAlpha, normEps: shared.normEps)
             v.rhoPerStep = rhoPerStep
             return v

@@ -2,7 +2,7 @@ import ArgumentParser
 
 /// LookSAM (Liu et al., CVPR 2022): the full SAM step only every k-th step; in between, one
 /// pass, whose gradient is pushed along the sharpness direction g_v remembered from the
-/// last SAM step (SPEC §2). On steps t with t mod k = 0:
+/// last SAM step (docs/algorithms.md §2.6). On steps t with t mod k = 0:
 ///   ε = ρ·g/(‖g‖+δ), g_s = ∇L(w+ε), c = (g·g_s)/(‖g‖‖g_s‖+δ),
 ///   g_v = g_s − ‖g_s‖·c·g/(‖g‖+δ) (kept per shard slot), direction g_s;
 /// other steps: direction g + α·(‖g‖/(‖g_v‖+δ))·g_v. Cost 1 + 1/k passes.
@@ -70,8 +70,8 @@ public final class LookSAM: SAMVariant {
         public var passesPerStep: Double { 1 + 1 / Double(looksamK) }
 
         public func validate() throws {
-            if !(1...1_000_000).contains(looksamK) { throw ValidationError("--looksam-k \(looksamK): must be in 1…1000000") }
-            if !(looksamAlpha >= 0) || !looksamAlpha.isFinite { throw ValidationError("--looksam-alpha \(looksamAlpha): must be ≥ 0") }
+            if !(1...1_000_000).contains(looksamK) { throw SAMTrainError("--looksam-k \(looksamK): must be in 1…1000000") }
+            if !(looksamAlpha >= 0) || !looksamAlpha.isFinite { throw SAMTrainError("--looksam-alpha \(looksamAlpha): must be ≥ 0") }
         }
 
         public mutating func read(vector: VectorSettings) throws {

@@ -34,7 +34,7 @@ public enum AscentNorm: Equatable, Sendable, CustomStringConvertible, Expressibl
     }
 }
 
-/// The ascent step of SAM: ε maximizing ⟨ε, g⟩ under ‖ε‖_p ≤ ρ (SPEC §2), one joint norm
+/// The ascent step of SAM: ε maximizing ⟨ε, g⟩ under ‖ε‖_p ≤ ρ (docs/algorithms.md §2.1), one joint norm
 /// over all parameters, written into `epsilon` in one or two passes.
 public func samAscent(gradient g: FlatBuffer, rho: Float, norm: AscentNorm, normEps: Double, into epsilon: FlatBuffer) {
     let n = g.count, gp = g.data, e = epsilon.data

@@ -1,7 +1,7 @@
 import ArgumentParser
 
 /// SAM-ON (Mueller et al., NeurIPS 2023): SAM or ASAM whose ε is non-zero only on the
-/// normalization layers' γ and β, the norm taken over those tensors only (SPEC §2). The
+/// normalization layers' γ and β, the norm taken over those tensors only (docs/algorithms.md §2.9). The
 /// base's ascent applied to the clean gradient with every other tensor zeroed gives exactly
 /// that: zero entries add nothing to the norm and get ε = 0 (sign(0) = 0 for p = ∞).
 public final class SAMON: SAMVariant {

@@ -1,10 +1,10 @@
 import ArgumentParser
 
 /// VaSSO (Li & Giannakis, NeurIPS 2023): the ascent along a variance-suppressed estimate d
-/// of the gradient instead of the noisy batch gradient (SPEC §2):
+/// of the gradient instead of the noisy batch gradient (docs/algorithms.md §2.8):
 ///   d ← (1−θ)·d + θ·g (d starts at 0; kept per shard slot), ε = ρ·d/(‖d‖+δ),
 ///   direction ∇L(w+ε).
-/// (The official code starts d at the first gradient; SPEC and the vectors start it at 0.)
+/// (The official code starts d at the first gradient; docs/algorithms.md §2.8 and the golden vectors start it at 0.)
 public final class VaSSO: SAMVariant {
     public let name = "vasso"
     public let rho: Float
@@ -46,7 +46,7 @@ public final class VaSSO: SAMVariant {
         public var passesPerStep: Double { 2 }
 
         public func validate() throws {
-            if !(vassoTheta > 0 && vassoTheta <= 1) { throw ValidationError("--vasso-theta \(vassoTheta): must be in (0, 1]") }
+            if !(vassoTheta > 0 && vassoTheta <= 1) { throw SAMTrainError("--vasso-theta \(vassoTheta): must be in (0, 1]") }
         }
 
         public mutating func read(vector: VectorSettings) throws {
