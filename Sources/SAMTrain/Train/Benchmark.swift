@@ -70,9 +70,11 @@ public struct Benchmark {
         let images = Tensor(shape: [batchPerRank] + net.inputShape)
         for i in 0..<images.count { images[i] = rng.uniform(-1, 1) }
         let labels = (0..<batchPerRank).map { _ in Int32(rng.nextInt(below: net.classes)) }
-        // Steps are numbered as in training (LookSAM's schedule, F-SAM's first step, ESAM's draws).
+        // Steps are numbered as in training (LookSAM's schedule, F-SAM's first step, ESAM's draws);
+        // the warm-up and timed steps are the run (`--sam-every`, `--sam-from`).
         func context(_ t: Int) -> StepContext {
-            StepContext(step: t, learningRate: learningRate, maximumLearningRate: learningRate, minimumLearningRate: 0, seed: seed)
+            StepContext(step: t, learningRate: learningRate, maximumLearningRate: learningRate, minimumLearningRate: 0, seed: seed,
+                        totalSteps: warmup + steps)
         }
 
         for t in 0..<warmup { step.run(images: images, labels: labels, context: context(t)) }
@@ -107,7 +109,11 @@ public struct Benchmark {
         let imagesPerSecond = Double(batchPerRank * R) / median
         // Backward ≈ 2 × forward; each pass of the variant is one forward + backward.
         let sam = self.step.sam
-        let flopsPerImage = net.forwardFLOPsPerExample * 3 * sam.options.passesPerStep
+        // A schedule's plain steps make one pass (`--sam-every`, `--sam-from`).
+        let sampled = (warmup..<(warmup + steps)).filter { sam.schedule.runsAscent(step: $0, totalSteps: warmup + steps) }.count
+        let ascentShare = Double(sampled) / Double(steps)
+        let passes = ascentShare * sam.options.passesPerStep + (1 - ascentShare)
+        let flopsPerImage = net.forwardFLOPsPerExample * 3 * passes
         return Result(model: model.rawValue, variant: step.variant.name, scope: sam.globalScope ? "global" : "shard m \(layout.examplesPerPerturbation)",
                       ranks: R, threadsPerRank: threads, batchPerRank: batchPerRank, steps: steps,
                       imagesPerSecond: imagesPerSecond, medianStepSeconds: median,
