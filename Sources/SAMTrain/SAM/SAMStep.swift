@@ -7,10 +7,13 @@
 ///     clip by global norm (optional)
 ///     base-optimizer update
 ///
-/// The allreduce is bucketed and starts inside the last shard's direction pass: as the
-/// backward pass finishes a layer, the step completes that layer's slice of the direction
-/// (sum over the shards, ÷ shards) and its bucket leaves (`BucketedAllreduce`). A variant
-/// whose direction is not one pass's gradient (BSAM) is reduced after its passes.
+/// Each shard's direction pass is given a `DirectionTarget`: with micro-shards it adds its
+/// gradient into `direction`, and the last shard's hands each layer's parameters to the step
+/// as the backward pass finishes them, so that the step completes that slice (sum over the
+/// shards, ÷ shards) and its bucket of the allreduce leaves at once (`BucketedAllreduce`). A
+/// variant whose direction is not one pass's gradient (BSAM, GSAM) returns it, and the step
+/// reduces it after its passes. A schedule (`--sam-every`, `--sam-from`) runs the plain step
+/// instead of the variant on the steps it leaves out.
 ///
 /// A shard that spans several ranks (m > b, or `--scope global`) averages its clean
 /// gradient over its group inside `ShardPasses.cleanPass`: the global scope's one extra
