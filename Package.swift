@@ -19,6 +19,9 @@ let package = Package(
                        providers: [.apt(["libopenblas-dev"])]),
         .systemLibrary(name: "CZlib", pkgConfig: "zlib",
                        providers: [.apt(["zlib1g-dev"])]),
+        // SHA-256 of the files a run starts from (OpenSSL's libcrypto).
+        .systemLibrary(name: "CCrypto", pkgConfig: "libcrypto",
+                       providers: [.apt(["libssl-dev"])]),
         // samtrain's own convolution kernels (AVX2 + FMA, chosen at run time).
         .target(
             name: "CKernels",
@@ -26,7 +29,7 @@ let package = Package(
         ),
         .target(
             name: "SAMTrain",
-            dependencies: ["CMPI", "CBLAS", "CZlib", "CKernels",
+            dependencies: ["CMPI", "CBLAS", "CZlib", "CCrypto", "CKernels",
                            .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
         .executableTarget(

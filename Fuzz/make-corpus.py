@@ -123,3 +123,129 @@ put("regression", "CSV", "short-row.csv", "epoch,test_acc,train_loss\n1,0.5,0.3\
 put("regression", "CSV", "empty.csv", "")
 put("regression", "CSV", "unbalanced-quote.csv", 'cell,m\n"a,4\n')
 put("regression", "CSV", "not-utf8.csv", b"a,b\n\xff\xfe,1\n")
+
+# Arrays: a user's safetensors dataset (--dataset arrays) and a state_dict (--init)
+def st(tensors, meta=None):
+    header, data = ({"__metadata__": meta} if meta else {}), b""
+    for name, dtype, shape, payload in tensors:
+        header[name] = {"dtype": dtype, "shape": shape, "data_offsets": [len(data), len(data) + len(payload)]}
+        data += payload
+    return safetensors(header, data)
+
+
+good = [("train_images", "U8", [2, 4, 4, 1], bytes(range(32))), ("train_labels", "I64", [2], struct.pack("<2q", 0, 1)),
+        ("test_images", "U8", [1, 4, 4], bytes(range(16))), ("test_labels", "U8", [1], b"\1")]
+put("corpus", "Arrays", "dataset", st(good, {"classes": "a,b"}))
+put("corpus", "Arrays", "dataset-mean-std", st(good + [("mean", "F32", [1], struct.pack("<f", 0.5)), ("std", "F16", [1], struct.pack("<e", 0.25))]))
+put("corpus", "Arrays", "state-dict", st([("0.weight", "F32", [32, 1, 3, 3], b"\0" * 1152), ("1.running_mean", "BF16", [32], b"\0" * 64),
+                                         ("1.num_batches_tracked", "I64", [], b"\0" * 8)]))
+put("regression", "Arrays", "label-2^63", st(good[:1] + [("train_labels", "U64", [2], struct.pack("<2Q", 0, 2**64 - 1))] + good[2:]))
+put("regression", "Arrays", "label-negative", st(good[:1] + [("train_labels", "I8", [2], b"\0\xff")] + good[2:]))
+put("regression", "Arrays", "duplicate-name", safetensors({"a": {"dtype": "U8", "shape": [1], "data_offsets": [0, 1]}}, b"\0")[:-1].replace(b"}}", b'},"a":{"dtype":"U8","shape":[1],"data_offsets":[0,1]}}', 1) + b"\0")
+put("regression", "Arrays", "images-5d", st([("train_images", "U8", [1, 1, 1, 1, 2], b"\0\0")] + good[1:]))
+put("regression", "Arrays", "images-zero-height", st([("train_images", "U8", [2, 0, 4, 1], b"")] + good[1:]))
+put("regression", "Arrays", "images-float", st([("train_images", "F32", [2, 1, 1], b"\0" * 8)] + good[1:]))
+put("regression", "Arrays", "classes-empty-names", st(good, {"classes": ""}))
+put("regression", "Arrays", "f8-dtype", st([("0.weight", "F8_E4M3", [4], b"\0" * 4)]))
+put("regression", "Arrays", "int-weight", st([("0.weight", "I32", [32, 1, 3, 3], b"\0" * 1152)]))
+
+# .npz / .npy (written by NumPy itself; the regression inputs are hand-made archives and
+# headers that must be refused). NumPy's zip members carry the time they were written: the
+# timestamps are pinned so the files are the same on every run.
+try:
+    import io, warnings, zipfile, zlib
+    import numpy as np
+except ImportError:
+    np = None
+if np is not None:
+    _zipinfo_init = zipfile.ZipInfo.__init__
+
+    def _pinned(self, filename="NoName", date_time=(1980, 1, 1, 0, 0, 0)):
+        _zipinfo_init(self, filename, (1980, 1, 1, 0, 0, 0))
+
+    zipfile.ZipInfo.__init__ = _pinned
+
+    def npz(function, **arrays):
+        b = io.BytesIO()
+        function(b, **arrays)
+        return b.getvalue()
+
+    def npy_file(a, version=None):
+        b = io.BytesIO()
+        np.lib.format.write_array(b, a, version=version)
+        return b.getvalue()
+
+    def npy_raw(header, data=b"", version=1):
+        h = header.encode("latin1")
+        h += b" " * (-(10 + len(h) + 1) % 64) + b"\n"
+        return b"\x93NUMPY" + bytes([version, 0]) + struct.pack("<H", len(h)) + h + data
+
+    def zip_of(members, compress=zipfile.ZIP_STORED):
+        b = io.BytesIO()
+        with zipfile.ZipFile(b, "w", compress) as z:
+            for name, data in members:
+                z.writestr(name, data)
+        return b.getvalue()
+
+    warnings.simplefilter("ignore")  # the duplicate-member input is meant to repeat a name
+    dataset = dict(train_images=(np.arange(2 * 3 * 3) * 29 % 256).astype(np.uint8).reshape(2, 3, 3, 1),
+                   train_labels=np.array([1, 0], dtype=np.int64), test_labels=np.array([2], dtype=np.int32),
+                   mean=np.array([0.25], dtype=np.float32), class_names=np.array(["cat", "dög"]))
+    put("corpus", "NPZ", "savez", npz(np.savez, **dataset))
+    put("corpus", "NPZ", "savez_compressed", npz(np.savez_compressed, **dataset))
+    put("corpus", "NPZ", "big-endian-and-more", npz(np.savez, be=np.array([1, 2], dtype=">i4"), half=np.array([0.5], dtype="<f2"),
+                                                    flags=np.array([True, False]), raw=np.array([b"ab"]), scalar=np.float64(1.5),
+                                                    u8=np.array([2**63], dtype=np.uint64), names=np.array(["x"], dtype=">U2")))
+    put("corpus", "NPZ", "v1.npy", npy_file(np.arange(6, dtype=np.int16).reshape(2, 3), (1, 0)))
+    put("corpus", "NPZ", "v2.npy", npy_file(np.array([1.0, -2.0]), (2, 0)))
+    put("corpus", "NPZ", "v3.npy", npy_file(np.array(["ünï"]), (3, 0)))
+
+    stored = npz(np.savez, train_images=np.arange(100, dtype=np.uint8))
+    put("regression", "NPZ", "truncated-zip", stored[: len(stored) // 2])
+    crc = bytearray(stored)
+    crc[crc.index(bytes(range(40, 60)))] ^= 1
+    put("regression", "NPZ", "bad-crc", bytes(crc))
+    put("regression", "NPZ", "shape-overflow", zip_of([("train_images.npy", npy_raw(
+        "{'descr': '<u8', 'fortran_order': False, 'shape': (4294967296, 4294967296), }"))]))
+    put("regression", "NPZ", "shape-2^63", zip_of([("train_images.npy", npy_raw(
+        "{'descr': '|u1', 'fortran_order': False, 'shape': (9223372036854775808,), }"))]))
+    put("regression", "NPZ", "fortran-order", npz(np.savez, train_images=np.asfortranarray(np.zeros((2, 3), dtype=np.uint8))))
+    put("regression", "NPZ", "object-array", npz(np.savez, train_images=np.array([{"a": 1}, None], dtype=object)))
+    put("regression", "NPZ", "record-array", npz(np.savez, train_images=np.zeros(2, dtype=[("x", "<i4")])))
+    put("regression", "NPZ", "complex", npz(np.savez, train_images=np.zeros(2, dtype=np.complex64)))
+    put("regression", "NPZ", "truncated-data", zip_of([("train_images.npy", npy_raw(
+        "{'descr': '|u1', 'fortran_order': False, 'shape': (60000, 28, 28), }", b"abc"))]))
+    put("regression", "NPZ", "trailing-bytes", zip_of([("train_images.npy", npy_raw(
+        "{'descr': '|u1', 'fortran_order': False, 'shape': (2,), }", b"abcd"))]))
+    put("regression", "NPZ", "header-length-past-end", zip_of([("train_images.npy", b"\x93NUMPY\x02\x00\xff\xff\xff\x7f{}")]))
+    put("regression", "NPZ", "deep-nesting.npy", npy_raw("{'descr': " + "(" * 5000))
+    put("regression", "NPZ", "not-npy-member", zip_of([("train_images.npy", npy_file(np.zeros(2))), ("README.txt", b"hi")]))
+    put("regression", "NPZ", "duplicate-member", zip_of([("a.npy", npy_file(np.zeros(2))), ("a.npy", npy_file(np.zeros(2)))]))
+    bomb = bytearray(npz(np.savez_compressed, train_images=np.zeros(10, dtype=np.uint8)))
+    struct.pack_into("<I", bomb, bomb.index(b"PK\x01\x02") + 24, 0xFFFFFFF0)
+    put("regression", "NPZ", "zip-bomb-declared-size", bytes(bomb))
+    encrypted = bytearray(stored)
+    for sig, flag in ((b"PK\x03\x04", 6), (b"PK\x01\x02", 8)):
+        encrypted[encrypted.index(sig) + flag] |= 1
+    put("regression", "NPZ", "encrypted", bytes(encrypted))
+    # ZIPFoundation 0.9.20 loops forever on the first (a deflate stream that runs to the end
+    # of the file) and traps on the next two (an offset of 2^63; an in-memory archive whose
+    # directory lies past its end).
+    data = bytes([0x00, 0xFF, 0xFF, 0x00, 0x00]) + b"x" * 10
+    name = b"train_images.npy"
+    lh = struct.pack("<IHHHHHIIIHH", 0x04034B50, 20, 0, 8, 0, 0, 0, len(data), 100, len(name), 0) + name + data
+    cd = struct.pack("<IHHHHHHIIIHHHHHII", 0x02014B50, 20, 20, 0, 8, 0, 0, 0, len(data), 100, len(name), 0, 0, 0, 0, 0, 0) + name
+    put("regression", "NPZ", "deflate-to-eof", lh + cd + struct.pack("<IHHHHIIH", 0x06054B50, 0, 0, 1, 1, len(cd), len(lh), 0))
+    put("regression", "NPZ", "zip64-offset-2^63", b"\0" * 8
+        + struct.pack("<IQHHIIQQQQ", 0x06064B50, 44, 45, 45, 0, 0, 1, 1, 46, 2**63)
+        + struct.pack("<IIQI", 0x07064B50, 0, 8, 1)
+        + struct.pack("<IHHHHIIH", 0x06054B50, 0, 0, 0xFFFF, 0xFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0))
+    past = bytearray(stored)
+    struct.pack_into("<I", past, past.rindex(b"PK\x05\x06") + 16, 0x7FFF0000)
+    put("regression", "NPZ", "directory-past-end", bytes(past))
+    member = npy_file(np.zeros(2))
+    lh = struct.pack("<IHHHHHIIIHH", 0x04034B50, 20, 0, 0, 0, 0, zlib.crc32(member), len(member), len(member), 5, 0) + b"a.npy" + member
+    extra = struct.pack("<HHQ", 1, 8, 2**64 - 1)
+    cd = struct.pack("<IHHHHHHIIIHHHHHII", 0x02014B50, 45, 45, 0, 0, 0, 0, zlib.crc32(member), len(member), len(member), 5,
+                     len(extra), 0, 0, 0, 0, 0xFFFFFFFF) + b"a.npy" + extra
+    put("regression", "NPZ", "zip64-local-offset-2^64-1", lh + cd + struct.pack("<IHHHHIIH", 0x06054B50, 0, 0, 1, 1, len(cd), len(lh), 0))

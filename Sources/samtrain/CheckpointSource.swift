@@ -1,16 +1,29 @@
 import ArgumentParser
 import SAMTrain
 
-/// The checkpoint a command reads and where its data is: `eval` and `sharpness`.
+/// The weights a command reads and where its data is: `eval` and `sharpness`.
 struct CheckpointSource: ParsableArguments {
-    @Option(help: "A checkpoint written by samtrain train.")
+    @Option(help: "A checkpoint written by samtrain train, or (with --model) a safetensors PyTorch state_dict.")
     var checkpoint: String
 
-    @Option(help: "Directory of the dataset's files (default: the one the checkpoint was trained on, or Debian's Fashion-MNIST).")
+    @Option(help: "The model of a plain state_dict (default: the one a samtrain checkpoint names).")
+    var model: Architecture?
+
+    @Option(help: "Dataset (default: the checkpoint's; fashion-mnist for a plain state_dict).")
+    var dataset: DatasetKind?
+
+    @Option(help: "The dataset's directory, or the file of --dataset arrays (default: the one the checkpoint was trained on, or Debian's Fashion-MNIST).")
     var data: String?
+
+    @Option(help: "Evaluate on the first N test examples only.")
+    var testSubset: Int?
+
+    func validate() throws {
+        if let testSubset, testSubset <= 0 { throw SAMTrainError("--test-subset \(testSubset): must be positive") }
+    }
 
     /// The model and data of the checkpoint, on every rank.
     func load(world: Communicator) throws -> CheckpointModel {
-        try CheckpointModel.load(checkpoint: checkpoint, dataDirectory: data, world: world)
+        try CheckpointModel.load(.init(checkpoint: checkpoint, model: model, dataset: dataset, data: data, testSubset: testSubset), world: world)
     }
 }

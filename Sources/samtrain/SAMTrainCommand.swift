@@ -8,7 +8,7 @@ struct SAMTrainCommand: ParsableCommand {
         commandName: "samtrain",
         abstract: "Data-parallel Sharpness-Aware Minimization training on Open MPI.",
         discussion: "Run under mpirun for several ranks (see launch/train); without it, samtrain is one process.",
-        subcommands: [TrainCommand.self, EvalCommand.self, BenchCommand.self, BenchAllreduceCommand.self, ConformanceCommand.self, SharpnessCommand.self, SweepCommand.self, PlotCommand.self, VariantsCommand.self]
+        subcommands: [TrainCommand.self, EvalCommand.self, BenchCommand.self, BenchAllreduceCommand.self, ConformanceCommand.self, SharpnessCommand.self, SweepCommand.self, PlotCommand.self, VariantsCommand.self, DataCommand.self]
     )
 
     /// Parses the command line before MPI starts. A bad flag is the same on every rank, so

@@ -143,37 +143,9 @@ public struct Checkpoint {
         }
     }
 
-    /// Writes atomically: a temporary file in the same directory, fsync, rename, fsync of
-    /// the directory. A crash leaves either the old file or the new one, never half of one.
+    /// Writes atomically (`AtomicFile`): a crash leaves the old file or the new one.
     public func write(to path: String) throws {
-        let bytes = SafeTensors.encode(file)
-        let url = URL(fileURLWithPath: path)
-        let directory = url.deletingLastPathComponent().path
-        let temporary = directory + "/.\(url.lastPathComponent).tmp-\(getpid())"
-        let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
-        guard fd >= 0 else { throw SAMTrainError("\(temporary): cannot create checkpoint file: \(String(cString: strerror(errno)))") }
-        var written = 0
-        let ok: Bool = bytes.withUnsafeBytes { raw in
-            while written < raw.count {
-                let n = Foundation.write(fd, raw.baseAddress! + written, raw.count - written)
-                if n <= 0 { return false }
-                written += n
-            }
-            return fsync(fd) == 0
-        }
-        let error = String(cString: strerror(errno))
-        close(fd)
-        guard ok else {
-            unlink(temporary)
-            throw SAMTrainError("\(temporary): writing the checkpoint failed: \(error)")
-        }
-        guard rename(temporary, path) == 0 else {
-            let e = String(cString: strerror(errno))
-            unlink(temporary)
-            throw SAMTrainError("\(path): cannot move the checkpoint into place: \(e)")
-        }
-        let dfd = open(directory, O_RDONLY)
-        if dfd >= 0 { fsync(dfd); close(dfd) }
+        try AtomicFile.write(SafeTensors.encode(file), to: path, what: "checkpoint")
     }
 
     public static func read(from path: String) throws -> Checkpoint {

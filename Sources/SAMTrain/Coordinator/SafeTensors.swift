@@ -61,17 +61,39 @@ public enum SafeTensors {
         return out
     }
 
-    /// Parses and validates a safetensors file; `source` names it in errors.
-    public static func decode(_ bytes: [UInt8], source: String) throws -> File {
-        func fail(_ why: String) -> SAMTrainError { SAMTrainError("\(source): not a valid safetensors checkpoint: \(why)") }
+    /// One tensor's place in the file, validated: its dtype, shape and byte range.
+    struct Entry {
+        var name: String
+        var dtype: String
+        var shape: [Int]
+        var begin: Int
+        var end: Int
+    }
+
+    /// The dtypes samtrain reads, as safetensors names them, and what each becomes.
+    static let elementTypes: [String: NumericArray.ElementType] = [
+        "BOOL": .bool, "U8": .uint8, "I8": .int8, "U16": .uint16, "I16": .int16, "U32": .uint32, "I32": .int32,
+        "U64": .uint64, "I64": .int64, "F16": .float16, "BF16": .bfloat16, "F32": .float32, "F64": .float64,
+    ]
+
+    /// Parses and checks the header: every entry's dtype known, shape and byte range whole
+    /// numbers that fit the data, no two tensors overlapping, no name twice, every data byte
+    /// covered. Returns the entries in file order and where the data starts.
+    static func parseHeader(_ bytes: [UInt8], fail: (String) -> SAMTrainError) throws
+        -> (entries: [Entry], metadata: [String: String], dataStart: Int) {
         guard bytes.count >= 8 else { throw fail("file is \(bytes.count) bytes, shorter than the 8-byte header length") }
         var n: UInt64 = 0
         for i in 0..<8 { n |= UInt64(bytes[i]) << (8 * UInt64(i)) }
         guard n <= UInt64(maximumHeaderBytes) else { throw fail("header length \(n) is above the 100 MB limit") }
         guard n <= UInt64(bytes.count - 8) else { throw fail("header length \(n) runs past the end of the \(bytes.count)-byte file (truncated?)") }
         let headerEnd = 8 + Int(n)
-        guard let json = try? JSONSerialization.jsonObject(with: Data(bytes[8..<headerEnd])),
+        let headerBytes = Array(bytes[8..<headerEnd])
+        guard let json = try? JSONSerialization.jsonObject(with: Data(headerBytes)),
               let header = json as? [String: Any] else { throw fail("the header is not a JSON object") }
+        // A JSON parser keeps one of two equal keys silently; two tensors of one name are an error.
+        if let twice = JSONObjectKeys.firstDuplicate(in: headerBytes) {
+            throw fail("the header names tensor \(twice) twice")
+        }
         var metadata: [String: String] = [:]
         if let m = header["__metadata__"] {
             guard let map = m as? [String: Any] else { throw fail("__metadata__ is not a map of strings") }
@@ -81,11 +103,13 @@ public enum SafeTensors {
             }
         }
         let dataSize = bytes.count - headerEnd
-        var entries: [(name: String, shape: [Int], begin: Int, end: Int)] = []
+        var entries: [Entry] = []
         for (name, value) in header where name != "__metadata__" {
             guard let info = value as? [String: Any] else { throw fail("entry \(name) is not an object") }
             guard let dtype = info["dtype"] as? String else { throw fail("tensor \(name) has no dtype") }
-            guard dtype == "F32" else { throw fail("tensor \(name) has dtype \(dtype); samtrain reads F32 only") }
+            guard let type = elementTypes[dtype] else {
+                throw fail("tensor \(name) has dtype \(dtype); samtrain reads \(elementTypes.keys.sorted().joined(separator: ", "))")
+            }
             // Every number is checked before use: a dimension or offset ≥ 2⁶³ or a product
             // that overflows is an error, not a trap.
             guard let shapeAny = info["shape"] as? [Any], shapeAny.count <= 16,
@@ -97,12 +121,12 @@ public enum SafeTensors {
                   begin <= end else {
                 throw fail("tensor \(name)'s data_offsets \(info["data_offsets"].map { "\($0)" } ?? "(missing)") are outside the \(dataSize) data bytes (truncated?); they must be two whole numbers 0 ≤ begin ≤ end ≤ \(dataSize)")
             }
-            let elements = CheckedSize.product(shape, limit: dataSize / 4)
-            guard let elements, end - begin == elements * 4 else {
-                let size = elements.map { "\($0 * 4) bytes" } ?? "more than the \(dataSize) data bytes"
-                throw fail("tensor \(name) has shape \(shape) (\(size)) but data_offsets span \(end - begin) bytes")
+            let elements = CheckedSize.product(shape, limit: dataSize / type.size)
+            guard let elements, end - begin == elements * type.size else {
+                let size = elements.map { "\($0 * type.size) bytes" } ?? "more than the \(dataSize) data bytes"
+                throw fail("tensor \(name) has shape \(shape) (\(size) of \(dtype)) but data_offsets span \(end - begin) bytes")
             }
-            entries.append((name, shape, begin, end))
+            entries.append(Entry(name: name, dtype: dtype, shape: shape, begin: begin, end: end))
         }
         entries.sort { $0.begin < $1.begin || ($0.begin == $1.begin && $0.end < $1.end) }
         var covered = 0
@@ -112,6 +136,16 @@ public enum SafeTensors {
         }
         guard covered == dataSize else {
             throw fail("the tensors cover \(covered) of the \(dataSize) data bytes")
+        }
+        return (entries, metadata, headerEnd)
+    }
+
+    /// Parses and validates a samtrain checkpoint (float32 tensors only); `source` names it in errors.
+    public static func decode(_ bytes: [UInt8], source: String) throws -> File {
+        func fail(_ why: String) -> SAMTrainError { SAMTrainError("\(source): not a valid safetensors checkpoint: \(why)") }
+        let (entries, metadata, headerEnd) = try parseHeader(bytes, fail: fail)
+        if let other = entries.first(where: { $0.dtype != "F32" }) {
+            throw fail("tensor \(other.name) has dtype \(other.dtype); a samtrain checkpoint holds F32 only")
         }
         let tensors = entries.map { e -> TensorEntry in
             let count = (e.end - e.begin) / 4
@@ -125,6 +159,18 @@ public enum SafeTensors {
             return TensorEntry(name: e.name, shape: e.shape, values: values)
         }
         return File(tensors: tensors, metadata: metadata)
+    }
+
+    /// Parses and validates any safetensors file (a user's dataset, a PyTorch `state_dict`):
+    /// every tensor as a `NumericArray` of its own dtype, in file order, and the metadata.
+    public static func decodeArrays(_ bytes: [UInt8], source: String) throws -> (arrays: [NumericArray], metadata: [String: String]) {
+        func fail(_ why: String) -> SAMTrainError { SAMTrainError("\(source): not a valid safetensors file: \(why)") }
+        let (entries, metadata, headerEnd) = try parseHeader(bytes, fail: fail)
+        let arrays = entries.map { e in
+            NumericArray(name: e.name, type: elementTypes[e.dtype]!, shape: e.shape,
+                         bytes: Array(bytes[(headerEnd + e.begin)..<(headerEnd + e.end)]))
+        }
+        return (arrays, metadata)
     }
 
     private static func jsonString(_ s: String) -> String {

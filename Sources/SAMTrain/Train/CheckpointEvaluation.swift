@@ -1,16 +1,43 @@
 import Foundation
 
-/// A model rebuilt from a checkpoint, with the dataset it was trained on: what `samtrain
-/// eval` and `samtrain sharpness` start from. Rank 0 reads the file and broadcasts it.
+/// A model rebuilt from a checkpoint, with its data: what `samtrain eval` and `samtrain
+/// sharpness` start from. The file is a samtrain checkpoint (whose metadata names the model
+/// and the data it trained on) or, with a model named, a plain PyTorch `state_dict`
+/// (docs/algorithms.md §7.9). Rank 0 reads the file and broadcasts it.
 public struct CheckpointModel {
     public var model: Sequential
     public var train: Dataset
     public var test: Dataset
     public var step: Int
-    /// Where the data was read from (`--data`, else the directory the run trained on).
+    /// Where the data was read from (`--data`, else where the run trained, else the default).
     public var dataDirectory: String
+    /// What a state_dict load did (nil for a samtrain checkpoint read by its metadata).
+    public var report: StateDict.Report?
+
+    /// Where the weights and the data come from.
+    public struct Source: Sendable {
+        public var checkpoint: String
+        /// The model of a plain state_dict (nil: the checkpoint's metadata names it).
+        public var model: Architecture?
+        public var dataset: DatasetKind?
+        public var data: String?
+        public var testSubset: Int?
+
+        public init(checkpoint: String, model: Architecture? = nil, dataset: DatasetKind? = nil, data: String? = nil, testSubset: Int? = nil) {
+            self.checkpoint = checkpoint
+            self.model = model
+            self.dataset = dataset
+            self.data = data
+            self.testSubset = testSubset
+        }
+    }
 
     public static func load(checkpoint path: String, dataDirectory: String?, world: Communicator) throws -> CheckpointModel {
+        try load(Source(checkpoint: path, data: dataDirectory), world: world)
+    }
+
+    public static func load(_ source: Source, world: Communicator) throws -> CheckpointModel {
+        let path = source.checkpoint
         let bytes = try world.agree { () -> [UInt8] in
             guard world.isCoordinator else { return [] }
             guard let data = FileManager.default.contents(atPath: path) else {
@@ -19,20 +46,40 @@ public struct CheckpointModel {
             return [UInt8](data)
         }
         let shared = world.broadcast(bytes: bytes)
-        let checkpoint = try world.agree { try Checkpoint(bytes: shared, source: path) }
-        let settings = (checkpoint.metadata["settings"].flatMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) } as? [String: String]) ?? [:]
-        return try world.agree {
+        var loaded = try world.agree { () -> CheckpointModel in
+            if let architecture = source.model {
+                // A plain state_dict: the data says the shape and class count, the file must fit.
+                let state = try StateDict(bytes: shared, source: path)
+                let kind = source.dataset ?? .fashionMNIST
+                let directory = source.data ?? DatasetKind.defaultDirectory
+                let (train, test) = try kind.load(data: directory).splits
+                try architecture.check(imageShape: test.imageShape, classes: test.classes, source: directory)
+                let model = architecture.build(inputShape: test.imageShape, classes: test.classes)
+                let report = try state.load(into: model, named: architecture.rawValue, freshHead: false)
+                return CheckpointModel(model: model, train: train, test: test, step: 0, dataDirectory: directory, report: report)
+            }
+            let checkpoint: Checkpoint
+            do { checkpoint = try Checkpoint(bytes: shared, source: path) } catch {
+                // A valid safetensors file that is no samtrain checkpoint: most likely a state_dict.
+                if let plain = try? SafeTensors.decodeArrays(shared, source: path), plain.metadata["format"] != "samtrain-checkpoint" {
+                    throw SAMTrainError("--checkpoint \(path): not a samtrain checkpoint (its metadata names no samtrain format); for a plain PyTorch state_dict, name its model with --model")
+                }
+                throw error
+            }
+            let settings = (checkpoint.metadata["settings"].flatMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) } as? [String: String]) ?? [:]
             guard let name = settings["model"] else { throw SAMTrainError("\(path): the checkpoint's metadata names no model") }
             let architecture = try Architecture.named(name)
-            let kind = try DatasetKind.named(settings["dataset"] ?? "fashion-mnist")
+            let kind = try source.dataset ?? DatasetKind.named(settings["dataset"] ?? "fashion-mnist")
             // --data, else where the run read its data, else Fashion-MNIST's default.
-            let directory = dataDirectory ?? checkpoint.metadata["data"] ?? DatasetKind.defaultDirectory
-            let (train, test) = try kind.load(directory: directory)
+            let directory = source.data ?? checkpoint.metadata["data"] ?? DatasetKind.defaultDirectory
+            let (train, test) = try kind.load(data: directory).splits
             try architecture.check(imageShape: test.imageShape, classes: test.classes, source: directory)
-            let model = architecture.build(inputShape: [test.channels, test.height, test.width], classes: test.classes)
+            let model = architecture.build(inputShape: test.imageShape, classes: test.classes)
             try checkpoint.restore(into: model, optimizer: nil, source: path)
             return CheckpointModel(model: model, train: train, test: test, step: try checkpoint.count("step", source: path, required: false) ?? 0,
                                    dataDirectory: directory)
         }
+        if let n = source.testSubset { loaded.test = loaded.test.prefix(n) }
+        return loaded
     }
 }

@@ -25,6 +25,10 @@ public final class Trainer {
     let watchdog: Watchdog?
     /// Rank 0's lock on `--out` (nil elsewhere and without `--out`).
     let outLock: DirectoryLock?
+    /// What config.json records of the data (classes, normalization, class names).
+    let dataDescription: [String: Any]
+    /// What config.json records of the `--init` file (path, SHA-256, what was loaded).
+    var initialWeightsDescription: [String: Any]?
     /// Time spent on progress lines, metrics records and checkpoints (the coordinator's
     /// overhead: what a run without them would not spend), per epoch.
     var coordinatorSeconds = 0.0
@@ -52,10 +56,12 @@ public final class Trainer {
         }
 
         // Data: every rank reads the files itself (a shared filesystem, or a copy per host).
-        let (train, allTest) = try world.agree {
-            try c.data.dataset.load(directory: c.data.data, trainSubset: c.data.trainSubset,
+        let loaded = try world.agree {
+            try c.data.dataset.load(data: c.data.data, trainSubset: c.data.trainSubset,
                                     labelNoise: c.data.labelNoise, seed: c.batches.seed)
         }
+        let (train, allTest) = loaded.splits
+        dataDescription = loaded.description
         let test = c.data.testSubset.map { allTest.prefix($0) } ?? allTest
         self.train = train
         self.test = test
@@ -69,6 +75,18 @@ public final class Trainer {
         let architecture = c.model.model
         try world.agree { try architecture.check(imageShape: train.imageShape, classes: train.classes, source: c.data.data) }
         model = architecture.build(inputShape: [train.channels, train.height, train.width], classes: train.classes)
+        // A fresh run starts from the seed, and from --init's weights where they fit (before
+        // anything is written: a file that does not fit ends the run with nothing in --out).
+        if c.run.resume == nil {
+            if world.isCoordinator { model.initialize(seed: c.batches.seed) }
+            if let file = c.model.initialWeights {
+                let model = model, log = log
+                initialWeightsDescription = try world.agree {
+                    try world.isCoordinator ? Self.loadInitialWeights(file, into: model, named: architecture.rawValue,
+                                                                       exclude: c.model.initExclude, log: log) : nil
+                }
+            }
+        }
         let epochs = c.batches.epochs
         stepsPerEpoch = train.count / batchSize
         totalSteps = min(stepsPerEpoch * epochs, c.run.maxSteps ?? Int.max)
@@ -92,13 +110,9 @@ public final class Trainer {
                                      directory: out.map { CheckpointDirectory(path: $0, keep: c.run.keep) },
                                      log: log, watchdog: watchdog)
 
-        // Parameters: from a checkpoint, or initialized from the seed on rank 0; then
+        // Parameters: restored from a checkpoint, or as initialized above on rank 0; then
         // broadcast, so that every replica starts bit-identical.
-        if let resume = c.run.resume {
-            globalStep = try checkpoints.restore(from: resume)
-        } else if world.isCoordinator {
-            model.initialize(seed: c.batches.seed)
-        }
+        if let resume = c.run.resume { globalStep = try checkpoints.restore(from: resume) }
         world.broadcast(model.store.values)
         // A resumed rank keeps the BatchNorm statistics it restored (its own, see saveCheckpoint).
         if c.run.resume == nil { world.broadcast(model.store.buffers) }
@@ -121,6 +135,10 @@ public final class Trainer {
             }
         }
         log.info("augmentation: \(d.effectiveAugment.rawValue)\(d.effectiveAugment == .cropFlip ? " (zero-pad \(Augmentation.padding), random \(train.height)×\(train.width) crop, horizontal flip ½)" : ""), cutout \(d.cutout > 0 ? "\(d.cutout)×\(d.cutout)" : "off")\(augmentation == nil ? "" : " (training set only)")")
+        if let source = loaded.normalizationSource, let n = train.normalization {
+            let values = { (v: [Float]) in v.map { String(format: "%.4f", $0) }.joined(separator: ", ") }
+            log.info("normalization: mean (\(values(n.mean))), std (\(values(n.std))), \(source.rawValue)\(loaded.classNames.map { "; classes \($0.joined(separator: ", "))" } ?? "")")
+        }
         if d.labelNoise > 0 {
             log.info(String(format: "label noise: %d of %d training labels replaced by another class (%.4f)",
                             train.corruptedLabels, train.count, Double(train.corruptedLabels) / Double(train.count)))
@@ -278,8 +296,25 @@ public final class Trainer {
             "steps_per_epoch": stepsPerEpoch,
             "total_steps": totalSteps,
             "corrupted_labels": train.corruptedLabels,
+            "data": dataDescription,
             "versions": Versions.all,
-        ]
+        ].merging(initialWeightsDescription.map { ["init": $0] } ?? [:]) { a, _ in a }
+    }
+
+    /// Rank 0: loads `--init`'s weights over the seeded initialization, prints what it
+    /// loaded, started fresh and ignored, and returns what config.json records.
+    static func loadInitialWeights(_ path: String, into model: Sequential, named name: String, exclude: String?,
+                                   log: Reporter) throws -> [String: Any] {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw SAMTrainError("--init \(path): cannot read the file (missing or unreadable)")
+        }
+        let bytes = [UInt8](data)
+        let report = try StateDict(bytes: bytes, source: "--init \(path)")
+            .load(into: model, named: name, exclude: exclude, freshHead: true)
+        let sha = SHA256Digest.hex(bytes)
+        log.info("init: \(path) (sha256 \(sha.prefix(16))…): " + report.lines.joined(separator: "; "))
+        return ["file": path, "sha256": sha, "loaded": report.loaded.count,
+                "fresh": report.fresh.map(\.name), "ignored": report.ignored.map(\.name)]
     }
 }
 

@@ -106,7 +106,7 @@ final class CIFARTests: XCTestCase {
 
     func testCIFAR10ReadsBackExactPixelsAndLabels() throws {
         try CIFARFiles.patterned(.cifar10, to: dir, layout: small)
-        let (train, test) = try DatasetKind.cifar10.load(directory: dir.path, cifarLayout: small)
+        let (train, test) = try DatasetKind.cifar10.load(data: dir.path, cifarLayout: small).splits
         XCTAssertEqual([train.count, test.count, train.channels, train.height, train.width, train.classes], [20, 4, 3, 32, 32, 10])
         let pixels = try XCTUnwrap(train.pixels), testPixels = try XCTUnwrap(test.pixels)
         for f in 0..<5 {
@@ -124,7 +124,7 @@ final class CIFARTests: XCTestCase {
 
     func testCIFAR100UsesTheFineLabels() throws {
         try CIFARFiles.patterned(.cifar100, to: dir, layout: small)
-        let (train, test) = try DatasetKind.cifar100.load(directory: dir.path, cifarLayout: small)
+        let (train, test) = try DatasetKind.cifar100.load(data: dir.path, cifarLayout: small).splits
         XCTAssertEqual([train.count, test.count, train.classes, test.classes], [12, 5, 100, 100])
         XCTAssertEqual(train.labels, (0..<12).map { Int32(CIFARFiles.label(0, $0, classes: 100)) })
         XCTAssertEqual(test.labels, (0..<5).map { Int32(CIFARFiles.label(1, $0, classes: 100)) })
@@ -138,7 +138,7 @@ final class CIFARTests: XCTestCase {
         for kind in [DatasetKind.cifar10, .cifar100] {
             let sub = dir.appendingPathComponent(kind.rawValue)
             try CIFARFiles.patterned(kind, to: sub, layout: small)
-            let (train, _) = try kind.load(directory: sub.path, cifarLayout: small)
+            let (train, _) = try kind.load(data: sub.path, cifarLayout: small).splits
             let (mean, std): ([Float], [Float]) = kind == .cifar10 ? ([0.4914, 0.4822, 0.4465], [0.2470, 0.2435, 0.2616])
                                                                   : ([0.5071, 0.4865, 0.4409], [0.2673, 0.2564, 0.2762])
             XCTAssertEqual(train.normalization?.mean, mean)
@@ -164,7 +164,7 @@ final class CIFARTests: XCTestCase {
     /// before: `Float(b) * (1/(255·std)) − mean/std`, so recorded results do not move.
     func testFashionMNISTNormalizationIsUnchanged() throws {
         try Subprocess.requireFashionMNIST()
-        let (train, test) = try DatasetKind.fashionMNIST.load(directory: Subprocess.fashionMNIST)
+        let (train, test) = try DatasetKind.fashionMNIST.load(data: Subprocess.fashionMNIST).splits
         let scale: Float = 1 / (255 * 0.3530), shift: Float = 0.2860 / 0.3530
         for d in [train, test] {
             let pixels = try XCTUnwrap(d.pixels)
@@ -198,13 +198,13 @@ final class CIFARTests: XCTestCase {
         var d = try fresh("truncated")
         var path = d.appendingPathComponent("data_batch_3.bin")
         try Data(try Data(contentsOf: path).prefix(expected - 100)).write(to: path)
-        expectError(try DatasetKind.cifar10.load(directory: d.path, cifarLayout: small),
+        expectError(try DatasetKind.cifar10.load(data: d.path, cifarLayout: small),
                     [path.path, "\(expected - 100) bytes", "4 records × 3073 bytes = \(expected) bytes", "truncated"])
         // Extra bytes.
         d = try fresh("extra")
         path = d.appendingPathComponent("test_batch.bin")
         try (try Data(contentsOf: path) + Data([1, 2, 3])).write(to: path)
-        expectError(try DatasetKind.cifar10.load(directory: d.path, cifarLayout: small),
+        expectError(try DatasetKind.cifar10.load(data: d.path, cifarLayout: small),
                     [path.path, "\(expected + 3) bytes", "= \(expected) bytes", "3 extra bytes"])
         // Label 10 in CIFAR-10, record 2.
         d = try fresh("label")
@@ -212,33 +212,33 @@ final class CIFARTests: XCTestCase {
         var bytes = [UInt8](try Data(contentsOf: path))
         bytes[2 * recordBytes] = 10
         try Data(bytes).write(to: path)
-        expectError(try DatasetKind.cifar10.load(directory: d.path, cifarLayout: small), [path.path, "record 2", "label 10", "0–9"])
+        expectError(try DatasetKind.cifar10.load(data: d.path, cifarLayout: small), [path.path, "record 2", "label 10", "0–9"])
         // Fine label 100 in CIFAR-100, record 4.
         d = try fresh("fine", .cifar100)
         path = d.appendingPathComponent("test.bin")
         bytes = [UInt8](try Data(contentsOf: path))
         bytes[4 * 3074 + 1] = 100
         try Data(bytes).write(to: path)
-        expectError(try DatasetKind.cifar100.load(directory: d.path, cifarLayout: small), [path.path, "record 4", "fine label 100", "0–99"])
+        expectError(try DatasetKind.cifar100.load(data: d.path, cifarLayout: small), [path.path, "record 4", "fine label 100", "0–99"])
         // Missing file: named, with where the data comes from.
         d = try fresh("missing")
         try FileManager.default.removeItem(at: d.appendingPathComponent("data_batch_5.bin"))
-        expectError(try DatasetKind.cifar10.load(directory: d.path, cifarLayout: small),
+        expectError(try DatasetKind.cifar10.load(data: d.path, cifarLayout: small),
                     [d.path + "/data_batch_5.bin", "missing file", "binary version", "cifar-10-binary.tar.gz", "unpacked"])
         expectError(try DatasetKind.cifar10.checkFiles(directory: d.path, cifarLayout: small), ["data_batch_5.bin", "missing"])
         // The real layout refuses small files, exactly.
         let good = try fresh("good")
-        expectError(try DatasetKind.cifar10.load(directory: good.path),
+        expectError(try DatasetKind.cifar10.load(data: good.path),
                     ["data_batch_1.bin", "\(expected) bytes", "10000 records × 3073 bytes = 30730000 bytes"])
-        expectError(try DatasetKind.cifar10.load(directory: dir.path + "/nowhere"), ["--data \(dir.path)/nowhere", "no such directory", "binary version"])
+        expectError(try DatasetKind.cifar10.load(data: dir.path + "/nowhere"), ["--data \(dir.path)/nowhere", "no such directory", "binary version"])
     }
 
     /// `--data` may name the folder holding the unpacked `cifar-10-batches-bin/` or `cifar-100-binary/`.
     func testTheTarballsFolderOneLevelDownIsFound() throws {
         try CIFARFiles.patterned(.cifar10, to: dir.appendingPathComponent("cifar-10-batches-bin"), layout: small)
         try CIFARFiles.patterned(.cifar100, to: dir.appendingPathComponent("cifar-100-binary"), layout: small)
-        XCTAssertEqual(try DatasetKind.cifar10.load(directory: dir.path, cifarLayout: small).train.count, 20)
-        XCTAssertEqual(try DatasetKind.cifar100.load(directory: dir.path, cifarLayout: small).train.count, 12)
+        XCTAssertEqual(try DatasetKind.cifar10.load(data: dir.path, cifarLayout: small).train.count, 20)
+        XCTAssertEqual(try DatasetKind.cifar100.load(data: dir.path, cifarLayout: small).train.count, 12)
         try DatasetKind.cifar100.checkFiles(directory: dir.path, cifarLayout: small)
     }
 
@@ -246,7 +246,7 @@ final class CIFARTests: XCTestCase {
         XCTAssertEqual(DatasetKind.allCases.map(\.rawValue), ["fashion-mnist", "mnist", "cifar10", "cifar100"])
         expectError(try DatasetKind.named("cifar-10"), ["--dataset cifar-10", "unknown dataset", "fashion-mnist, mnist, cifar10, cifar100"])
         // --data left at Fashion-MNIST's default: say that CIFAR needs --data.
-        expectError(try DatasetKind.cifar10.load(directory: DatasetKind.defaultDirectory), ["--dataset cifar10 needs --data DIR", "default"])
+        expectError(try DatasetKind.cifar10.load(data: DatasetKind.defaultDirectory), ["--dataset cifar10 needs --data DIR", "default"])
         var c = try TrainingConfiguration.defaults
         XCTAssertEqual(c.data.effectiveAugment, .none)
         c.data.dataset = .cifar100
@@ -257,15 +257,15 @@ final class CIFARTests: XCTestCase {
     func testLabelNoiseOnCIFAR100StaysInRange() throws {
         let layout = CIFARLayout(cifar10RecordsPerFile: 1, cifar100TrainRecords: 1000, cifar100TestRecords: 3)
         try CIFARFiles.patterned(.cifar100, to: dir, layout: layout)
-        let clean = try DatasetKind.cifar100.load(directory: dir.path, cifarLayout: layout).train
-        let (noisy, test) = try DatasetKind.cifar100.load(directory: dir.path, trainSubset: 800, labelNoise: 0.25, seed: 9, cifarLayout: layout)
+        let clean = try DatasetKind.cifar100.load(data: dir.path, cifarLayout: layout).train
+        let (noisy, test) = try DatasetKind.cifar100.load(data: dir.path, trainSubset: 800, labelNoise: 0.25, seed: 9, cifarLayout: layout).splits
         XCTAssertEqual(noisy.count, 800)
         XCTAssertEqual(noisy.corruptedLabels, 200)
         XCTAssertEqual(zip(clean.labels, noisy.labels).filter { $0 != $1 }.count, 200)
         XCTAssertTrue(noisy.labels.allSatisfy { $0 >= 0 && $0 < 100 })
         XCTAssertGreaterThan(Set(noisy.labels).count, 90)
         XCTAssertEqual(test.corruptedLabels, 0)
-        let again = try DatasetKind.cifar100.load(directory: dir.path, trainSubset: 800, labelNoise: 0.25, seed: 9, cifarLayout: layout).train
+        let again = try DatasetKind.cifar100.load(data: dir.path, trainSubset: 800, labelNoise: 0.25, seed: 9, cifarLayout: layout).train
         XCTAssertEqual(again.labels, noisy.labels)
     }
 

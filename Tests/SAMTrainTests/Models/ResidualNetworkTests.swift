@@ -105,12 +105,14 @@ final class ResidualNetworkTests: XCTestCase {
         }
     }
 
-    /// torch, installed from PyPI when missing (skips with the reason where it cannot be).
-    static func requireTorch() throws {
-        if try Subprocess.run("/usr/bin/env", ["python3", "-c", "import torch, numpy"]).status == 0 { return }
-        let install = try Subprocess.run("/usr/bin/env", ["python3", "-m", "pip", "install", "-q", "torch", "numpy"], timeout: 1200)
-        if try Subprocess.run("/usr/bin/env", ["python3", "-c", "import torch, numpy"]).status != 0 {
-            throw XCTSkip("PyTorch is not installable here (pip install torch: \(install.stderr.suffix(300)))")
+    /// torch (and the `also` modules), installed from PyPI when missing (skips with the
+    /// reason where they cannot be).
+    static func requireTorch(also extra: [String] = []) throws {
+        let check = "import torch, numpy" + extra.map { ", " + $0 }.joined()
+        if try Subprocess.run("/usr/bin/env", ["python3", "-c", check]).status == 0 { return }
+        let install = try Subprocess.run("/usr/bin/env", ["python3", "-m", "pip", "install", "-q", "torch", "numpy"] + extra, timeout: 1200)
+        if try Subprocess.run("/usr/bin/env", ["python3", "-c", check]).status != 0 {
+            throw XCTSkip("PyTorch is not installable here (pip install torch numpy \(extra.joined(separator: " ")): \(install.stderr.suffix(300)))")
         }
     }
 

@@ -84,10 +84,10 @@ final class HostileInputTests: XCTestCase {
         defer { try? FileManager.default.removeItem(at: dir) }
         try MNISTFiles.write(to: dir, train: (4, 14), test: (2, 28))
         expectError([dir.path, "training images are 1×14×14", "test images are 1×28×28"]) {
-            _ = try DatasetKind.fashionMNIST.load(directory: dir.path)
+            _ = try DatasetKind.fashionMNIST.load(data: dir.path)
         }
         try MNISTFiles.write(to: dir, train: (4, 2), test: (2, 2))
-        let (train, _) = try DatasetKind.fashionMNIST.load(directory: dir.path)
+        let (train, _) = try DatasetKind.fashionMNIST.load(data: dir.path).splits
         expectError([dir.path, "1×2×2", "--model cnn", "≥ 4"]) {
             try Architecture.cnn.check(imageShape: train.imageShape, classes: train.classes, source: dir.path)
         }
