@@ -243,8 +243,8 @@ final class CIFARTests: XCTestCase {
     }
 
     func testDatasetNamesAndTheDefaultDataDirectory() throws {
-        XCTAssertEqual(DatasetKind.allCases.map(\.rawValue), ["fashion-mnist", "mnist", "cifar10", "cifar100"])
-        expectError(try DatasetKind.named("cifar-10"), ["--dataset cifar-10", "unknown dataset", "fashion-mnist, mnist, cifar10, cifar100"])
+        XCTAssertEqual(DatasetKind.allCases.map(\.rawValue), ["fashion-mnist", "mnist", "cifar10", "cifar100", "arrays"])
+        expectError(try DatasetKind.named("cifar-10"), ["--dataset cifar-10", "unknown dataset", "fashion-mnist, mnist, cifar10, cifar100, arrays"])
         // --data left at Fashion-MNIST's default: say that CIFAR needs --data.
         expectError(try DatasetKind.cifar10.load(data: DatasetKind.defaultDirectory), ["--dataset cifar10 needs --data DIR", "default"])
         var c = try TrainingConfiguration.defaults
@@ -375,7 +375,7 @@ final class CIFARCommandLineTests: XCTestCase {
         let missing = try damaged("missing", "data_batch_5.bin") { $0 = [] }
         try expectFailure(train + [missing], naming: ["data_batch_5.bin", "missing file", "binary version"])
         try expectFailure(["train", "--dataset", "cifar100", "--model", "mlp"], naming: ["--dataset cifar100 needs --data DIR"])
-        try expectFailure(["train", "--dataset", "cifar1000"], naming: ["'cifar1000'", "--dataset", "'cifar10' or 'cifar100'"])
+        try expectFailure(["train", "--dataset", "cifar1000"], naming: ["'cifar1000'", "--dataset", "'cifar100' or 'arrays'"])
         try expectFailure(["train", "--dataset", "cifar10", "--data", CIFARCommandLineTests.good.path, "--augment", "flip"], naming: ["'flip'", "--augment", "crop-flip"])
         try expectFailure(["train", "--cutout=-2"], naming: ["--cutout -2"])
     }

@@ -11,7 +11,7 @@ final class SettingsTests: XCTestCase {
     func testResultDefiningKeysFollowTheDeclarations() throws {
         let c = try TrainCommand.configuration(arguments: ["--sam", "gsam"])
         XCTAssertEqual(Set(c.resultDefiningSettings.keys), [
-            "model", "dataset", "epochs", "batch_size", "lr", "momentum", "nesterov", "weight_decay", "optimizer",
+            "model", "init_exclude", "dataset", "epochs", "batch_size", "lr", "momentum", "nesterov", "weight_decay", "optimizer",
             "schedule", "warmup_steps", "seed", "train_subset", "label_noise", "label_smoothing", "augment", "cutout",
             "sam", "rho", "norm_eps", "scope", "m", "wd_in_ascent", "clip_grad_norm", "sam_every", "sam_from",
             "gsam_alpha", "rho_min",
