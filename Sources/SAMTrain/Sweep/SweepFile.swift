@@ -182,11 +182,32 @@ private struct SweepText: Sendable {
         let bytes = [UInt8](data)
         self.bytes = bytes
         newlines = bytes.indices.filter { bytes[$0] == UInt8(ascii: "\n") }
+        // Every quoted string's first offset, in one pass: a file of thousands of keys is
+        // indexed in linear time, not searched once per key.
+        var first: [String: Int] = [:]
+        var i = 0
+        while i < bytes.count {
+            if bytes[i] == UInt8(ascii: "\"") {
+                var j = i + 1
+                while j < bytes.count, bytes[j] != UInt8(ascii: "\"") { j += bytes[j] == UInt8(ascii: "\\") ? 2 : 1 }
+                if j < bytes.count {
+                    let content = String(decoding: bytes[(i + 1)..<j], as: UTF8.self)
+                    if first[content] == nil { first[content] = i }
+                }
+                i = j + 1
+            } else {
+                i += 1
+            }
+        }
+        firstQuoted = first
     }
+
+    /// The offset of each quoted string's first occurrence (its opening quote).
+    let firstQuoted: [String: Int]
 
     /// The line of the key's first occurrence, quoted (1 when it does not occur).
     func line(of key: String) -> Int {
-        guard let offset = firstOffset(of: Array("\"\(key)\"".utf8)) else { return 1 }
+        guard let offset = firstQuoted[key] else { return 1 }
         // The newlines before it, by bisection.
         var low = 0, high = newlines.count
         while low < high {
@@ -194,18 +215,6 @@ private struct SweepText: Sendable {
             if newlines[middle] < offset { low = middle + 1 } else { high = middle }
         }
         return low + 1
-    }
-
-    private func firstOffset(of pattern: [UInt8]) -> Int? {
-        guard !pattern.isEmpty, pattern.count <= bytes.count else { return nil }
-        return bytes.withUnsafeBufferPointer { text in
-            pattern.withUnsafeBufferPointer { p in
-                for i in 0...(text.count - p.count) where text[i] == p[0] && memcmp(text.baseAddress! + i, p.baseAddress!, p.count) == 0 {
-                    return i
-                }
-                return nil
-            }
-        }
     }
 }
 
