@@ -1,7 +1,6 @@
-import Glibc
-
 /// The exact GELU, y = x·Φ(x) = ½·x·(1 + erf(x/√2)) (PyTorch's `nn.GELU()`, timm's ViT MLP;
-/// not the tanh approximation; docs/algorithms.md §7). ∂y/∂x = Φ(x) + x·φ(x).
+/// not the tanh approximation; docs/algorithms.md §7). ∂y/∂x = Φ(x) + x·φ(x). erf and exp are
+/// `fastErf` and `fastExp` (float32-accurate, and the loops vectorize).
 ///
 /// The layer keeps a reference to its input for the backward pass: the input must not change
 /// between `forward` and `backward`.
@@ -18,7 +17,8 @@ public final class GELU: Layer {
         input = x
         output.resize(x.shape)
         let p = x.data, q = output.data
-        for i in 0..<x.count { q[i] = 0.5 * p[i] * (1 + erff(p[i] * Float(0.5).squareRoot())) }
+        let invSqrt2 = Float(0.5).squareRoot()
+        for i in 0..<x.count { q[i] = 0.5 * p[i] * (1 + fastErf(p[i] * invSqrt2)) }
         return output
     }
 
@@ -31,8 +31,8 @@ public final class GELU: Layer {
         let invSqrt2 = Float(0.5).squareRoot(), invSqrt2Pi = 1 / Float(2 * Double.pi).squareRoot()
         for i in 0..<input.count {
             let xi = x[i]
-            let cdf = 0.5 * (1 + erff(xi * invSqrt2))
-            d[i] = g[i] * (cdf + xi * invSqrt2Pi * expf(-0.5 * xi * xi))
+            let cdf = 0.5 * (1 + fastErf(xi * invSqrt2))
+            d[i] = g[i] * (cdf + xi * invSqrt2Pi * fastExp(-0.5 * xi * xi))
         }
         return inputGradient
     }

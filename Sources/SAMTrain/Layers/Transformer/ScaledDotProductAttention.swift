@@ -1,5 +1,4 @@
 import CBLAS
-import Glibc
 
 /// The attention of a multi-head self-attention layer, between its qkv and output
 /// projections: [N, T, 3d] → [N, T, d]. Column `s·d + h·(d/heads) + e` of the input is element
@@ -99,7 +98,7 @@ public final class ScaledDotProductAttention: Layer {
 func softmaxInPlace(_ p: UnsafeMutablePointer<Float>, _ count: Int) {
     var m = -Float.infinity
     for j in 0..<count { m = max(m, p[j]) }
-    for j in 0..<count { p[j] = expf(p[j] - m) }
+    for j in 0..<count { p[j] = fastExp(p[j] - m) }
     let inv = 1 / laneSum(p, count)
     for j in 0..<count { p[j] *= inv }
 }
