@@ -4,9 +4,24 @@ import CBLAS
 /// for a single example (micro-shards of m = 1) through sgemv and sger, which read W once
 /// instead of packing it first. A single example's ∂W can stay the outer product of its
 /// factors, and W a base plus such a product (`RankOneGradients`).
+///
+/// A token-wise Linear (`tokenwise`, the transformers' qkv, proj, fc1, fc2) maps the last axis
+/// of [N, T, inputs] to [N, T, outputs]: one sgemm over all N·T rows. One example is then T
+/// rows, its ∂W a sum of T outer products, so such a layer is never factored (docs/algorithms.md §7).
 public final class Linear: Layer {
+    /// How `initialize(using:)` draws the tensors.
+    public enum Initialization: Sendable, Equatable {
+        /// PyTorch's default: weight and bias uniform in ±1/√fan_in.
+        case pytorch
+        /// timm's ViT default: weight truncated normal (timm's absolute bounds ±2), bias 0.
+        case truncatedNormal(std: Float)
+    }
+
     public let inputs: Int
     public let outputs: Int
+    /// Whether the layer maps the last axis of [N, T, inputs] (see above).
+    public let tokenwise: Bool
+    public let initialization: Initialization
     unowned let store: ParameterStore
     let weight: Int
     let bias: Int?
@@ -16,13 +31,17 @@ public final class Linear: Layer {
     private let output = Tensor(shape: [0])
     private let inputGradient = Tensor(shape: [0])
 
-    public init(store: ParameterStore, name: String, inputs: Int, outputs: Int, bias: Bool = true) {
+    public init(store: ParameterStore, name: String, inputs: Int, outputs: Int, bias: Bool = true,
+                tokenwise: Bool = false, initialization: Initialization = .pytorch) {
         self.store = store
         self.inputs = inputs
         self.outputs = outputs
+        self.tokenwise = tokenwise
+        self.initialization = initialization
         weight = store.addParameter("\(name).weight", shape: [outputs, inputs], role: .weight)
         self.bias = bias ? store.addParameter("\(name).bias", shape: [outputs], role: .bias) : nil
-        store.rankOne.register(slot: weight, rows: outputs, columns: inputs)
+        // One example = one row only when the layer is not token-wise.
+        if !tokenwise { store.rankOne.register(slot: weight, rows: outputs, columns: inputs) }
     }
 
     /// The weight's unperturbed values and the rank-one offset s·u·vᵀ on top of them, during a
@@ -35,15 +54,30 @@ public final class Linear: Layer {
     public var parameterIndices: [Int] { [weight] + (bias.map { [$0] } ?? []) }
 
     public func initialize(using rng: inout SplitMix64) {
-        store.initializeLikePyTorch(weight: weight, bias: bias, fanIn: inputs, using: &rng)
+        switch initialization {
+        case .pytorch:
+            store.initializeLikePyTorch(weight: weight, bias: bias, fanIn: inputs, using: &rng)
+        case .truncatedNormal(let std):
+            let w = store.value(weight)
+            for i in 0..<(outputs * inputs) { w[i] = rng.truncatedNormal(std: std) }
+            if let bias { store.value(bias).update(repeating: 0, count: outputs) }
+        }
     }
 
     public func forward(_ x: Tensor, mode: PassMode) -> Tensor {
-        let n = x.shape[0]
-        precondition(x.count == n * inputs, "Linear expects \(inputs) inputs per example, got shape \(x.shape)")
+        // n: the rows of the products (examples, or examples × tokens when token-wise).
+        let n: Int
+        if tokenwise {
+            precondition(x.shape.count >= 2 && x.shape.last == inputs, "token-wise Linear expects [..., \(inputs)], got shape \(x.shape)")
+            n = x.count / inputs
+            output.resize(Array(x.shape.dropLast()) + [outputs])
+        } else {
+            n = x.shape[0]
+            precondition(x.count == n * inputs, "Linear expects \(inputs) inputs per example, got shape \(x.shape)")
+            output.resize([n, outputs])
+        }
         input = x
         self.mode = mode
-        output.resize([n, outputs])
         let y = output.data
         if let bias {
             let b = store.value(bias)
@@ -68,7 +102,7 @@ public final class Linear: Layer {
     }
 
     public func backward(_ gradOutput: Tensor, inputGradient needed: Bool) -> Tensor? {
-        let n = gradOutput.shape[0]
+        let n = gradOutput.count / outputs
         let g = gradOutput.data
         // ∂W += gᵀ·x ; ∂b += Σ_rows g
         if !mode.wantsGradient(weight) {
@@ -106,6 +140,10 @@ public final class Linear: Layer {
         return inputGradient
     }
 
-    public func forwardFLOPsPerExample(inputShape: [Int]) -> Double { 2 * Double(inputs * outputs) }
-    public func outputShape(for inputShape: [Int]) -> [Int] { [outputs] }
+    public func forwardFLOPsPerExample(inputShape: [Int]) -> Double {
+        2 * Double(inputs * outputs) * Double(tokenwise ? inputShape.dropLast().reduce(1, *) : 1)
+    }
+    public func outputShape(for inputShape: [Int]) -> [Int] {
+        tokenwise ? Array(inputShape.dropLast()) + [outputs] : [outputs]
+    }
 }

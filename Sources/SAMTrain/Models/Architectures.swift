@@ -6,6 +6,8 @@ public enum Architecture: String, CaseIterable, Sendable {
     case wrn16_8 = "wrn16-8"
     case wrn28_10 = "wrn28-10"
     case resnet18
+    case vitT4 = "vit-t4"
+    case vitS4 = "vit-s4"
 
     /// The input shape the bench times (docs/algorithms.md §12) and a model is built for by
     /// default: the Fashion-MNIST models take 1×28×28, the residual networks CIFAR's 3×32×32.
@@ -69,16 +71,30 @@ public enum Architecture: String, CaseIterable, Sendable {
         case .wrn28_10:
             return WideResNet.build(depth: 28, widen: 10, inputShape: inputShape, classes: classes, convolution: convolution)
         case .resnet18: return ResNet18.build(inputShape: inputShape, classes: classes, convolution: convolution)
+        case .vitT4, .vitS4:
+            return VisionTransformer.build(configuration: transformer!, inputShape: inputShape, classes: classes,
+                                           convolution: convolution)
         }
     }
 
-    /// The smallest image side the model can take: each 2×2 pooling or stride-2 stage halves it,
+    /// The vision transformers' shape (nil: a convolutional or fully connected model).
+    public var transformer: VisionTransformer.Configuration? {
+        switch self {
+        case .vitT4: .tiny4
+        case .vitS4: .small4
+        default: nil
+        }
+    }
+
+    /// The smallest image side the model can take (a ViT: one patch; see `check` for the rest):
+    /// each 2×2 pooling or stride-2 stage halves it,
     /// and the last one must still leave one pixel.
     public var minimumImageSide: Int {
         switch self {
         case .mlp: 1
         case .cnn, .resnet20, .resnet32, .resnet56, .wrn16_8, .wrn28_10: 4
         case .resnet18: 8
+        case .vitT4, .vitS4: transformer!.patch
         }
     }
 
@@ -92,6 +108,9 @@ public enum Architecture: String, CaseIterable, Sendable {
         // mlp's first layer holds inputs × 256 weights: bound it so the model fits in memory.
         guard CheckedSize.product(shape, limit: 1 << 24) != nil else {
             throw SAMTrainError("\(source): images of \(text) are larger than samtrain trains on (at most \(1 << 24) values per image)")
+        }
+        if let transformer, let why = transformer.mismatch(imageShape: shape, model: rawValue) {
+            throw SAMTrainError("\(source): \(why)")
         }
         guard classes >= 2 else { throw SAMTrainError("\(source): \(classes) class(es); a classifier needs at least 2") }
     }

@@ -1,9 +1,9 @@
 /// What a parameter tensor is; ASAM's `weights` scope and SAM-ON select by it.
 public enum ParameterRole: String, Codable, Sendable {
     case weight          // linear and convolution weights
-    case bias            // linear and convolution biases
-    case normWeight      // BatchNorm γ
-    case normBias        // BatchNorm β
+    case bias            // linear and convolution biases; a ViT's cls_token and pos_embed (additive offsets)
+    case normWeight      // BatchNorm and LayerNorm γ
+    case normBias        // BatchNorm and LayerNorm β
 }
 
 /// One named tensor inside a flat buffer: a view given by offset and shape.

@@ -1,3 +1,5 @@
+import Glibc
+
 /// The one random generator of samtrain: SplitMix64. Small, fast, with a state that is a
 /// single UInt64 (easy to checkpoint), and identical on every platform, so that the same
 /// seed gives the same initialization, permutation and label noise everywhere.
@@ -31,6 +33,30 @@ public struct SplitMix64: RandomNumberGenerator {
     /// Uniform in [lo, hi).
     public mutating func uniform(_ lo: Float, _ hi: Float) -> Float {
         lo + (hi - lo) * nextUnitFloat()
+    }
+
+    /// A standard normal draw (Box–Muller's cosine branch, from two 53-bit uniforms). The
+    /// sine branch is not kept, so the state stays one UInt64.
+    public mutating func nextStandardNormal() -> Double {
+        let u1 = Double((next() >> 11) + 1) * 0x1p-53   // (0, 1]: log(u1) is finite
+        let u2 = Double(next() >> 11) * 0x1p-53
+        return (-2 * log(u1)).squareRoot() * cos(2 * Double.pi * u2)
+    }
+
+    /// Normal with the given mean and standard deviation (PyTorch's `nn.init.normal_`).
+    public mutating func normal(mean: Float = 0, std: Float) -> Float {
+        mean + std * Float(nextStandardNormal())
+    }
+
+    /// Normal(mean, std²) restricted to [lower, upper] by redrawing what falls outside: the
+    /// distribution of timm's `trunc_normal_(t, mean, std, a, b)`, whose bounds are absolute
+    /// (a = −2, b = 2 by default, so at std 0.02 effectively untruncated).
+    public mutating func truncatedNormal(mean: Float = 0, std: Float, lower: Float = -2, upper: Float = 2) -> Float {
+        precondition(lower < upper && std > 0, "an empty truncation interval")
+        while true {
+            let x = normal(mean: mean, std: std)
+            if x >= lower && x <= upper { return x }
+        }
     }
 
     /// Uniform integer in [0, n), without modulo bias (Lemire's method).

@@ -130,6 +130,89 @@ final class FiniteDifferenceTests: XCTestCase {
         }
     }
 
+    // MARK: The vision transformer's layers (docs/algorithms.md §7)
+
+    func testLayerNormOverTheLastAxis() {
+        let store = ParameterStore()
+        check(LayerNorm(store: store, name: "ln", features: 6), store: store, input: randomTensor([2, 3, 6]), h: 5e-3)
+        let flat = ParameterStore()
+        check(LayerNorm(store: flat, name: "ln", features: 5), store: flat, input: randomTensor([4, 5], seed: 9), h: 5e-3)
+    }
+
+    func testGELU() {
+        let x = randomTensor([2, 3, 5])
+        for i in 0..<x.count { x[i] *= 3 }
+        check(GELU(), store: ParameterStore(), input: x)
+    }
+
+    func testTokenwiseLinear() {
+        let store = ParameterStore()
+        let linear = Linear(store: store, name: "fc", inputs: 5, outputs: 4, tokenwise: true)
+        XCTAssertTrue(store.rankOne.factors.isEmpty, "a token-wise Linear is never factored")
+        XCTAssertEqual(linear.outputShape(for: [3, 5]), [3, 4])
+        check(linear, store: store, input: randomTensor([2, 3, 5]))
+    }
+
+    func testPatchEmbedding() {
+        let store = ParameterStore()
+        let layer = PatchEmbedding(store: store, name: "patch_embed.proj", channels: 2, width: 3, patch: 2)
+        XCTAssertEqual(layer.outputShape(for: [2, 4, 6]), [6, 3])
+        check(layer, store: store, input: randomTensor([2, 2, 4, 6]))
+    }
+
+    /// The patch embedding is the P×P stride-P convolution: same output as Conv2d with the
+    /// same weights, read as tokens.
+    func testPatchEmbeddingIsTheStridedConvolution() {
+        let store = ParameterStore()
+        let layer = PatchEmbedding(store: store, name: "p", channels: 3, width: 5, patch: 2)
+        let conv = Conv2d(store: store, name: "c", inChannels: 3, outChannels: 5, kernelSize: 2, stride: 2)
+        store.seal()
+        var rng = SplitMix64(seed: 3)
+        layer.initialize(using: &rng)
+        for i in 0..<(5 * 12) { store.value(conv.weightIndex)[i] = store.value(layer.weightIndex)[i] }
+        for i in 0..<5 { store.value(conv.biasIndex!)[i] = store.value(layer.biasIndex)[i] }
+        let x = randomTensor([2, 3, 4, 6])
+        let tokens = layer.forward(x, mode: .eval).array
+        let y = conv.forward(x, mode: .eval)   // [2, 5, 2, 3]
+        for n in 0..<2 { for c in 0..<5 { for t in 0..<6 {
+            XCTAssertEqual(tokens[(n * 6 + t) * 5 + c], y[(n * 5 + c) * 6 + t], accuracy: 1e-5)
+        } } }
+    }
+
+    func testTokenEmbedding() {
+        let store = ParameterStore()
+        let layer = TokenEmbedding(store: store, tokens: 3, width: 4)
+        XCTAssertEqual(layer.outputShape(for: [3, 4]), [4, 4])
+        check(layer, store: store, input: randomTensor([2, 3, 4]))
+    }
+
+    func testMultiHeadSelfAttention() {
+        let store = ParameterStore()
+        let layer = MultiHeadSelfAttention(store: store, name: "attn", width: 8, heads: 2)
+        check(layer, store: store, input: randomTensor([2, 5, 8]), h: 5e-3)
+        XCTAssertEqual(store.parameters.map(\.name), ["attn.qkv.weight", "attn.qkv.bias", "attn.proj.weight", "attn.proj.bias"])
+    }
+
+    func testTransformerBlock() {
+        let store = ParameterStore()
+        let block = TransformerBlock(store: store, name: "blocks.0", width: 8, heads: 2)
+        check(block, store: store, input: randomTensor([2, 5, 8]), h: 5e-3)
+    }
+
+    func testClassTokenHead() {
+        let store = ParameterStore()
+        let head = ClassTokenHead(store: store, width: 6, classes: 3)
+        XCTAssertEqual(head.outputShape(for: [4, 6]), [3])
+        check(head, store: store, input: randomTensor([2, 4, 6]), h: 5e-3)
+    }
+
+    /// A whole tiny ViT (depth 2, d 8, 2 heads, patch 2 on 1×4×4): input and every parameter.
+    func testWholeTinyVisionTransformer() {
+        let configuration = VisionTransformer.Configuration(width: 8, depth: 2, heads: 2, patch: 2)
+        let model = VisionTransformer.build(configuration: configuration, inputShape: [1, 4, 4], classes: 3)
+        check(LayerChain(model.layers), store: model.store, input: randomTensor([2, 1, 4, 4]), h: 5e-3)
+    }
+
     func testCrossEntropyGradientAndValue() {
         for smoothing: Float in [0, 0.1] {
             let loss = SoftmaxCrossEntropy(labelSmoothing: smoothing)
@@ -167,5 +250,17 @@ final class FiniteDifferenceTests: XCTestCase {
         XCTAssertEqual(v.loss, (0 + 2e4 + log(2.0)) / 2, accuracy: 1e-2)
         XCTAssertTrue(grad.array.allSatisfy(\.isFinite))
         XCTAssertEqual(v.correct, 1)
+    }
+}
+
+/// A model's layers as one layer, for checking a whole model with `check`.
+final class LayerChain: LayerContainer {
+    let sublayers: [Layer]
+    init(_ layers: [Layer]) { sublayers = layers }
+    func initialize(using rng: inout SplitMix64) { for layer in sublayers { layer.initialize(using: &rng) } }
+    func outputShape(for inputShape: [Int]) -> [Int] { sublayers.outputShape(for: inputShape) }
+    func forward(_ input: Tensor, mode: PassMode) -> Tensor { sublayers.forward(input, mode: mode) }
+    func backward(_ gradOutput: Tensor, inputGradient: Bool) -> Tensor? {
+        sublayers.backward(gradOutput, inputGradient: inputGradient, profile: nil)
     }
 }

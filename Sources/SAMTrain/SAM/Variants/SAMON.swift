@@ -18,7 +18,7 @@ public final class SAMON: SAMVariant {
 
     public func check(model: Sequential) throws {
         guard model.store.parameters.contains(where: { SAMON.isNormalization($0.role) }) else {
-            throw SAMTrainError("--sam samon perturbs only normalization layers, and this model has none; pick a model with BatchNorm (cnn, the ResNets)")
+            throw SAMTrainError("--sam samon perturbs only normalization layers, and this model has none; pick a model with BatchNorm or LayerNorm (cnn, the ResNets, the ViTs)")
         }
     }
 
