@@ -137,11 +137,35 @@ public struct StateDict {
         }
         if !wrongType.isEmpty { problems.append("\(wrongType.count) integer tensor(s) where floats are needed: \(Report.list(wrongType, limit: 6))") }
         if !unexpected.isEmpty { problems.append("\(unexpected.count) tensor(s) the model does not have: \(Report.list(unexpected))") }
+        if !problems.isEmpty, let depth = Self.depthDifference(file: Array(tensors.keys), model: slots.map(\.0.name)) {
+            problems.insert(depth, at: 0)
+        }
         if !problems.isEmpty {
             let exclusion = missing.isEmpty && unexpected.isEmpty ? "" : "; --init-exclude REGEX starts matching tensors fresh"
             throw SAMTrainError("\(source): does not fit --model \(modelName): " + problems.joined(separator: "; ") + exclusion)
         }
         return report
+    }
+
+    /// "the file has 6 blocks.K modules, the model 12": the depth a file was saved at, when it
+    /// differs (a repeated module is a name component that is a number, as in `blocks.6.attn`).
+    static func depthDifference(file: [String], model: [String]) -> String? {
+        func counts(_ names: [String]) -> [String: Set<Int>] {
+            var out: [String: Set<Int>] = [:]
+            for name in names {
+                let parts = name.split(separator: ".")
+                guard let i = parts.firstIndex(where: { Int($0) != nil }), i > 0 else { continue }
+                out[parts[..<i].joined(separator: "."), default: []].insert(Int(parts[i])!)
+            }
+            return out
+        }
+        let theirs = counts(file), ours = counts(model)
+        for prefix in ours.keys.sorted() {
+            if let n = theirs[prefix]?.count, n != ours[prefix]!.count {
+                return "the file has \(n) \(prefix).K modules, the model \(ours[prefix]!.count) (saved at another depth?)"
+            }
+        }
+        return nil
     }
 
     /// `--init-exclude`'s pattern, or one clear error.

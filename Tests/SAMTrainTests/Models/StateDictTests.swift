@@ -115,3 +115,26 @@ final class StateDictTests: XCTestCase {
         XCTAssertTrue(report.lines.joined().contains("optimizer.*, samtrain.*"), "\(report.lines)")
     }
 }
+
+/// A ViT state_dict of another depth or width: one message naming the mismatch.
+final class VisionTransformerStateDictTests: XCTestCase {
+    func state(_ configuration: VisionTransformer.Configuration) -> SafeTensorsFile {
+        .stateDict(of: VisionTransformer.build(configuration: configuration, inputShape: [1, 28, 28], classes: 10))
+    }
+
+    func testAnotherDepthOrWidthIsNamed() throws {
+        let target = Architecture.vitT4.build(inputShape: [1, 28, 28], classes: 10)
+        let shallow = VisionTransformer.Configuration(width: 192, depth: 6, heads: 3, patch: 4)
+        XCTAssertThrowsError(try StateDict(bytes: state(shallow).encoded(), source: "vit6.safetensors")
+            .load(into: target, named: "vit-t4", freshHead: true)) { error in
+            let message = (error as! SAMTrainError).message
+            XCTAssertTrue(message.contains("the file has 6 blocks.K modules, the model 12") && message.contains("blocks.6.norm1.weight"), message)
+        }
+        let narrow = VisionTransformer.Configuration(width: 96, depth: 12, heads: 3, patch: 4)
+        XCTAssertThrowsError(try StateDict(bytes: state(narrow).encoded(), source: "vit96.safetensors")
+            .load(into: target, named: "vit-t4", freshHead: true)) { error in
+            let message = (error as! SAMTrainError).message
+            XCTAssertTrue(message.contains("cls_token is [1, 1, 96] in the file, [1, 1, 192] in the model"), message)
+        }
+    }
+}
