@@ -15,6 +15,7 @@ struct SAMTrainCommand: ParsableCommand {
     /// only rank 0 prints it; every rank exits non-zero.
     static func main() {
         signal(SIGPIPE, SIG_IGN)
+        FloatingPointMode.flushSubnormals()
         do {
             let arguments = joiningNegativeNumbers(Array(CommandLine.arguments.dropFirst()))
             var command = try parseAsRoot(arguments)

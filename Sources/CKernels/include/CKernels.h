@@ -39,3 +39,8 @@ long samtrain_direct_forward_buffer_count(void);
 void samtrain_direct_conv_weight_gradient(const float *padded, const int32_t *offsets, int K,
                                           const float *packedGradient, int cout, int oh,
                                           int ow, int stride, int pw, float *dw);
+
+// Flushes subnormal floats to zero on the calling thread (x86 MXCSR FTZ and DAZ; nothing
+// elsewhere). A softmax's tail and the gradients behind it reach below 1.2e-38, and every
+// operation on such a value takes a slow microcode assist (docs/algorithms.md §6.7).
+void samtrain_flush_subnormals(void);
