@@ -69,7 +69,7 @@ public final class ResidualBlock: LayerContainer {
         let s = shortcut.forward(shortcutInput == .blockInput ? input : a, mode: mode)
         precondition(m.shape == s.shape, "residual branches disagree: main \(m.shape), shortcut \(s.shape)")
         sum.resize(m.shape)
-        add(m, s, into: sum)
+        sum.setSum(m, s)
         return post.forward(sum, mode: mode)
     }
 
@@ -81,7 +81,7 @@ public final class ResidualBlock: LayerContainer {
             let fromMain = main.backward(dSum, inputGradient: true, profile: profile)!
             let fromShortcut = shortcut.backward(dSum, inputGradient: true, profile: profile)!
             preGradient.resize(fromMain.shape)
-            add(fromMain, fromShortcut, into: preGradient)
+            preGradient.setSum(fromMain, fromShortcut)
             return pre.backward(preGradient, inputGradient: wantsInput, profile: profile)
         case .blockInput:
             // The branches meet at x: the shortcut's gradient (computed first: an identity
@@ -91,14 +91,8 @@ public final class ResidualBlock: LayerContainer {
             let throughPre = fromMain.flatMap { pre.isEmpty ? $0 : pre.backward($0, inputGradient: wantsInput, profile: profile) }
             guard wantsInput, let throughPre, let fromShortcut else { return nil }
             inputGradient.resize(inputShape)
-            add(throughPre, fromShortcut, into: inputGradient)
+            inputGradient.setSum(throughPre, fromShortcut)
             return inputGradient
         }
-    }
-
-    private func add(_ a: Tensor, _ b: Tensor, into out: Tensor) {
-        precondition(a.count == b.count && out.count == a.count, "gradient shape mismatch")
-        let x = a.data, y = b.data, z = out.data
-        for i in 0..<out.count { z[i] = x[i] + y[i] }
     }
 }

@@ -43,6 +43,13 @@ public final class Tensor {
 
     public func zero() { data.update(repeating: 0, count: count) }
 
+    /// self = a + b, element by element (a residual add and its gradient); all three one size.
+    public func setSum(_ a: Tensor, _ b: Tensor) {
+        precondition(a.count == b.count && count == a.count, "sum of tensors of different sizes")
+        let x = a.data, y = b.data, z = data
+        for i in 0..<count { z[i] = x[i] + y[i] }
+    }
+
     public func copy(from other: Tensor) {
         resize(other.shape)
         data.update(from: other.data, count: count)

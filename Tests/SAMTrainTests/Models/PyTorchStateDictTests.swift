@@ -101,41 +101,15 @@ final class PyTorchStateDictTests: XCTestCase {
         def forward(self, x):
             return self.fc(F.adaptive_avg_pool2d(self.layers(F.relu(self.bn1(self.conv1(x)))), 1).flatten(1))
 
-    class WideBlock(nn.Module):   # xternalz/WideResNet-pytorch, dropout 0
-        def __init__(self, i, o, stride):
-            super().__init__()
-            self.bn1 = nn.BatchNorm2d(i); self.relu1 = nn.ReLU(); self.conv1 = nn.Conv2d(i, o, 3, stride, 1, bias=False)
-            self.bn2 = nn.BatchNorm2d(o); self.relu2 = nn.ReLU(); self.conv2 = nn.Conv2d(o, o, 3, 1, 1, bias=False)
-            self.equalInOut = i == o
-            self.convShortcut = None if self.equalInOut else nn.Conv2d(i, o, 1, stride, 0, bias=False)
-        def forward(self, x):
-            if not self.equalInOut: x = self.relu1(self.bn1(x)); out = x
-            else: out = self.relu1(self.bn1(x))
-            out = self.conv2(self.relu2(self.bn2(self.conv1(out))))
-            return (x if self.equalInOut else self.convShortcut(x)) + out
-    class NetworkBlock(nn.Module):
-        def __init__(self, n, i, o, stride):
-            super().__init__(); self.layer = nn.Sequential(*[WideBlock(i if k == 0 else o, o, stride if k == 0 else 1) for k in range(n)])
-        def forward(self, x): return self.layer(x)
-    class WideResNet(nn.Module):
-        def __init__(self, depth=16, k=8):
-            super().__init__()
-            n = (depth - 4) // 6; widths = [16, 16 * k, 32 * k, 64 * k]
-            self.conv1 = nn.Conv2d(c, 16, 3, 1, 1, bias=False)
-            self.block1 = NetworkBlock(n, widths[0], widths[1], 1)
-            self.block2 = NetworkBlock(n, widths[1], widths[2], 2)
-            self.block3 = NetworkBlock(n, widths[2], widths[3], 2)
-            self.bn1 = nn.BatchNorm2d(widths[3]); self.relu = nn.ReLU(); self.fc = nn.Linear(widths[3], 10)
-        def forward(self, x):
-            out = self.relu(self.bn1(self.block3(self.block2(self.block1(self.conv1(x))))))
-            return self.fc(F.adaptive_avg_pool2d(out, 1).flatten(1))
+    \#(ResidualNetworkTests.wideResNetPython)
+    def wrn16_8(): return WideResNet(16, 8, c=c)
 
     def vit():   # timm's own module, as the peer builds it
         from timm.models.vision_transformer import VisionTransformer
         return VisionTransformer(img_size=h, patch_size=4, in_chans=c, num_classes=10, embed_dim=192, depth=12,
                                  num_heads=3, mlp_ratio=4.0, qkv_bias=True, class_token=True, global_pool="token")
 
-    net = {"cnn": cnn, "resnet20": ResNet20, "wrn16-8": WideResNet, "vit-t4": vit}[name]()
+    net = {"cnn": cnn, "resnet20": ResNet20, "wrn16-8": wrn16_8, "vit-t4": vit}[name]()
     # A few SGD steps in train mode: weights and BatchNorm running statistics leave their defaults.
     rng = np.random.default_rng(1)
     opt = torch.optim.SGD(net.parameters(), lr=0.05, momentum=0.9)

@@ -126,40 +126,7 @@ final class ResidualNetworkTests: XCTestCase {
     name, blob_path, index_path, mode, peer = sys.argv[1:6]
     sys.path.insert(0, peer)
 
-    class WideBlock(nn.Module):
-        def __init__(self, i, o, stride):
-            super().__init__()
-            self.bn1 = nn.BatchNorm2d(i); self.relu1 = nn.ReLU()
-            self.conv1 = nn.Conv2d(i, o, 3, stride, 1, bias=False)
-            self.bn2 = nn.BatchNorm2d(o); self.relu2 = nn.ReLU()
-            self.conv2 = nn.Conv2d(o, o, 3, 1, 1, bias=False)
-            self.equalInOut = i == o
-            self.convShortcut = None if self.equalInOut else nn.Conv2d(i, o, 1, stride, 0, bias=False)
-        def forward(self, x):
-            if not self.equalInOut: x = self.relu1(self.bn1(x)); out = x
-            else: out = self.relu1(self.bn1(x))
-            out = self.conv2(self.relu2(self.bn2(self.conv1(out))))
-            return (x if self.equalInOut else self.convShortcut(x)) + out
-    class NetworkBlock(nn.Module):
-        def __init__(self, n, i, o, stride):
-            super().__init__()
-            self.layer = nn.Sequential(*[WideBlock(i if k == 0 else o, o, stride if k == 0 else 1) for k in range(n)])
-        def forward(self, x): return self.layer(x)
-    class WideResNet(nn.Module):
-        def __init__(self, depth, k, classes=10):
-            super().__init__()
-            n = (depth - 4) // 6; w = [16, 16 * k, 32 * k, 64 * k]
-            self.conv1 = nn.Conv2d(3, 16, 3, 1, 1, bias=False)
-            self.block1 = NetworkBlock(n, w[0], w[1], 1)
-            self.block2 = NetworkBlock(n, w[1], w[2], 2)
-            self.block3 = NetworkBlock(n, w[2], w[3], 2)
-            self.bn1 = nn.BatchNorm2d(w[3]); self.relu = nn.ReLU()
-            self.fc = nn.Linear(w[3], classes)
-        def forward(self, x):
-            out = self.block3(self.block2(self.block1(self.conv1(x))))
-            out = self.relu(self.bn1(out))
-            return self.fc(F.adaptive_avg_pool2d(out, 1).flatten(1))
-
+    \#(ResidualNetworkTests.wideResNetPython)
     class BasicBlock(nn.Module):
         def __init__(self, i, o, stride):
             super().__init__()
@@ -209,5 +176,43 @@ final class ResidualNetworkTests: XCTestCase {
         net.train(mode == "train")
         logits = net(x)
     print(json.dumps({"shapes": shapes, "logits": logits.flatten().tolist()}))
+    """#
+
+    /// xternalz/WideResNet-pytorch's wide ResNet (dropout 0) in Python, `WideResNet(depth, k,
+    /// classes, c)`: the module samtrain's wrn models follow (shared by the PyTorch tests).
+    static let wideResNetPython = #"""
+    class WideBlock(nn.Module):
+        def __init__(self, i, o, stride):
+            super().__init__()
+            self.bn1 = nn.BatchNorm2d(i); self.relu1 = nn.ReLU()
+            self.conv1 = nn.Conv2d(i, o, 3, stride, 1, bias=False)
+            self.bn2 = nn.BatchNorm2d(o); self.relu2 = nn.ReLU()
+            self.conv2 = nn.Conv2d(o, o, 3, 1, 1, bias=False)
+            self.equalInOut = i == o
+            self.convShortcut = None if self.equalInOut else nn.Conv2d(i, o, 1, stride, 0, bias=False)
+        def forward(self, x):
+            if not self.equalInOut: x = self.relu1(self.bn1(x)); out = x
+            else: out = self.relu1(self.bn1(x))
+            out = self.conv2(self.relu2(self.bn2(self.conv1(out))))
+            return (x if self.equalInOut else self.convShortcut(x)) + out
+    class NetworkBlock(nn.Module):
+        def __init__(self, n, i, o, stride):
+            super().__init__()
+            self.layer = nn.Sequential(*[WideBlock(i if k == 0 else o, o, stride if k == 0 else 1) for k in range(n)])
+        def forward(self, x): return self.layer(x)
+    class WideResNet(nn.Module):
+        def __init__(self, depth, k, classes=10, c=3):
+            super().__init__()
+            n = (depth - 4) // 6; w = [16, 16 * k, 32 * k, 64 * k]
+            self.conv1 = nn.Conv2d(c, 16, 3, 1, 1, bias=False)
+            self.block1 = NetworkBlock(n, w[0], w[1], 1)
+            self.block2 = NetworkBlock(n, w[1], w[2], 2)
+            self.block3 = NetworkBlock(n, w[2], w[3], 2)
+            self.bn1 = nn.BatchNorm2d(w[3]); self.relu = nn.ReLU()
+            self.fc = nn.Linear(w[3], classes)
+        def forward(self, x):
+            out = self.block3(self.block2(self.block1(self.conv1(x))))
+            out = self.relu(self.bn1(out))
+            return self.fc(F.adaptive_avg_pool2d(out, 1).flatten(1))
     """#
 }

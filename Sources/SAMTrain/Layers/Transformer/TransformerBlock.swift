@@ -54,10 +54,10 @@ public final class TransformerBlock: LayerContainer {
         profile = mode.profile
         let a = attentionBranch.forward(input, mode: mode)
         afterAttention.resize(input.shape)
-        add(input, a, into: afterAttention)
+        afterAttention.setSum(input, a)
         let m = mlpBranch.forward(afterAttention, mode: mode)
         output.resize(input.shape)
-        add(afterAttention, m, into: output)
+        output.setSum(afterAttention, m)
         return output
     }
 
@@ -66,16 +66,11 @@ public final class TransformerBlock: LayerContainer {
         // The attention branch computes its parameters' gradients even when ∂x is not wanted.
         let fromMLP = mlpBranch.backward(gradOutput, inputGradient: true, profile: profile)!
         middleGradient.resize(gradOutput.shape)
-        add(gradOutput, fromMLP, into: middleGradient)
+        middleGradient.setSum(gradOutput, fromMLP)
         guard let fromAttention = attentionBranch.backward(middleGradient, inputGradient: wantsInput, profile: profile) else { return nil }
         inputGradient.resize(gradOutput.shape)
-        add(middleGradient, fromAttention, into: inputGradient)
+        inputGradient.setSum(middleGradient, fromAttention)
         return inputGradient
     }
 
-    private func add(_ a: Tensor, _ b: Tensor, into out: Tensor) {
-        precondition(a.count == b.count && out.count == a.count, "shape mismatch")
-        let x = a.data, y = b.data, z = out.data
-        for i in 0..<out.count { z[i] = x[i] + y[i] }
-    }
 }
