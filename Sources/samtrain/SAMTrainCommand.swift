@@ -14,9 +14,11 @@ struct SAMTrainCommand: ParsableCommand {
     /// Parses the command line before MPI starts. A bad flag is the same on every rank, so
     /// only rank 0 prints it; every rank exits non-zero.
     static func main() {
+        BLASCore.restartWithFasterKernelsIfNeeded()
         signal(SIGPIPE, SIG_IGN)
         FloatingPointMode.flushSubnormals()
         do {
+            _ = try KernelPath.chosen(environment: ProcessInfo.processInfo.environment)
             let arguments = joiningNegativeNumbers(Array(CommandLine.arguments.dropFirst()))
             var command = try parseAsRoot(arguments)
             if let sam = command as? TakesSAMOptions { try sam.samConfiguration.checkVariantFlags(given: arguments) }

@@ -44,3 +44,50 @@ void samtrain_direct_conv_weight_gradient(const float *padded, const int32_t *of
 // elsewhere). A softmax's tail and the gradients behind it reach below 1.2e-38, and every
 // operation on such a value takes a slow microcode assist (docs/algorithms.md §6.7).
 void samtrain_flush_subnormals(void);
+
+// The vector kernels (elementwise maps and row-wise reductions of the transformers' layers),
+// in three copies compiled from one source: AVX-512, AVX2 + FMA and portable. A process picks
+// one copy at start (docs/algorithms.md §12); the same copy gives the same bits on every run.
+enum {
+    SAMTRAIN_KERNELS_GENERIC = 0,
+    SAMTRAIN_KERNELS_AVX2 = 1,
+    SAMTRAIN_KERNELS_AVX512 = 2,
+};
+
+// Bit p set: this CPU and its OS run path p (cpuid, and XCR0 for the YMM / ZMM state).
+int samtrain_kernel_paths_available(void);
+
+typedef struct {
+    // y = x·Φ(x), the exact GELU; ∂x = ∂y·(Φ(x) + x·φ(x)).
+    void (*gelu_forward)(const float *x, float *y, long n);
+    void (*gelu_backward)(const float *x, const float *dy, float *dx, long n);
+    // Each row of p replaced by its softmax (the row's maximum subtracted first).
+    void (*softmax_rows)(float *p, long rows, long cols);
+    // With P the softmax of each row and g = ∂P on entry: g ← P ⊙ (g − rowsum(P ⊙ g)) = ∂S.
+    void (*softmax_backward_rows)(const float *p, float *g, long rows, long cols);
+    // LayerNorm over rows of d: y = (x − μ)·σ⁻¹·γ + β, stats[2r] = μ, stats[2r+1] = σ⁻¹.
+    void (*layer_norm_forward)(const float *x, const float *gamma, const float *beta, float *y,
+                               float *stats, long rows, long d, float eps);
+    // ∂γ += Σ ∂y·x̂, ∂β += Σ ∂y, ∂x = σ⁻¹·(∂x̂ − mean ∂x̂ − x̂·mean(∂x̂·x̂)); any output may be NULL.
+    void (*layer_norm_backward)(const float *x, const float *dy, const float *gamma,
+                                const float *stats, float *dx, float *dgamma, float *dbeta,
+                                long rows, long d);
+    // out = a + b.
+    void (*add)(const float *a, const float *b, float *out, long n);
+    // sums[j] += Σ_r g[r][j] over a rows × cols matrix (a bias's gradient).
+    void (*add_rows)(const float *g, long rows, long cols, float *sums);
+    // Multi-head self-attention of one example, qkv [T][3d] (column s·d + h·d/heads + e: query,
+    // key, value of head h): P [heads][T][T] = softmax(QKᵀ/√(d/heads)) per head, o [T][d] = P·V
+    // with head h in columns h·d/heads…; scratch holds samtrain_attention_scratch_count floats.
+    void (*attention_forward)(const float *qkv, long T, long d, long heads, float *p, float *o,
+                              float *scratch);
+    // Its backward from P and ∂o [T][d]: ∂qkv [T][3d] (overwritten).
+    void (*attention_backward)(const float *qkv, const float *p, const float *dO, long T, long d,
+                               long heads, float *dqkv, float *scratch);
+} SamtrainVectorKernels;
+
+// Floats of scratch the attention kernels need for T tokens and heads of `headWidth`.
+long samtrain_attention_scratch_count(long tokens, long headWidth);
+
+// The kernels of `path`, or NULL when this CPU cannot run it.
+const SamtrainVectorKernels *samtrain_vector_kernels(int path);

@@ -7,7 +7,8 @@ public enum Versions {
     public static let samtrain = "0.1.0"
 
     public static var all: [String: String] {
-        var v = ["samtrain": samtrain, "openblas": String(cString: openblas_get_config())]
+        var v = ["samtrain": samtrain, "openblas": String(cString: openblas_get_config()),
+                 "kernels": VectorKernels.active.path.rawValue]
         var buffer = [CChar](repeating: 0, count: 8192)
         var length: Int32 = 0
         MPI_Get_library_version(&buffer, &length)

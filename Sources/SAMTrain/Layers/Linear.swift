@@ -117,8 +117,7 @@ public final class Linear: Layer {
                         1, g, Int32(outputs), input.data, Int32(inputs), 1, store.gradient(weight), Int32(inputs))
         }
         if let bias, mode.wantsGradient(bias) {
-            let db = store.gradient(bias)
-            for r in 0..<n { for o in 0..<outputs { db[o] += g[r * outputs + o] } }
+            VectorKernels.active.addRows(g, rows: n, columns: outputs, to: store.gradient(bias))
         }
         guard needed else { return nil }
         inputGradient.resize(input.shape)

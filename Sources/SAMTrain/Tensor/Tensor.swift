@@ -46,8 +46,7 @@ public final class Tensor {
     /// self = a + b, element by element (a residual add and its gradient); all three one size.
     public func setSum(_ a: Tensor, _ b: Tensor) {
         precondition(a.count == b.count && count == a.count, "sum of tensors of different sizes")
-        let x = a.data, y = b.data, z = data
-        for i in 0..<count { z[i] = x[i] + y[i] }
+        VectorKernels.active.add(a.data, b.data, data, count)
     }
 
     public func copy(from other: Tensor) {

@@ -129,8 +129,8 @@ public struct Benchmark {
     /// OpenBLAS's configuration (its build and the core it picked) and samtrain's kernels.
     public static func cpuDescription() -> String {
         let blas = openblas_get_config().map { String(cString: $0) } ?? "OpenBLAS"
-        let own = Conv2d.directKernelsAvailable ? "samtrain kernels AVX2+FMA" : "samtrain kernels off (no AVX2+FMA)"
-        return "\(blas); \(own)"
+        let conv = Conv2d.directKernelsAvailable ? "AVX2+FMA" : "off (no AVX2+FMA)"
+        return "\(blas); samtrain vector kernels \(VectorKernels.active.path.rawValue), direct convolution \(conv)"
     }
 
     /// This process's peak resident set size so far, in MB (Linux reports ru_maxrss in kB).

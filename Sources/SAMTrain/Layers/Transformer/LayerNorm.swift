@@ -18,8 +18,6 @@ public final class LayerNorm: Layer {
     private let inputGradient = Tensor(shape: [0])
     /// Per row, the mean and 1/√(var + eps) of the last forward pass.
     private let statistics = Tensor(shape: [0])
-    /// One row of ∂x̂ = ∂y·γ.
-    private var scratch: [Float]
 
     public init(store: ParameterStore, name: String, features: Int, epsilon: Float = 1e-6) {
         precondition(features > 0)
@@ -28,7 +26,6 @@ public final class LayerNorm: Layer {
         self.epsilon = epsilon
         weightIndex = store.addParameter("\(name).weight", shape: [features], role: .normWeight)
         biasIndex = store.addParameter("\(name).bias", shape: [features], role: .normBias)
-        scratch = Array(repeating: 0, count: features)
     }
 
     /// γ = 1, β = 0 (draws no numbers).
@@ -47,16 +44,9 @@ public final class LayerNorm: Layer {
         let d = features, rows = x.count / d
         output.resize(x.shape)
         statistics.resize([rows, 2])
-        let gamma = store.value(weightIndex), beta = store.value(biasIndex)
-        let stats = statistics.data
-        for r in 0..<rows {
-            let p = x.data + r * d, q = output.data + r * d
-            let mu = laneSum(p, d) / Float(d)
-            let inv = 1 / (laneSquaredDeviations(p, d, mu) / Float(d) + epsilon).squareRoot()
-            stats[2 * r] = mu
-            stats[2 * r + 1] = inv
-            for j in 0..<d { q[j] = (p[j] - mu) * inv * gamma[j] + beta[j] }
-        }
+        VectorKernels.active.layerNormForward(x.data, gamma: store.value(weightIndex), beta: store.value(biasIndex),
+                                              output.data, statistics: statistics.data, rows: rows, features: d,
+                                              epsilon: epsilon)
         return output
     }
 
@@ -67,25 +57,12 @@ public final class LayerNorm: Layer {
         precondition(gradOutput.count == input.count, "gradient shape mismatch")
         let d = features, rows = input.count / d
         if wantsInput { inputGradient.resize(input.shape) }
-        let gamma = store.value(weightIndex)
-        let dGamma = store.gradient(weightIndex), dBeta = store.gradient(biasIndex)
-        let wantsGamma = mode.wantsGradient(weightIndex), wantsBeta = mode.wantsGradient(biasIndex)
-        let stats = statistics.data
-        scratch.withUnsafeMutableBufferPointer { buffer in
-            let dxhat = buffer.baseAddress!
-            for r in 0..<rows {
-                let x = input.data + r * d, dy = gradOutput.data + r * d
-                let mu = stats[2 * r], inv = stats[2 * r + 1]
-                if wantsGamma { for j in 0..<d { dGamma[j] += dy[j] * (x[j] - mu) * inv } }
-                if wantsBeta { for j in 0..<d { dBeta[j] += dy[j] } }
-                guard wantsInput else { continue }
-                for j in 0..<d { dxhat[j] = dy[j] * gamma[j] }
-                let (sum, dot) = laneSumAndDot(dxhat, x, d, mu)
-                let meanDxhat = sum / Float(d), meanDxhatXhat = dot * inv / Float(d)
-                let dx = inputGradient.data + r * d
-                for j in 0..<d { dx[j] = inv * (dxhat[j] - meanDxhat - (x[j] - mu) * inv * meanDxhatXhat) }
-            }
-        }
+        VectorKernels.active.layerNormBackward(
+            input.data, gradOutput.data, gamma: store.value(weightIndex), statistics: statistics.data,
+            dx: wantsInput ? inputGradient.data : nil,
+            dGamma: mode.wantsGradient(weightIndex) ? store.gradient(weightIndex) : nil,
+            dBeta: mode.wantsGradient(biasIndex) ? store.gradient(biasIndex) : nil,
+            rows: rows, features: d)
         return wantsInput ? inputGradient : nil
     }
 }
