@@ -22,6 +22,9 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "OpenBLAS threads per rank.")
     var threads: Int = 1
 
+    @Option(help: ArgumentHelp("Run every pass in chunks of K examples (as train's --micro-batch): peak memory follows K.", valueName: "K"))
+    var microBatch: Int?
+
     @Flag(help: "Print the results as a JSON array (one object per batch size).")
     var json = false
 
@@ -48,7 +51,8 @@ struct BenchCommand: ParsableCommand {
             var results: [Benchmark.Result] = []
             for batch in batchPerRank {
                 let step = StepSettings(sam: samConfiguration, optimizer: optimization.optimizerKind,
-                                        globalBatch: batch * world.size, allreduce: communication.settings)
+                                        globalBatch: batch * world.size, allreduce: communication.settings,
+                                        microBatch: microBatch)
                 var bench = Benchmark(model: model.model, step: step, learningRate: optimization.lr,
                                       steps: steps, warmup: warmup, threads: threads)
                 bench.convolution.lowering = convolution
@@ -65,7 +69,7 @@ struct BenchCommand: ParsableCommand {
 
     static func table(_ r: Benchmark.Result) -> String {
         var lines = [
-            "model \(r.model) (\(r.inputShape.map(String.init).joined(separator: "×")) inputs), \(r.variant) (\(r.scope)), \(r.ranks) rank(s) × \(r.threadsPerRank) thread(s), \(r.batchPerRank) per rank, \(r.steps) steps",
+            "model \(r.model) (\(r.inputShape.map(String.init).joined(separator: "×")) inputs), \(r.variant) (\(r.scope)), \(r.ranks) rank(s) × \(r.threadsPerRank) thread(s), \(r.batchPerRank) per rank\(r.microBatch.map { " in micro-batches of \($0)" } ?? ""), \(r.steps) steps",
             String(format: "images/s          %10.1f", r.imagesPerSecond),
             String(format: "step (median)     %10.2f ms   (mean %.2f ms)", r.medianStepSeconds * 1e3, r.meanStepSeconds * 1e3),
         ]

@@ -8,7 +8,7 @@ public final class SoftmaxCrossEntropy: LogitLoss {
 
     public init(labelSmoothing: Float = 0) { self.labelSmoothing = labelSmoothing }
 
-    public func evaluate(logits: Tensor, labels: [Int32], gradient: Tensor, keepingExampleLosses: Bool) -> LossValue {
+    public func evaluate(logits: Tensor, labels: [Int32], gradient: Tensor, keepingExampleLosses: Bool, meanOver: Int) -> LossValue {
         let n = logits.shape[0], k = logits.shape[1]
         precondition(labels.count == n)
         gradient.resize([n, k])
@@ -32,11 +32,11 @@ public final class SoftmaxCrossEntropy: LogitLoss {
                 let target = j == y ? onTrue : offTrue
                 let logP = Double(row[j]) - logSumExp
                 if target != 0 { loss -= target * logP }
-                grow[j] = Float((exp(logP) - target) / Double(n))
+                grow[j] = Float((exp(logP) - target) / Double(meanOver))
             }
             total += loss
             if keepingExampleLosses { exampleLosses[r] = loss }
         }
-        return LossValue(loss: total / Double(n), correct: correct, exampleLosses: exampleLosses)
+        return LossValue(loss: total / Double(meanOver), correct: correct, exampleLosses: exampleLosses)
     }
 }

@@ -57,3 +57,20 @@ public struct ShardLayout: Equatable, Sendable {
         return below + above
     }
 }
+
+extension ShardLayout {
+    /// Refuses a `--micro-batch` that does not divide a shard's examples on one rank: every
+    /// chunk of a pass holds the same number of examples (with BatchNorm, each chunk's batch
+    /// statistics are used, as PyTorch's gradient accumulation gives).
+    public func check(microBatch: Int?) throws {
+        guard let k = microBatch else { return }
+        guard k >= 1 else { throw SAMTrainError("--micro-batch \(k): must be at least 1") }
+        let scope = groupSize > 1 ? "a shard's \(microShardSize) examples on one rank (--m \(examplesPerPerturbation) over \(groupSize) ranks)"
+            : microShards > 1 ? "a shard's \(microShardSize) examples (--m \(examplesPerPerturbation))"
+            : "the \(microShardSize) examples of a rank's batch"
+        guard k <= microShardSize, microShardSize % k == 0 else {
+            let valid = (1...microShardSize).filter { microShardSize % $0 == 0 }.map(String.init).joined(separator: ", ")
+            throw SAMTrainError("--micro-batch \(k) does not divide \(scope); valid values: \(valid)")
+        }
+    }
+}

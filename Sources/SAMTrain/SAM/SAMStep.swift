@@ -49,7 +49,7 @@ public final class SAMStep: DirectionSink {
     init(model: Sequential, variant: SAMVariant, schedule: AscentSchedule = AscentSchedule(), layout: ShardLayout, world: Communicator,
                 group: Communicator?, optimizer: Optimizer, descentLoss: LogitLoss,
                 weightDecayInLoss: Float = 0, clipGradNorm: Float? = nil,
-                allreduce settings: AllreduceSettings = AllreduceSettings()) {
+                allreduce settings: AllreduceSettings = AllreduceSettings(), microBatch: Int? = nil) {
         self.model = model
         self.variant = variant
         self.schedule = schedule
@@ -60,7 +60,7 @@ public final class SAMStep: DirectionSink {
         direction = FlatBuffer(count: model.store.count)
         allreduce = BucketedAllreduce(communicator: world, parameters: model.store.parameters, settings: settings)
         passes = ShardPasses(model: model, descentLoss: descentLoss, group: group,
-                             weightDecayInLoss: weightDecayInLoss, timer: timer, allreduce: settings)
+                             weightDecayInLoss: weightDecayInLoss, timer: timer, allreduce: settings, microBatch: microBatch)
         variant.prepareState(slots: layout.microShards, parameters: model.store.count)
     }
 

@@ -12,6 +12,12 @@
 /// allreduce to hand each finished parameter to) and returns what it did (`ShardDirection`).
 /// Both group averages and the step's allreduce run in buckets that start while the
 /// backward pass is still going (`BucketedAllreduce`).
+///
+/// With `microBatch` K, every pass runs over the shard in chunks of K examples (memory, not
+/// maths; docs/algorithms.md §6.8): each chunk's loss gradient is that of the shard's mean,
+/// the chunks' parameter gradients add up in the gradient buffer, and only the last chunk's
+/// backward pass hands parameters on (group average, allreduce, weight decay), when they are
+/// complete. Layers keep activations of K examples, not of the shard.
 public final class ShardPasses {
     public let model: Sequential
     public let descentLoss: LogitLoss
@@ -28,6 +34,8 @@ public final class ShardPasses {
     public var recorder: ShardRecorder?
     /// Whether one-example shards keep Linear gradients factored (tests compare both ways).
     public var factorsOneExample = true
+    /// Examples per chunk of a pass (nil: the whole shard at once).
+    public let microBatch: Int?
     /// The group average of a multi-rank shard, bucket by bucket.
     private let groupAllreduce: BucketedAllreduce?
 
@@ -42,10 +50,13 @@ public final class ShardPasses {
     private var perturbedWeights: FlatBuffer
     private let logitGradient = Tensor(shape: [0])
     private let subsetImages = Tensor(shape: [0])
+    private let chunkImages = Tensor(shape: [0])
 
     public init(model: Sequential, descentLoss: LogitLoss, group: Communicator?, weightDecayInLoss: Float,
-                timer: PhaseTimer, allreduce: AllreduceSettings = AllreduceSettings()) {
+                timer: PhaseTimer, allreduce: AllreduceSettings = AllreduceSettings(), microBatch: Int? = nil) {
+        precondition(microBatch.map { $0 > 0 } ?? true, "a micro-batch holds at least one example")
         self.model = model
+        self.microBatch = microBatch
         groupAllreduce = group.map { BucketedAllreduce(communicator: $0, parameters: model.store.parameters, settings: allreduce) }
         self.descentLoss = descentLoss
         self.group = group
@@ -90,14 +101,9 @@ public final class ShardPasses {
         // Every variant starts with this pass: a shard's perturbed results start unset.
         lossAtPerturbed = 0
         epsilonNorm = 0
-        let logits = timer.measure(.forward) { model.forward(shard.images, mode: mode) }
-        let descent = descentLoss.evaluate(logits: logits, labels: shard.labels, gradient: logitGradient,
-                                           keepingExampleLosses: keepingExampleLosses)
-        var ascentValue: LossValue?
-        if let objective {
-            ascentValue = objective.evaluate(logits: logits, labels: shard.labels, gradient: logitGradient)
-        }
-        let direction = backward(groupAverage: groupAverage, target: target, mayAccumulate: false)
+        let (descent, ascentValue, direction) = forwardBackward(
+            shard, mode: mode, objective: objective, keepingExampleLosses: keepingExampleLosses,
+            groupAverage: groupAverage, target: target, mayAccumulate: false)
         lossAtW = descent.loss + weightDecayTerm()
         correctAtW = descent.correct
         if measuresNorms { gradientNorm = gradientSumOfSquares(recording: mode.rankOne.isRecording).squareRoot() }
@@ -241,8 +247,13 @@ public final class ShardPasses {
         writePerturbedWeights(offset)
         model.store.exchangeValues(with: &perturbedWeights)
         defer { model.store.exchangeValues(with: &perturbedWeights) }
-        let logits = timer.measure(.forward) { model.forward(shard.images, mode: .trainFrozenStatistics) }
-        let value = descentLoss.evaluate(logits: logits, labels: shard.labels, gradient: logitGradient, keepingExampleLosses: true)
+        var value = LossValue(loss: 0, correct: 0)
+        for range in chunks(of: shard) {
+            let piece = chunk(shard, range)
+            let logits = timer.measure(.forward) { model.forward(piece.images, mode: .trainFrozenStatistics) }
+            value.add(descentLoss.evaluate(logits: logits, labels: piece.labels, gradient: logitGradient,
+                                           keepingExampleLosses: true, meanOver: shard.count))
+        }
         lossAtPerturbed = value.loss + weightDecayTerm()
         return value.exampleLosses
     }
@@ -280,11 +291,9 @@ public final class ShardPasses {
                                         target: DirectionTarget?) -> (loss: Double, direction: ShardDirection) {
         model.store.exchangeValues(with: &perturbedWeights)
         defer { model.store.exchangeValues(with: &perturbedWeights) }
-        let logits = timer.measure(.forward) { model.forward(shard.images, mode: mode) }
-        let value = descentLoss.evaluate(logits: logits, labels: shard.labels, gradient: logitGradient)
-        let loss = value.loss + weightDecayTerm()
-        let direction = backward(groupAverage: groupAverage, target: target, mayAccumulate: true)
-        return (loss, direction)
+        let (value, _, direction) = forwardBackward(shard, mode: mode, objective: nil, keepingExampleLosses: false,
+                                                    groupAverage: groupAverage, target: target, mayAccumulate: true)
+        return (value.loss + weightDecayTerm(), direction)
     }
 
     /// `0.5·wd·‖w‖²` at the current weights (0 unless `--wd-in-ascent`).
@@ -292,12 +301,16 @@ public final class ShardPasses {
         weightDecayInLoss == 0 ? 0 : 0.5 * Double(weightDecayInLoss) * weights.sumOfSquares()
     }
 
-    /// Backpropagates `logitGradient` at the current weights. As each layer finishes, its
-    /// parameters get their weight-decay term and go to the group average's buckets (a pass
-    /// averaged over the shard's ranks) or, for the direction pass, to the target's sink;
-    /// then the started buckets advance. A group average is complete when this returns.
-    /// Returns where the gradient went.
-    private func backward(groupAverage: Bool, target: DirectionTarget?, mayAccumulate: Bool) -> ShardDirection {
+    /// Forward, loss and backward over the shard, chunk by chunk (one chunk without
+    /// `microBatch`); backpropagates the descent loss, or `objective` when given (the descent
+    /// loss is still evaluated, for the metrics). As each layer of the last chunk's backward
+    /// pass finishes, its parameters get their weight-decay term and go to the group
+    /// average's buckets (a pass averaged over the shard's ranks) or, for the direction pass,
+    /// to the target's sink; then the started buckets advance. A group average is complete
+    /// when this returns. Returns the losses and where the gradient went.
+    private func forwardBackward(_ shard: Shard, mode: PassMode, objective: LogitLoss?, keepingExampleLosses: Bool,
+                                 groupAverage: Bool, target: DirectionTarget?, mayAccumulate: Bool)
+        -> (descent: LossValue, ascent: LossValue?, direction: ShardDirection) {
         let group = groupAverage ? groupAllreduce : nil
         // A direction that is also group-averaged is final only after the group's
         // allreduce: it is returned, and the step reduces it afterwards.
@@ -312,22 +325,57 @@ public final class ShardPasses {
         group?.begin(gradient)
         let g = gradient.data, w = weights.data, wd = weightDecayInLoss
         let slots = parameters
-        timer.measure(.backward) {
-            model.backward(logitGradient, accumulate: accumulated) { finished in
-                for index in finished {
-                    if wd != 0 {
-                        let slot = slots[index]
-                        for i in slot.offset..<(slot.offset + slot.count) { g[i] += wd * w[i] }
+        var descent = LossValue(loss: 0, correct: 0)
+        var ascent: LossValue? = objective.map { _ in LossValue(loss: 0, correct: 0) }
+        let ranges = chunks(of: shard)
+        for (c, range) in ranges.enumerated() {
+            let piece = chunk(shard, range)
+            let logits = timer.measure(.forward) { model.forward(piece.images, mode: mode) }
+            descent.add(descentLoss.evaluate(logits: logits, labels: piece.labels, gradient: logitGradient,
+                                             keepingExampleLosses: keepingExampleLosses, meanOver: shard.count))
+            if let objective {
+                ascent!.add(objective.evaluate(logits: logits, labels: piece.labels, gradient: logitGradient,
+                                               keepingExampleLosses: false, meanOver: shard.count))
+            }
+            let last = c == ranges.count - 1
+            timer.measure(.backward) {
+                // Later chunks add to the earlier ones' gradients.
+                model.backward(logitGradient, accumulate: accumulated || c > 0) { finished in
+                    guard last else { return }
+                    for index in finished {
+                        if wd != 0 {
+                            let slot = slots[index]
+                            for i in slot.offset..<(slot.offset + slot.count) { g[i] += wd * w[i] }
+                        }
+                        group?.ready(slot: index)
+                        sink?.parameterReady(index, accumulated: accumulated)
                     }
-                    group?.ready(slot: index)
-                    sink?.parameterReady(index, accumulated: accumulated)
+                    group?.progress()
+                    sink?.progress()
                 }
-                group?.progress()
-                sink?.progress()
             }
         }
         if let group { timer.measure(.allreduce) { group.finish() } }
-        return ShardDirection(buffer: accumulated ? nil : gradient, streamed: sink != nil)
+        return (descent, ascent, ShardDirection(buffer: accumulated ? nil : gradient, streamed: sink != nil))
+    }
+
+    /// The shard's chunks of `microBatch` examples (a last, smaller one only for ESAM's
+    /// selection, whose size the rules do not fix), or the whole shard.
+    private func chunks(of shard: Shard) -> [Range<Int>] {
+        guard let k = microBatch, k < shard.count else { return [0..<shard.count] }
+        return stride(from: 0, to: shard.count, by: k).map { $0..<min($0 + k, shard.count) }
+    }
+
+    /// Examples `range` of the shard as a batch: the shard itself when that is all of it,
+    /// else a copy (the previous chunk's backward pass is done with the buffer by then).
+    private func chunk(_ shard: Shard, _ range: Range<Int>) -> Shard {
+        if range == 0..<shard.count { return shard }
+        let perExample = shard.images.count / max(shard.count, 1)
+        var shape = shard.images.shape
+        shape[0] = range.count
+        chunkImages.resize(shape)
+        chunkImages.data.update(from: shard.images.data + range.lowerBound * perExample, count: range.count * perExample)
+        return Shard(images: chunkImages, labels: Array(shard.labels[range]))
     }
 }
 

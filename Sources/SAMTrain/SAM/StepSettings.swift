@@ -11,20 +11,23 @@ public struct StepSettings {
     /// B, all ranks together.
     public var globalBatch: Int
     public var allreduce: AllreduceSettings
+    /// Examples per chunk of a pass (`--micro-batch`; nil: whole shards).
+    public var microBatch: Int?
 
     public init(sam: SAMConfiguration, optimizer: OptimizerKind, labelSmoothing: Float? = nil, globalBatch: Int,
-                allreduce: AllreduceSettings = AllreduceSettings()) {
+                allreduce: AllreduceSettings = AllreduceSettings(), microBatch: Int? = nil) {
         self.sam = sam
         self.optimizer = optimizer
         self.labelSmoothing = labelSmoothing
         self.globalBatch = globalBatch
         self.allreduce = allreduce
+        self.microBatch = microBatch
     }
 
     /// A training run's step.
     public init(_ c: TrainingConfiguration) {
         self.init(sam: c.samConfiguration, optimizer: c.optimization.optimizerKind, globalBatch: c.batches.batchSize,
-                  allreduce: c.communication.settings)
+                  allreduce: c.communication.settings, microBatch: c.batches.microBatch)
     }
 }
 
@@ -36,6 +39,7 @@ extension SAMStep {
     /// the optimizer does not decay: the one place that rule is written.
     public static func make(model: Sequential, settings s: StepSettings, world: Communicator) throws -> SAMStep {
         let layout = try world.agree { try ShardLayout(scope: s.sam.scope, globalBatch: s.globalBatch, worldSize: world.size) }
+        try world.agree { try layout.check(microBatch: s.microBatch) }
         let variant = try world.agree { try s.sam.makeVariant() }
         try world.agree { try variant.check(model: model) }
         let inLoss = s.sam.weightDecayInAscent
@@ -45,6 +49,6 @@ extension SAMStep {
                        optimizer: (inLoss ? s.optimizer.withoutWeightDecay : s.optimizer).make(parameterCount: model.store.count),
                        descentLoss: SoftmaxCrossEntropy(labelSmoothing: smoothing),
                        weightDecayInLoss: inLoss ? s.optimizer.weightDecay : 0,
-                       clipGradNorm: s.sam.clipGradNorm, allreduce: s.allreduce)
+                       clipGradNorm: s.sam.clipGradNorm, allreduce: s.allreduce, microBatch: s.microBatch)
     }
 }

@@ -12,6 +12,8 @@ public struct Benchmark {
         public var ranks: Int
         public var threadsPerRank: Int
         public var batchPerRank: Int
+        /// Examples per chunk of a pass (`--micro-batch`), nil for whole shards.
+        public var microBatch: Int?
         public var steps: Int
         public var imagesPerSecond: Double
         public var medianStepSeconds: Double
@@ -115,7 +117,7 @@ public struct Benchmark {
         let passes = ascentShare * sam.options.passesPerStep + (1 - ascentShare)
         let flopsPerImage = net.forwardFLOPsPerExample * 3 * passes
         return Result(model: model.rawValue, variant: step.variant.name, scope: sam.globalScope ? "global" : "shard m \(layout.examplesPerPerturbation)",
-                      ranks: R, threadsPerRank: threads, batchPerRank: batchPerRank, steps: steps,
+                      ranks: R, threadsPerRank: threads, batchPerRank: batchPerRank, microBatch: self.step.microBatch, steps: steps,
                       imagesPerSecond: imagesPerSecond, medianStepSeconds: median,
                       meanStepSeconds: slowest.reduce(0, +) / Double(max(slowest.count, 1)),
                       phaseSeconds: Dictionary(uniqueKeysWithValues: zip(Phase.allCases.map(\.rawValue), slowestPhases)),

@@ -256,7 +256,10 @@ public final class Trainer {
     /// BatchNorm's running statistics averaged across ranks first.
     public func evaluate() -> (loss: Double, accuracy: Double) {
         world.allreduceMean(model.store.buffers)
-        return Evaluation.run(model: model, dataset: test, world: world)
+        // Under --micro-batch the test set goes through the layers K examples at a time too,
+        // so that evaluation does not set the peak memory.
+        return Evaluation.run(model: model, dataset: test, world: world,
+                              chunk: configuration.batches.microBatch ?? Evaluation.defaultChunk)
     }
 
     // MARK: Checkpoints and stop requests

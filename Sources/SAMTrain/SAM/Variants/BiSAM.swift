@@ -91,7 +91,7 @@ public final class BiSAMLowerBoundLoss: LogitLoss {
         }
     }
 
-    public func evaluate(logits: Tensor, labels: [Int32], gradient: Tensor, keepingExampleLosses: Bool) -> LossValue {
+    public func evaluate(logits: Tensor, labels: [Int32], gradient: Tensor, keepingExampleLosses: Bool, meanOver: Int) -> LossValue {
         let n = logits.shape[0], k = logits.shape[1]
         gradient.resize([n, k])
         let z = logits.data, dz = gradient.data
@@ -111,12 +111,12 @@ public final class BiSAMLowerBoundLoss: LogitLoss {
             total += maxA + log(sum)
             var toTrue = 0.0
             for j in 0..<k where j != y {
-                let g = mu * exp(a[j] - maxA) / sum * slope[j] / Double(n)
+                let g = mu * exp(a[j] - maxA) / sum * slope[j] / Double(meanOver)
                 dz[r * k + j] = Float(g)
                 toTrue -= g
             }
             dz[r * k + y] = Float(toTrue)
         }
-        return LossValue(loss: total / Double(n), correct: 0)
+        return LossValue(loss: total / Double(meanOver), correct: 0)
     }
 }
