@@ -27,14 +27,6 @@
         b = _mm256_broadcast_ss(p5); c50 = _mm256_fmadd_ps(b, v0, c50); c51 = _mm256_fmadd_ps(b, v1, c51); \
     } while (0)
 
-int samtrain_direct_kernels_available(void) {
-    static int cached = -1;
-    if (cached < 0) {
-        __builtin_cpu_init();
-        cached = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-    }
-    return cached;
-}
 
 // Packed flipped weights: entry [cb][co·taps + t][c] = W[co][cb + c][taps − 1 − t].
 void samtrain_direct_pack_flipped_weights(const float *w, int cout, int cin, int taps, float *packed) {
@@ -108,9 +100,9 @@ void samtrain_direct_pack(const float *dy, int cout, int positions, float *packe
 long samtrain_direct_forward_buffer_count(void) { return (long)NR * CHUNK_STRIDE; }
 
 __attribute__((target("avx2,fma")))
-void samtrain_direct_conv_forward(const float *padded, const int32_t *offsets, int K,
-                                  const float *packed, int cout, int oh, int ow, int stride,
-                                  int pw, const float *bias, float *y, float *buffer) {
+static void conv_forward_avx2(const float *padded, const int32_t *offsets, int K,
+                              const float *packed, int cout, int oh, int ow, int stride,
+                              int pw, const float *bias, float *y, float *buffer) {
     const int positions = oh * ow;
     for (int cb = 0; cb < cout; cb += NR) {
         const float *wb = packed + (long)cb * K;
@@ -158,9 +150,9 @@ void samtrain_direct_conv_forward(const float *padded, const int32_t *offsets, i
 }
 
 __attribute__((target("avx2,fma")))
-void samtrain_direct_conv_weight_gradient(const float *padded, const int32_t *offsets, int K,
-                                          const float *packedGradient, int cout, int oh,
-                                          int ow, int stride, int pw, float *dw) {
+static void conv_weight_gradient_avx2(const float *padded, const int32_t *offsets, int K,
+                                      const float *packedGradient, int cout, int oh,
+                                      int ow, int stride, int pw, float *dw) {
     const int positions = oh * ow;
     float tile[MR][NR] __attribute__((aligned(32)));
     for (int cb = 0; cb < cout; cb += NR) {
@@ -192,4 +184,111 @@ void samtrain_direct_conv_weight_gradient(const float *padded, const int32_t *of
                 for (int c = 0; c < valid; c++) dw[(long)(cb + c) * K + k0 + i] += tile[i][c];
         }
     }
+}
+
+// ---- AVX-512 -----------------------------------------------------------------------------
+//
+// The same packing (blocks of 16 channels), one 16-channel block per ZMM register. A tile is
+// 8 output positions (forward) or 8 taps (weight gradient) × 16 channels: eight accumulators,
+// as many as the FMA units' latency × throughput needs, and nine loads (one block, eight
+// broadcasts) per eight FMAs. Eight image pointers leave the loop's other registers free.
+#define MR512 8
+
+#define AVX512 "avx512f,avx512vl,avx512bw,avx512dq,evex512,avx2,fma"
+
+__attribute__((target(AVX512)))
+static void conv_forward_avx512(const float *padded, const int32_t *offsets, int K,
+                                const float *packed, int cout, int oh, int ow, int stride,
+                                int pw, const float *bias, float *y, float *buffer) {
+    const int positions = oh * ow;
+    for (int cb = 0; cb < cout; cb += NR) {
+        const float *wb = packed + (long)cb * K;
+        const int valid = cout - cb < NR ? cout - cb : NR;
+        int r = 0, x = 0;
+        for (int j0 = 0; j0 < positions; j0 += CHUNK) {
+            const int chunk = positions - j0 < CHUNK ? positions - j0 : CHUNK;
+            for (int t = 0; t < chunk; t += MR512) {
+                const float *a[MR512];
+                for (int i = 0; i < MR512; i++) {
+                    a[i] = padded + (long)stride * ((long)r * pw + x);
+                    if (j0 + t + i + 1 < positions && ++x == ow) { x = 0; r++; }
+                }
+                __m512 c[MR512];
+                for (int i = 0; i < MR512; i++) c[i] = _mm512_setzero_ps();
+                const float *w = wb;
+                for (int k = 0; k < K; k++, w += NR) {
+                    const long o = offsets[k];
+                    const __m512 wk = _mm512_loadu_ps(w);
+                    for (int i = 0; i < MR512; i++) c[i] = _mm512_fmadd_ps(_mm512_set1_ps(a[i][o]), wk, c[i]);
+                }
+                // Channel-major into the buffer: position t + i of channel ch.
+                float tile[MR512][NR] __attribute__((aligned(64)));
+                for (int i = 0; i < MR512; i++) _mm512_store_ps(tile[i], c[i]);
+                for (int ch = 0; ch < NR; ch++) {
+                    float *dst = buffer + ch * CHUNK_STRIDE + t;
+                    for (int i = 0; i < MR512; i++) dst[i] = tile[i][ch];
+                }
+            }
+            for (int ch = 0; ch < valid; ch++) {
+                const float beta = bias ? bias[cb + ch] : 0.0f;
+                float *out = y + (long)(cb + ch) * positions + j0;
+                const float *src = buffer + ch * CHUNK_STRIDE;
+                for (int i = 0; i < chunk; i++) out[i] = src[i] + beta;
+            }
+        }
+    }
+}
+
+__attribute__((target(AVX512)))
+static void conv_weight_gradient_avx512(const float *padded, const int32_t *offsets, int K,
+                                        const float *packedGradient, int cout, int oh,
+                                        int ow, int stride, int pw, float *dw) {
+    float tile[MR512][NR] __attribute__((aligned(64)));
+    for (int cb = 0; cb < cout; cb += NR) {
+        const float *gb = packedGradient + (long)cb * oh * ow;
+        const int valid = cout - cb < NR ? cout - cb : NR;
+        for (int k0 = 0; k0 < K; k0 += MR512) {
+            // A last group of fewer than 8 taps repeats its last tap; the copies are dropped.
+            const float *a[MR512];
+            for (int i = 0; i < MR512; i++) a[i] = padded + offsets[k0 + i < K ? k0 + i : K - 1];
+            __m512 c[MR512];
+            for (int i = 0; i < MR512; i++) c[i] = _mm512_setzero_ps();
+            const float *g = gb;
+            for (int r = 0; r < oh; r++) {
+                const long row = (long)r * stride * pw;
+                for (long xs = row, end = row + (long)ow * stride; xs < end; xs += stride, g += NR) {
+                    const __m512 gk = _mm512_loadu_ps(g);
+                    for (int i = 0; i < MR512; i++) c[i] = _mm512_fmadd_ps(_mm512_set1_ps(a[i][xs]), gk, c[i]);
+                }
+            }
+            for (int i = 0; i < MR512; i++) _mm512_store_ps(tile[i], c[i]);
+            for (int i = 0; i < MR512 && k0 + i < K; i++)
+                for (int ch = 0; ch < valid; ch++) dw[(long)(cb + ch) * K + k0 + i] += tile[i][ch];
+        }
+    }
+}
+
+// ---- The path ------------------------------------------------------------------------------
+
+int samtrain_direct_kernels_available(int path) {
+    return (path == SAMTRAIN_KERNELS_AVX2 || path == SAMTRAIN_KERNELS_AVX512) &&
+           (samtrain_kernel_paths_available() & (1 << path));
+}
+
+void samtrain_direct_conv_forward(int path, const float *padded, const int32_t *offsets, int K,
+                                  const float *packed, int cout, int oh, int ow, int stride,
+                                  int pw, const float *bias, float *y, float *buffer) {
+    if (path == SAMTRAIN_KERNELS_AVX512)
+        conv_forward_avx512(padded, offsets, K, packed, cout, oh, ow, stride, pw, bias, y, buffer);
+    else
+        conv_forward_avx2(padded, offsets, K, packed, cout, oh, ow, stride, pw, bias, y, buffer);
+}
+
+void samtrain_direct_conv_weight_gradient(int path, const float *padded, const int32_t *offsets, int K,
+                                          const float *packedGradient, int cout, int oh,
+                                          int ow, int stride, int pw, float *dw) {
+    if (path == SAMTRAIN_KERNELS_AVX512)
+        conv_weight_gradient_avx512(padded, offsets, K, packedGradient, cout, oh, ow, stride, pw, dw);
+    else
+        conv_weight_gradient_avx2(padded, offsets, K, packedGradient, cout, oh, ow, stride, pw, dw);
 }

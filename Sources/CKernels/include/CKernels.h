@@ -11,8 +11,9 @@
 #define SAMTRAIN_CONV_POSITIONS 6 // output positions per micro-tile
 #define SAMTRAIN_CONV_CHANNELS 16 // output channels per micro-tile (two AVX2 vectors)
 
-// 1 when this CPU runs the AVX2 + FMA kernels (checked once, at run time), else 0.
-int samtrain_direct_kernels_available(void);
+// 1 when the kernels of `path` (SAMTRAIN_KERNELS_AVX2 or _AVX512, below) exist and this CPU
+// runs them, else 0: the portable path has no direct convolution.
+int samtrain_direct_kernels_available(int path);
 
 // Output channels are taken in blocks of 16; a last partial block is zero-padded in the
 // packed operands and its missing channels are never stored.
@@ -30,13 +31,13 @@ void samtrain_direct_pack_flipped_weights(const float *w, int cout, int cin, int
 // every output position (r, x) of an oh × ow output. `packed` comes from
 // samtrain_direct_pack; bias may be NULL; `buffer` holds
 // samtrain_direct_forward_buffer_count() floats of scratch.
-void samtrain_direct_conv_forward(const float *padded, const int32_t *offsets, int K,
+void samtrain_direct_conv_forward(int path, const float *padded, const int32_t *offsets, int K,
                                   const float *packed, int cout, int oh, int ow, int stride,
                                   int pw, const float *bias, float *y, float *buffer);
 long samtrain_direct_forward_buffer_count(void);
 
 // dW[co][k] += Σ_(r,x) packedGradient[co][r·ow + x] · padded[offsets[k] + s·r·pw + s·x].
-void samtrain_direct_conv_weight_gradient(const float *padded, const int32_t *offsets, int K,
+void samtrain_direct_conv_weight_gradient(int path, const float *padded, const int32_t *offsets, int K,
                                           const float *packedGradient, int cout, int oh,
                                           int ow, int stride, int pw, float *dw);
 

@@ -131,8 +131,8 @@ public struct Benchmark {
     /// OpenBLAS's configuration (its build and the core it picked) and samtrain's kernels.
     public static func cpuDescription() -> String {
         let blas = openblas_get_config().map { String(cString: $0) } ?? "OpenBLAS"
-        let conv = Conv2d.directKernelsAvailable ? "AVX2+FMA" : "off (no AVX2+FMA)"
-        return "\(blas); samtrain vector kernels \(VectorKernels.active.path.rawValue), direct convolution \(conv)"
+        let conv = Conv2d.directKernelsAvailable ? "direct convolution" : "convolutions on sgemm"
+        return "\(blas); samtrain kernels \(VectorKernels.active.path.rawValue) (vector, \(conv))"
     }
 
     /// This process's peak resident set size so far, in MB (Linux reports ru_maxrss in kB).

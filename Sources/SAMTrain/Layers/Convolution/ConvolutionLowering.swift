@@ -82,8 +82,8 @@ extension ConvolutionSettings {
         }
     }
 
-    /// Whether this geometry runs on the direct kernels: a CPU with AVX2 + FMA, and a padded
-    /// image small enough for the kernels' 32-bit tap offsets.
+    /// Whether this geometry runs on the direct kernels: the process's kernel path is AVX2 or
+    /// AVX-512, and a padded image is small enough for the kernels' 32-bit tap offsets.
     func usesDirectKernels(_ g: ConvGeometry) -> Bool {
         guard Conv2d.directKernelsAvailable,
               PaddedGrid(g).paddedCount(images: 1) < Int(Int32.max) else { return false }
@@ -95,8 +95,12 @@ extension ConvolutionSettings {
 }
 
 extension Conv2d {
-    /// Whether this CPU runs the direct kernels (AVX2 and FMA).
-    public static var directKernelsAvailable: Bool { samtrain_direct_kernels_available() != 0 }
+    /// Whether the process's kernel path has direct convolution kernels (AVX2 + FMA or
+    /// AVX-512; the portable path lowers every convolution onto sgemm).
+    public static var directKernelsAvailable: Bool { samtrain_direct_kernels_available(directKernelPath) != 0 }
+
+    /// The kernel path the direct convolutions run (docs/algorithms.md §12.3).
+    static var directKernelPath: Int32 { VectorKernels.active.path.code }
 }
 
 extension ConvGeometry {

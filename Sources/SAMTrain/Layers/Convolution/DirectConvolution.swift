@@ -74,7 +74,7 @@ final class DirectConvolution: LoweredConvolution {
         taps.withUnsafeBufferPointer { taps in
             for i in 0..<n {
                 grid.copyInterior(x + i * g.inputSize, images: 1, into: pad)
-                samtrain_direct_conv_forward(pad, taps.baseAddress, Int32(k), packed, Int32(m),
+                samtrain_direct_conv_forward(Conv2d.directKernelPath, pad, taps.baseAddress, Int32(k), packed, Int32(m),
                                              Int32(g.outputHeight), Int32(g.outputWidth), Int32(g.stride),
                                              Int32(grid.paddedWidth), bias, y + i * m * g.outputPlane,
                                              chunkBuffer.data)
@@ -99,7 +99,7 @@ final class DirectConvolution: LoweredConvolution {
                     grid.copyInterior(x + i * g.inputSize, images: 1, into: pad)
                     samtrain_direct_pack(gradOutput + i * cout * plane, Int32(cout), Int32(plane),
                                          packedGradient.data)
-                    samtrain_direct_conv_weight_gradient(pad, taps.baseAddress, Int32(k), packedGradient.data,
+                    samtrain_direct_conv_weight_gradient(Conv2d.directKernelPath, pad, taps.baseAddress, Int32(k), packedGradient.data,
                                                          Int32(cout), Int32(g.outputHeight), Int32(g.outputWidth),
                                                          Int32(g.stride), Int32(grid.paddedWidth), dw)
                 }
