@@ -99,8 +99,14 @@ public struct ModelConfiguration: Sendable {
     /// it, and the last one must still leave one pixel; a ViT: one patch).
     public var minimumImageSide: Int { family.minimumImageSide(name: name) }
 
-    /// The settings' checks that need the name (a ViT's heads against the preset's width).
-    public func validate() throws { try family.validate(name: name) }
+    /// The flags' checks (ArgumentParser runs them on a command line; a configuration built
+    /// in code is checked here), then the ones that need the name (a ViT's heads against the
+    /// preset's width).
+    public func validate() throws {
+        var flags = family
+        try flags.validate()
+        try family.validate(name: name)
+    }
 
     /// Refuses images the model cannot take, naming `source` (the data directory).
     public func check(imageShape shape: [Int], classes: Int, source: String) throws {

@@ -35,11 +35,13 @@ public struct VisionTransformer: ModelFamily {
 
     public init() {}
 
-    /// The largest value of each flag: far beyond any model that trains here, and small
-    /// enough that no size computed from them overflows.
-    static let limits: [(flag: String, limit: Int)] = [("--vit-width", 1 << 16), ("--vit-depth", 1 << 12), ("--vit-heads", 1 << 16),
-                                                        ("--patch-size", 1 << 12), ("--vit-mlp-ratio", 64)]
-    /// The most parameters a ViT's blocks may hold (8 GB of float32 values).
+    /// Each flag with its value and its largest one: far beyond any model that trains here,
+    /// and small enough that no size computed from them overflows.
+    var bounded: [(flag: String, value: Int?, limit: Int)] {
+        [("--vit-width", vitWidth, 1 << 16), ("--vit-depth", vitDepth, 1 << 12), ("--vit-heads", vitHeads, 1 << 16),
+         ("--patch-size", patchSize, 1 << 12), ("--vit-mlp-ratio", vitMlpRatio, 64)]
+    }
+    /// The most weights a ViT's blocks may hold (8 GB of float32 values).
     static let maximumBlockParameters = 1 << 31
 
     /// "vit-t4 192, vit-s4 384", or "4" when the presets agree.
@@ -64,7 +66,7 @@ public struct VisionTransformer: ModelFamily {
 
     /// Each flag given is a whole number from 1 to its limit.
     public func validate() throws {
-        for ((flag, limit), value) in zip(Self.limits, [vitWidth, vitDepth, vitHeads, patchSize, vitMlpRatio]) {
+        for (flag, value, limit) in bounded {
             if let value, !(1...limit).contains(value) { throw SAMTrainError("\(flag) \(value): must be a whole number from 1 to \(limit)") }
         }
     }

@@ -90,6 +90,11 @@ final class VisionTransformerOptionsTests: XCTestCase {
                 XCTAssertTrue("\(e)".contains(fragment), "'\(fragment)' not in \(e)")
             }
         }
+        // A configuration built in code is checked the same way (no division by zero heads).
+        var built = try TrainingConfiguration.defaults
+        built.model.model = .vitT4
+        built.model.families.visionTransformers.vitHeads = 0
+        XCTAssertThrowsError(try built.validate()) { e in XCTAssertTrue("\(e)".contains("--vit-heads 0: must be"), "\(e)") }
         // A patch that does not divide the images, named with the flags given.
         let patch3 = try configuration(["--model", "vit-t4", "--patch-size", "3"])
         XCTAssertThrowsError(try patch3.check(imageShape: [1, 28, 28], classes: 10, source: "data")) { e in
