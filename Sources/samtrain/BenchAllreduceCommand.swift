@@ -112,8 +112,7 @@ struct BenchAllreduceCommand: ParsableCommand {
     /// model against a step measured on these links.
     private func predictions(measured: AllreduceCostModel) -> [Prediction] {
         predict.flatMap { target -> [Prediction] in
-            let architecture = Architecture(rawValue: target.model)!
-            let bytes = Double(4 * architecture.build().store.count)
+            let bytes = Double(4 * Architecture(rawValue: target.model)!.build().store.count)
             let compute = target.stepMilliseconds / 1e3
             return ([8 / measured.beta / 1e9] + linkGbps).enumerated().flatMap { index, gbps in
                 let link = index == 0 ? measured : AllreduceCostModel(gigabitsPerSecond: gbps, alpha: measured.alpha)

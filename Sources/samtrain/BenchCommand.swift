@@ -41,6 +41,8 @@ struct BenchCommand: ParsableCommand {
 
     func validate() throws {
         try samConfiguration.validate()
+        let net = model.configuration
+        try net.check(imageShape: net.defaultInputShape, classes: 10, source: "samtrain bench")
         guard !batchPerRank.isEmpty, batchPerRank.allSatisfy({ $0 > 0 }), steps > 0, warmup >= 0, threads > 0 else {
             throw ValidationError("--batch-per-rank, --steps and --threads must be positive, --warmup ≥ 0")
         }
@@ -53,7 +55,7 @@ struct BenchCommand: ParsableCommand {
                 let step = StepSettings(sam: samConfiguration, optimizer: optimization.optimizerKind,
                                         globalBatch: batch * world.size, allreduce: communication.settings,
                                         microBatch: microBatch)
-                var bench = Benchmark(model: model.model, step: step, learningRate: optimization.lr,
+                var bench = Benchmark(model: model.configuration, step: step, learningRate: optimization.lr,
                                       steps: steps, warmup: warmup, threads: threads)
                 bench.convolution.lowering = convolution
                 let r = try bench.run(world: world)

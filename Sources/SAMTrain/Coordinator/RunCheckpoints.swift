@@ -160,9 +160,20 @@ public final class RunCheckpoints {
             differences.append("ranks: checkpoint \(meta["world_size"] ?? "?"), now \(world.size)")
         }
         let saved = (meta["settings"].flatMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) } as? [String: String]) ?? [:]
-        for (key, now) in configuration.resultDefiningSettings.sorted(by: { $0.key < $1.key }) {
-            let then = saved[key] ?? RunCheckpoints.settingBeforeItExisted[key] ?? "none"
-            if then != now && !(RunCheckpoints.legacyUnset[key] == then && now == "none") {
+        return differences + Self.settingDifferences(saved: saved, now: configuration.resultDefiningSettings)
+    }
+
+    /// The result-defining settings in which a checkpoint's run (`saved`) differs from this one.
+    static func settingDifferences(saved: [String: String], now settings: [String: String]) -> [String] {
+        // A checkpoint written before its model family had flags used the family's defaults
+        // (a ViT: the preset of its --model).
+        let familyDefaults = saved["model"].flatMap(Architecture.init(rawValue:)).map {
+            Dictionary(ModelConfiguration($0).settings.map { ($0.key, $0.value.text) }) { first, _ in first }
+        } ?? [:]
+        var differences: [String] = []
+        for (key, now) in settings.sorted(by: { $0.key < $1.key }) {
+            let then = saved[key] ?? settingBeforeItExisted[key] ?? familyDefaults[key] ?? "none"
+            if then != now && !(legacyUnset[key] == then && now == "none") {
                 differences.append("\(key): checkpoint \(saved[key] ?? "?"), now \(now)")
             }
         }

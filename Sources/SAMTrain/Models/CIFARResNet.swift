@@ -4,7 +4,22 @@
 ///
 /// Parameter names are the `state_dict` keys of the PyTorch reference's module
 /// (`../shared/peer/torch_reference.py`): `conv1`, `bn1`, `layers.K.{conv1,bn1,conv2,bn2}`, `fc`.
-enum CIFARResNet {
+public struct CIFARResNet: ModelFamily {
+    /// Each name's basic blocks per stage, n (the depth is 6n + 2).
+    static let presets: [(name: String, blocks: Int)] = [("resnet20", 3), ("resnet32", 5), ("resnet56", 9)]
+    public static let names = presets.map(\.name)
+    public static let summary = "CIFAR ResNets (He et al.)"
+
+    public init() {}
+
+    /// Stages 2 and 3 halve the side twice.
+    public func minimumImageSide(name: String) -> Int { 4 }
+
+    public func build(name: String, inputShape: [Int], classes: Int, convolution: ConvolutionSettings) -> Sequential {
+        let n = Self.presets.first { $0.name == name }!.blocks
+        return Self.build(blocksPerStage: n, inputShape: inputShape, classes: classes, convolution: convolution)
+    }
+
     static func build(blocksPerStage n: Int, inputShape: [Int], classes: Int,
                       convolution: ConvolutionSettings) -> Sequential {
         let store = ParameterStore()

@@ -5,8 +5,16 @@
 ///
 /// Parameter names are that code's `state_dict` keys: `conv1`, `bn1`,
 /// `layerS.K.{conv1,bn1,conv2,bn2}`, `layerS.K.shortcut.{0,1}`, `linear`.
-enum ResNet18 {
-    static func build(inputShape: [Int], classes: Int, convolution: ConvolutionSettings) -> Sequential {
+public struct ResNet18: ModelFamily {
+    public static let names = ["resnet18"]
+    public static let summary = "CIFAR ResNet-18 (BSAM's and BiSAM's code)"
+
+    public init() {}
+
+    /// Stages 2 to 4 halve the side three times.
+    public func minimumImageSide(name: String) -> Int { 8 }
+
+    public func build(name: String, inputShape: [Int], classes: Int, convolution: ConvolutionSettings) -> Sequential {
         let store = ParameterStore()
         var layers = BasicBlock.stem(store: store, inputs: inputShape[0], width: 64, convolution: convolution)
         var inputs = 64

@@ -1,3 +1,5 @@
+import ArgumentParser
+
 /// Vision transformers (Dosovitskiy et al. 2021), exactly timm's `VisionTransformer` with a
 /// class token, a learned position embedding, pre-norm blocks, LayerNorm eps 1e-6, exact
 /// GELU, no dropout and the head on the class token (docs/algorithms.md §7):
@@ -7,7 +9,102 @@
 /// Tensors carry timm's `state_dict` names and shapes and are registered in its order
 /// (`cls_token`, `pos_embed`, `patch_embed.proj.*`, `blocks.K.*`, `norm.*`, `head.*`), so `head`
 /// is the last: the classifier head that fine-tuning starts fresh.
-public enum VisionTransformer {
+///
+/// The family's flags reshape a preset: `--vit-width`, `--vit-depth`, `--vit-heads`,
+/// `--patch-size`, `--vit-mlp-ratio`, each nil (the preset of `--model`) unless given.
+public struct VisionTransformer: ModelFamily {
+    /// Each name's shape.
+    static let presets: [(name: String, configuration: Configuration)] = [("vit-t4", .tiny4), ("vit-s4", .small4)]
+    public static let names = presets.map(\.name)
+    public static let summary = "vision transformers"
+
+    @Option(help: ArgumentHelp("A vision transformer's token width d (default: --model's preset, \(VisionTransformer.presetValues(\.width))).", valueName: "d"))
+    public var vitWidth: Int?
+
+    @Option(help: ArgumentHelp("A vision transformer's number of blocks (default: --model's preset, \(VisionTransformer.presetValues(\.depth))).", valueName: "n"))
+    public var vitDepth: Int?
+
+    @Option(help: ArgumentHelp("A vision transformer's attention heads, a divisor of the width (default: --model's preset, \(VisionTransformer.presetValues(\.heads))).", valueName: "h"))
+    public var vitHeads: Int?
+
+    @Option(help: ArgumentHelp("A vision transformer's patch side P, a divisor of the image height and width (default: --model's preset, \(VisionTransformer.presetValues(\.patch))).", valueName: "p"))
+    public var patchSize: Int?
+
+    @Option(help: ArgumentHelp("A vision transformer's MLP width ÷ d (default: --model's preset, \(VisionTransformer.presetValues(\.mlpRatio))).", valueName: "r"))
+    public var vitMlpRatio: Int?
+
+    public init() {}
+
+    /// Each flag with its value and its largest one: far beyond any model that trains here,
+    /// and small enough that no size computed from them overflows.
+    var bounded: [(flag: String, value: Int?, limit: Int)] {
+        [("--vit-width", vitWidth, 1 << 16), ("--vit-depth", vitDepth, 1 << 12), ("--vit-heads", vitHeads, 1 << 16),
+         ("--patch-size", patchSize, 1 << 12), ("--vit-mlp-ratio", vitMlpRatio, 64)]
+    }
+    /// The most weights a ViT's blocks may hold (8 GB of float32 values).
+    static let maximumBlockParameters = 1 << 31
+
+    /// "vit-t4 192, vit-s4 384", or "4" when the presets agree.
+    static func presetValues(_ value: KeyPath<Configuration, Int>) -> String {
+        let values = presets.map { $0.configuration[keyPath: value] }
+        return Set(values).count == 1 ? "\(values[0])" : zip(names, values).map { "\($0) \($1)" }.joined(separator: ", ")
+    }
+
+    /// The preset shape of `--model name` (nil: not a vision transformer).
+    public static func preset(_ name: String) -> Configuration? { presets.first { $0.name == name }?.configuration }
+
+    /// The shape of `--model name` with the flags given.
+    public func configuration(name: String) -> Configuration {
+        var c = Self.preset(name)!
+        c.width = vitWidth ?? c.width
+        c.depth = vitDepth ?? c.depth
+        c.heads = vitHeads ?? c.heads
+        c.patch = patchSize ?? c.patch
+        c.mlpRatio = vitMlpRatio ?? c.mlpRatio
+        return c
+    }
+
+    /// Each flag given is a whole number from 1 to its limit.
+    public func validate() throws {
+        for (flag, value, limit) in bounded {
+            if let value, !(1...limit).contains(value) { throw SAMTrainError("\(flag) \(value): must be a whole number from 1 to \(limit)") }
+        }
+    }
+
+    /// The heads divide the width, and the blocks fit in memory.
+    public func validate(name: String) throws {
+        let c = configuration(name: name)
+        if c.width % c.heads != 0 { throw SAMTrainError("--model \(commandLine(name)): \(c.heads) heads do not divide the width \(c.width)") }
+        // Each block holds (4 + 2r)·d² weights (qkv, proj, fc1, fc2).
+        guard CheckedSize.product([c.depth, 4 + 2 * c.mlpRatio, c.width, c.width], limit: Self.maximumBlockParameters) != nil else {
+            throw SAMTrainError("--model \(commandLine(name)): the blocks would hold more than \(Self.maximumBlockParameters) weights")
+        }
+    }
+
+    /// One patch.
+    public func minimumImageSide(name: String) -> Int { configuration(name: name).patch }
+
+    public func mismatch(name: String, imageShape: [Int]) -> String? {
+        configuration(name: name).mismatch(imageShape: imageShape, model: commandLine(name))
+    }
+
+    public func build(name: String, inputShape: [Int], classes: Int, convolution: ConvolutionSettings) -> Sequential {
+        Self.build(configuration: configuration(name: name), inputShape: inputShape, classes: classes, convolution: convolution)
+    }
+
+    public func resolved(name: String) -> VisionTransformer {
+        let c = configuration(name: name)
+        var r = self
+        (r.vitWidth, r.vitDepth, r.vitHeads, r.patchSize, r.vitMlpRatio) = (c.width, c.depth, c.heads, c.patch, c.mlpRatio)
+        return r
+    }
+
+    public func description(name: String, inputShape: [Int]) -> [String: Any] {
+        let c = configuration(name: name)
+        return ["width": c.width, "depth": c.depth, "heads": c.heads, "patch": c.patch, "mlp_ratio": c.mlpRatio,
+                "tokens": (inputShape[1] / c.patch) * (inputShape[2] / c.patch) + 1]
+    }
+
     /// The shape of one vision transformer.
     public struct Configuration: Sendable, Equatable {
         /// Token width d.

@@ -7,7 +7,22 @@
 /// Parameter names are the `state_dict` keys of the reference PyTorch code (xternalz/
 /// WideResNet-pytorch, used by Foret et al.'s and davda54's SAM): `conv1`,
 /// `blockG.layer.K.{bn1,conv1,bn2,conv2,convShortcut}`, `bn1`, `fc`.
-enum WideResNet {
+public struct WideResNet: ModelFamily {
+    /// Each name's depth d and widening factor k (WRN-d-k).
+    static let presets: [(name: String, depth: Int, widen: Int)] = [("wrn16-8", 16, 8), ("wrn28-10", 28, 10)]
+    public static let names = presets.map(\.name)
+    public static let summary = "wide ResNets (Zagoruyko & Komodakis)"
+
+    public init() {}
+
+    /// Groups 2 and 3 halve the side twice.
+    public func minimumImageSide(name: String) -> Int { 4 }
+
+    public func build(name: String, inputShape: [Int], classes: Int, convolution: ConvolutionSettings) -> Sequential {
+        let preset = Self.presets.first { $0.name == name }!
+        return Self.build(depth: preset.depth, widen: preset.widen, inputShape: inputShape, classes: classes, convolution: convolution)
+    }
+
     static func build(depth: Int, widen k: Int, inputShape: [Int], classes: Int,
                       convolution: ConvolutionSettings) -> Sequential {
         precondition((depth - 4) % 6 == 0, "WRN depth is 6n + 4")

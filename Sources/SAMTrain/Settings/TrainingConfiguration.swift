@@ -65,10 +65,11 @@ public struct TrainingConfiguration: ParsableArguments {
         return c
     }
 
-    /// Every setting, declared and resolved: the groups' flags, then the chosen variant's.
+    /// Every setting, declared and resolved: the groups' flags, then the chosen model family's
+    /// (a ViT's shape, its preset filled in) and the chosen variant's.
     public var declaredSettings: [DeclaredSetting] {
         let r = resolved
-        return DeclaredSettings.of(r) + r.samConfiguration.variantSettings
+        return DeclaredSettings.of(r) + r.model.configuration.settings + r.samConfiguration.variantSettings
     }
 
     /// Settings that change what a run computes: a resumed run must agree on all of them.

@@ -39,7 +39,7 @@ public struct Benchmark {
         public var cpu: String
     }
 
-    public var model: Architecture
+    public var model: ModelConfiguration
     /// The step timed: its variant, scope, optimizer and global batch (÷ ranks per rank).
     public var step: StepSettings
     /// The rate of every timed step (GSAM's and BSAM's radii follow it between it and 0).
@@ -51,7 +51,7 @@ public struct Benchmark {
     /// How the net's convolutions run (`bench --convolution`).
     public var convolution = ConvolutionSettings()
 
-    public init(model: Architecture, step: StepSettings, learningRate: Float, steps: Int, warmup: Int, threads: Int) {
+    public init(model: ModelConfiguration, step: StepSettings, learningRate: Float, steps: Int, warmup: Int, threads: Int) {
         self.model = model
         self.step = step
         self.learningRate = learningRate
@@ -63,6 +63,7 @@ public struct Benchmark {
     public func run(world: Communicator) throws -> Result {
         openblas_set_num_threads(Int32(threads))
         let R = world.size, batchPerRank = self.step.globalBatch / R
+        try model.check(imageShape: model.defaultInputShape, classes: 10, source: "samtrain bench")
         let net = model.build(inputShape: model.defaultInputShape, convolution: convolution)
         net.initialize(seed: seed)
         let step = try SAMStep.make(model: net, settings: self.step, world: world)
@@ -116,7 +117,7 @@ public struct Benchmark {
         let ascentShare = Double(sampled) / Double(steps)
         let passes = ascentShare * sam.options.passesPerStep + (1 - ascentShare)
         let flopsPerImage = net.forwardFLOPsPerExample * 3 * passes
-        return Result(model: model.rawValue, variant: step.variant.name, scope: sam.globalScope ? "global" : "shard m \(layout.examplesPerPerturbation)",
+        return Result(model: model.commandLine, variant: step.variant.name, scope: sam.globalScope ? "global" : "shard m \(layout.examplesPerPerturbation)",
                       ranks: R, threadsPerRank: threads, batchPerRank: batchPerRank, microBatch: self.step.microBatch, steps: steps,
                       imagesPerSecond: imagesPerSecond, medianStepSeconds: median,
                       meanStepSeconds: slowest.reduce(0, +) / Double(max(slowest.count, 1)),

@@ -17,13 +17,13 @@ public struct CheckpointModel {
     /// Where the weights and the data come from.
     public struct Source: Sendable {
         public var checkpoint: String
-        /// The model of a plain state_dict (nil: the checkpoint's metadata names it).
-        public var model: Architecture?
+        /// The model of a plain state_dict (nil: the checkpoint's settings give it).
+        public var model: ModelConfiguration?
         public var dataset: DatasetKind?
         public var data: String?
         public var testSubset: Int?
 
-        public init(checkpoint: String, model: Architecture? = nil, dataset: DatasetKind? = nil, data: String? = nil, testSubset: Int? = nil) {
+        public init(checkpoint: String, model: ModelConfiguration? = nil, dataset: DatasetKind? = nil, data: String? = nil, testSubset: Int? = nil) {
             self.checkpoint = checkpoint
             self.model = model
             self.dataset = dataset
@@ -55,7 +55,7 @@ public struct CheckpointModel {
                 let (train, test) = try kind.load(data: directory).splits
                 try architecture.check(imageShape: test.imageShape, classes: test.classes, source: directory)
                 let model = architecture.build(inputShape: test.imageShape, classes: test.classes)
-                let report = try state.load(into: model, named: architecture.rawValue, freshHead: false)
+                let report = try state.load(into: model, named: architecture.commandLine, freshHead: false)
                 return CheckpointModel(model: model, train: train, test: test, step: 0, dataDirectory: directory, report: report)
             }
             let checkpoint: Checkpoint
@@ -67,8 +67,8 @@ public struct CheckpointModel {
                 throw error
             }
             let settings = (checkpoint.metadata["settings"].flatMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) } as? [String: String]) ?? [:]
-            guard let name = settings["model"] else { throw SAMTrainError("\(path): the checkpoint's metadata names no model") }
-            let architecture = try Architecture.named(name)
+            // The model as the run built it: its name and its family's recorded flags (a ViT's shape).
+            let architecture = try ModelConfiguration(recorded: settings, source: path)
             let kind = try source.dataset ?? DatasetKind.named(settings["dataset"] ?? "fashion-mnist")
             // --data, else where the run read its data, else Fashion-MNIST's default.
             let directory = source.data ?? checkpoint.metadata["data"] ?? DatasetKind.defaultDirectory

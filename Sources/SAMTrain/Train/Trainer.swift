@@ -72,7 +72,7 @@ public final class Trainer {
             }
         }
 
-        let architecture = c.model.model
+        let architecture = c.model.configuration
         try world.agree { try architecture.check(imageShape: train.imageShape, classes: train.classes, source: c.data.data) }
         model = architecture.build(inputShape: [train.channels, train.height, train.width], classes: train.classes)
         // A fresh run starts from the seed, and from --init's weights where they fit (before
@@ -82,7 +82,7 @@ public final class Trainer {
             if let file = c.model.initialWeights {
                 let model = model, log = log
                 initialWeightsDescription = try world.agree {
-                    try world.isCoordinator ? Self.loadInitialWeights(file, into: model, named: architecture.rawValue,
+                    try world.isCoordinator ? Self.loadInitialWeights(file, into: model, named: architecture.commandLine,
                                                                        exclude: c.model.initExclude, log: log) : nil
                 }
             }
@@ -122,7 +122,7 @@ public final class Trainer {
         for h in hosts where !seen.contains(h) { seen.append(h) }
         try world.agree { try metrics.writeConfig(environment(hosts: hosts)) }
         let o = c.optimization, d = c.data, layout = step.layout
-        log.info("samtrain: \(architecture.rawValue) (\(model.store.count) parameters) on \(d.dataset.rawValue): \(train.count) train / \(test.count) test examples, \(stepsPerEpoch) steps per epoch")
+        log.info("samtrain: \(architecture.commandLine) (\(model.store.count) parameters) on \(d.dataset.rawValue): \(train.count) train / \(test.count) test examples, \(stepsPerEpoch) steps per epoch")
         log.info("ranks: \(R), hosts: \(seen.joined(separator: ",")); global batch \(batchSize) = \(R) × \(batchSize / R); \(c.run.threads) BLAS thread(s) per rank")
         log.info("optimizer: \(o.optimizer) lr \(o.lr) \(o.schedule), momentum \(o.momentum)\(o.nesterov ? " nesterov" : ""), weight decay \(o.weightDecay)\(sam.weightDecayInAscent ? " (in the loss)" : "")")
         if !sam.perturbs {
@@ -296,6 +296,7 @@ public final class Trainer {
             "world_size": world.size,
             "hosts": hosts,
             "parameters": model.store.count,
+            "model": configuration.model.configuration.description(of: model),
             "steps_per_epoch": stepsPerEpoch,
             "total_steps": totalSteps,
             "corrupted_labels": train.corruptedLabels,

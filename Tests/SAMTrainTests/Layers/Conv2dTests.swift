@@ -321,7 +321,7 @@ final class Conv2dLayerTests: XCTestCase {
         let settings = ConvolutionSettings(lowering: .paddedGrid, inputGradientMethod: .fold,
                                            targetTileBytes: 1000, minimumTileColumns: 7)
         // mlp has no convolution; a ViT's patch embedding is one GEMM, not a Conv2d.
-        for architecture in Architecture.allCases where architecture != .mlp && architecture.transformer == nil {
+        for architecture in Architecture.allCases where architecture != .mlp && VisionTransformer.preset(architecture.rawValue) == nil {
             let model = architecture.build(inputShape: [3, 8, 8], classes: 3, convolution: settings)
             let convolutions = model.layers.flattened.compactMap { $0 as? Conv2d }
             XCTAssertFalse(convolutions.isEmpty, "\(architecture)")

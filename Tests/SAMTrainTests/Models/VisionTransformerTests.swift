@@ -109,7 +109,7 @@ final class VisionTransformerTests: XCTestCase {
             try blob.withUnsafeBytes { try Data($0).write(to: file) }
             let indexFile = dir.appendingPathComponent("\(architecture.rawValue).json")
             try JSONSerialization.data(withJSONObject: index).write(to: indexFile)
-            let c = architecture.transformer!
+            let c = VisionTransformer.preset(architecture.rawValue)!
             let r = try Subprocess.run("/usr/bin/env", ["python3", "-c", Self.timmScript, file.path, indexFile.path,
                                                         "\(shape[0])", "\(shape[1])", "\(c.width)", "\(c.depth)", "\(c.heads)"],
                                        timeout: 300)

@@ -87,6 +87,22 @@ final class SweepTests: XCTestCase {
         XCTAssertEqual(c.samConfiguration.variants.options(BiSAM.Options.self).bisamMu, 2.5)
         XCTAssertEqual(c.samConfiguration.variants.options(BiSAM.Options.self).bisamPhi, .tanh)
         XCTAssertTrue(c.optimization.nesterov)
+
+        // A model family's flags too: a ViT's depth as an axis, checked as train checks it.
+        let (vitDir, vitPath) = try writeSweep(#"{"ranks": 2, "fixed": {"data": "\#(data.path)", "batch_size": 8, "model": "vit-t4", "vit_width": 16, "vit_heads": 2}, "axes": {"vit_depth": [1, 2]}}"#)
+        defer { try? FileManager.default.removeItem(at: vitDir) }
+        let vit = try SweepFile(path: vitPath, quick: false)
+        try vit.validate()
+        XCTAssertEqual(try TrainCommand.configuration(arguments: vit.cells[1].arguments).model.configuration.commandLine,
+                       "vit-t4 --vit-width 16 --vit-depth 2 --vit-heads 2")
+        for (fixed, axis, fragments) in [(#""model": "vit-t4""#, #""vit_heads": [5]"#, ["cell vit-heads=5", "5 heads do not divide the width 192"]),
+                                         (#""model": "cnn""#, #""vit_depth": [6]"#, ["cell vit-depth=6", "--vit-depth only applies to the vision transformers"])] {
+            let (badDir, badPath) = try writeSweep(#"{"ranks": 2, "fixed": {"data": "\#(data.path)", "batch_size": 8, \#(fixed)}, "axes": {\#(axis)}}"#)
+            defer { try? FileManager.default.removeItem(at: badDir) }
+            XCTAssertThrowsError(try SweepFile(path: badPath, quick: false).validate(), axis) { e in
+                for f in fragments { XCTAssertTrue("\(e)".contains(f), "'\(f)' not in \(e)") }
+            }
+        }
     }
 
     func testShippedSweepFilesAreValid() throws {
