@@ -123,14 +123,14 @@ final class MakeDatasetTests: XCTestCase {
         defer { try? FileManager.default.removeItem(at: dir) }
         let npz = try makeDigits(in: dir)
         let out = dir.appendingPathComponent("run").path
-        let run = try Subprocess.mpirun(2, ["train", "--dataset", "arrays", "--data", npz, "--model", "cnn", "--epochs", "15",
+        let run = try Subprocess.mpirun(2, ["train", "--dataset", "arrays", "--data", npz, "--model", "cnn", "--epochs", "5",
                                             "--batch-size", "64", "--lr", "0.05", "--seed", "1", "--out", out], timeout: 900)
         XCTAssertEqual(run.status, 0, run.output)
         guard run.status == 0 else { return }
         let epochs = try String(contentsOfFile: out + "/metrics.jsonl", encoding: .utf8).split(separator: "\n")
             .compactMap { try JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
             .filter { $0["kind"] as? String == "epoch" }
-        XCTAssertEqual(epochs.count, 15, run.output)
+        XCTAssertEqual(epochs.count, 5, run.output)
         let accuracy = try XCTUnwrap(epochs.last?["test_acc"] as? Double, "\(epochs.last ?? [:])")
         XCTAssertGreaterThan(accuracy, 0.85, run.stdout)
     }
