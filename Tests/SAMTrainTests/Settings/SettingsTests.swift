@@ -14,7 +14,7 @@ final class SettingsTests: XCTestCase {
             "model", "init_exclude", "dataset", "epochs", "batch_size", "lr", "momentum", "nesterov", "weight_decay", "optimizer",
             "schedule", "warmup_steps", "seed", "train_subset", "label_noise", "label_smoothing", "augment", "cutout",
             "sam", "rho", "norm_eps", "scope", "m", "wd_in_ascent", "clip_grad_norm", "sam_every", "sam_from",
-            "gsam_alpha", "rho_min",
+            "gsam_alpha", "rho_min", "micro_batch",
         ])
         let s = c.resultDefiningSettings
         XCTAssertEqual(s["lr"], "0.05")
