@@ -99,6 +99,27 @@ void samtrain_direct_pack(const float *dy, int cout, int positions, float *packe
 
 long samtrain_direct_forward_buffer_count(void) { return (long)NR * CHUNK_STRIDE; }
 
+// The image pointers of a tile's `count` output positions, from (r, x), which advances; a
+// last partial tile repeats its last position, whose results are never copied out.
+static inline void tile_positions(const float *padded, int stride, int pw, int ow, int remaining, int count,
+                                  int *r, int *x, const float **a) {
+    for (int i = 0; i < count; i++) {
+        a[i] = padded + (long)stride * ((long)*r * pw + *x);
+        if (i + 1 < remaining && ++*x == ow) { *x = 0; ++*r; }
+    }
+}
+
+// A chunk's results, channel-major in the buffer, out to NCHW with the bias added.
+static inline void copy_out(const float *buffer, const float *bias, int cb, int valid, int positions, int j0,
+                            int chunk, float *y) {
+    for (int c = 0; c < valid; c++) {
+        const float beta = bias ? bias[cb + c] : 0.0f;
+        float *out = y + (long)(cb + c) * positions + j0;
+        const float *src = buffer + c * CHUNK_STRIDE;
+        for (int i = 0; i < chunk; i++) out[i] = src[i] + beta;
+    }
+}
+
 __attribute__((target("avx2,fma")))
 static void conv_forward_avx2(const float *padded, const int32_t *offsets, int K,
                               const float *packed, int cout, int oh, int ow, int stride,
@@ -112,13 +133,8 @@ static void conv_forward_avx2(const float *padded, const int32_t *offsets, int K
         for (int j0 = 0; j0 < positions; j0 += CHUNK) {
             const int chunk = positions - j0 < CHUNK ? positions - j0 : CHUNK;
             for (int t = 0; t < chunk; t += MR) {
-                // The six positions' image pointers; a last partial tile repeats its last
-                // position, whose copies are never copied out.
                 const float *base[MR];
-                for (int i = 0; i < MR; i++) {
-                    base[i] = padded + (long)stride * ((long)r * pw + x);
-                    if (j0 + t + i + 1 < positions && ++x == ow) { x = 0; r++; }
-                }
+                tile_positions(padded, stride, pw, ow, positions - j0 - t, MR, &r, &x, base);
                 const float *a0 = base[0], *a1 = base[1], *a2 = base[2], *a3 = base[3],
                             *a4 = base[4], *a5 = base[5];
                 __m256 c00 = _mm256_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00,
@@ -139,12 +155,7 @@ static void conv_forward_avx2(const float *padded, const int32_t *offsets, int K
                 transpose8(hi, o);
                 for (int c = 0; c < 8; c++) _mm256_storeu_ps(buffer + (8 + c) * CHUNK_STRIDE + t, o[c]);
             }
-            for (int c = 0; c < valid; c++) {
-                const float beta = bias ? bias[cb + c] : 0.0f;
-                float *out = y + (long)(cb + c) * positions + j0;
-                const float *src = buffer + c * CHUNK_STRIDE;
-                for (int i = 0; i < chunk; i++) out[i] = src[i] + beta;
-            }
+            copy_out(buffer, bias, cb, valid, positions, j0, chunk, y);
         }
     }
 }
@@ -209,10 +220,7 @@ static void conv_forward_avx512(const float *padded, const int32_t *offsets, int
             const int chunk = positions - j0 < CHUNK ? positions - j0 : CHUNK;
             for (int t = 0; t < chunk; t += MR512) {
                 const float *a[MR512];
-                for (int i = 0; i < MR512; i++) {
-                    a[i] = padded + (long)stride * ((long)r * pw + x);
-                    if (j0 + t + i + 1 < positions && ++x == ow) { x = 0; r++; }
-                }
+                tile_positions(padded, stride, pw, ow, positions - j0 - t, MR512, &r, &x, a);
                 __m512 c[MR512];
                 for (int i = 0; i < MR512; i++) c[i] = _mm512_setzero_ps();
                 const float *w = wb;
@@ -229,12 +237,7 @@ static void conv_forward_avx512(const float *padded, const int32_t *offsets, int
                     for (int i = 0; i < MR512; i++) dst[i] = tile[i][ch];
                 }
             }
-            for (int ch = 0; ch < valid; ch++) {
-                const float beta = bias ? bias[cb + ch] : 0.0f;
-                float *out = y + (long)(cb + ch) * positions + j0;
-                const float *src = buffer + ch * CHUNK_STRIDE;
-                for (int i = 0; i < chunk; i++) out[i] = src[i] + beta;
-            }
+            copy_out(buffer, bias, cb, valid, positions, j0, chunk, y);
         }
     }
 }

@@ -240,22 +240,14 @@ static void KERNEL(attention_backward)(const float *qkv, const float *p, const f
         const float *q = qkv + h * hd, *k = q + d, *v = q + 2 * d, *g = dO + h * hd;
         float *dq = dqkv + h * hd, *dk = dq + d, *dv = dq + 2 * d;
         KERNEL(pack_transposed)(v, T, hd, 3 * d, vt);
-        KERNEL(small_product)(T, T, hd, 1.0f, g, d, 1, vt, ds, tp);        // ∂P = ∂O·Vᵀ
-        for (long i = 0; i < T; i++) {                                     // ∂S = P ⊙ (∂P − rowsum(P ⊙ ∂P))
-            const float *pi = p + i * T;
-            float *gi = ds + i * tp, c = 0;
-            {
-#pragma clang fp reassociate(on)
-                for (long j = 0; j < T; j++) c += pi[j] * gi[j];
-            }
-            for (long j = 0; j < T; j++) gi[j] = pi[j] * (gi[j] - c);
-        }
+        KERNEL(small_product)(T, T, hd, 1.0f, g, d, 1, vt, ds, T);         // ∂P = ∂O·Vᵀ
+        KERNEL(softmax_backward_rows)(p, ds, T, T);                        // ∂S
         KERNEL(pack_rows)(g, T, hd, d, bp);
         KERNEL(small_product)(T, hd, T, 1.0f, p, 1, T, bp, dv, 3 * d);     // ∂V = Pᵀ·∂O
         KERNEL(pack_rows)(k, T, hd, 3 * d, bp);
-        KERNEL(small_product)(T, hd, T, scale, ds, tp, 1, bp, dq, 3 * d);  // ∂Q = ∂S·K/√(d/h)
+        KERNEL(small_product)(T, hd, T, scale, ds, T, 1, bp, dq, 3 * d);   // ∂Q = ∂S·K/√(d/h)
         KERNEL(pack_rows)(q, T, hd, 3 * d, bp);
-        KERNEL(small_product)(T, hd, T, scale, ds, 1, tp, bp, dk, 3 * d);  // ∂K = ∂Sᵀ·Q/√(d/h)
+        KERNEL(small_product)(T, hd, T, scale, ds, 1, T, bp, dk, 3 * d);   // ∂K = ∂Sᵀ·Q/√(d/h)
     }
 }
 

@@ -9,12 +9,13 @@ import XCTest
 final class MicroBatchTests: XCTestCase {
     static let examples = 12, features = 6, hidden = 8, classes = 3
 
-    func perExampleModel() -> Sequential {
+    /// Linear → `normalization` → `activation` → Linear.
+    func model(_ normalization: (ParameterStore) -> Layer, _ activation: Layer) -> Sequential {
         let store = ParameterStore()
         let layers: [Layer] = [
             Linear(store: store, name: "0", inputs: Self.features, outputs: Self.hidden),
-            LayerNorm(store: store, name: "1", features: Self.hidden),
-            GELU(),
+            normalization(store),
+            activation,
             Linear(store: store, name: "3", inputs: Self.hidden, outputs: Self.classes),
         ]
         let model = Sequential(store: store, layers: layers, inputShape: [Self.features], classes: Self.classes)
@@ -22,17 +23,13 @@ final class MicroBatchTests: XCTestCase {
         return model
     }
 
+    /// Examples that do not interact: LayerNorm normalizes each on its own.
+    func perExampleModel() -> Sequential {
+        model({ LayerNorm(store: $0, name: "1", features: Self.hidden) }, GELU())
+    }
+
     func batchNormModel() -> Sequential {
-        let store = ParameterStore()
-        let layers: [Layer] = [
-            Linear(store: store, name: "0", inputs: Self.features, outputs: Self.hidden),
-            BatchNorm2d(store: store, name: "1", channels: Self.hidden),
-            ReLU(),
-            Linear(store: store, name: "3", inputs: Self.hidden, outputs: Self.classes),
-        ]
-        let model = Sequential(store: store, layers: layers, inputShape: [Self.features], classes: Self.classes)
-        model.initialize(seed: 3)
-        return model
+        model({ BatchNorm2d(store: $0, name: "1", channels: Self.hidden) }, ReLU())
     }
 
     func batch(step: Int) -> (Tensor, [Int32]) {
