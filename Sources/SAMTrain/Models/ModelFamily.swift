@@ -29,6 +29,10 @@ public protocol ModelFamily: SettingsGroup, Sendable {
     func resolved(name: String) -> Self
     /// What `config.json` says of the model's shape besides the flags ([:]: nothing more).
     func description(name: String, inputShape: [Int]) -> [String: Any]
+    /// The parameters `name` will have, known before it is built, for a family whose flags set
+    /// its size (nil: the name fixes it). A checkpoint's recorded shape is checked against the
+    /// tensors it holds with this before anything is allocated (Int.max: beyond any memory).
+    func parameterCount(name: String, inputShape: [Int], classes: Int) -> Int?
 }
 
 extension ModelFamily {
@@ -39,6 +43,7 @@ extension ModelFamily {
     public func mismatch(name: String, imageShape: [Int]) -> String? { nil }
     public func resolved(name: String) -> Self { self }
     public func description(name: String, inputShape: [Int]) -> [String: Any] { [:] }
+    public func parameterCount(name: String, inputShape: [Int], classes: Int) -> Int? { nil }
 
     /// The flags given: the settings whose values are not the defaults.
     public var givenFlags: [DeclaredSetting] {
@@ -128,6 +133,12 @@ public struct ModelConfiguration: Sendable {
     /// `classes` outputs; every convolution runs as `convolution` says.
     public func build(inputShape: [Int]? = nil, classes: Int = 10, convolution: ConvolutionSettings = .init()) -> Sequential {
         family.build(name: name, inputShape: inputShape ?? defaultInputShape, classes: classes, convolution: convolution)
+    }
+
+    /// The parameters the model will have for these inputs, when its flags set its size (nil:
+    /// its name fixes it).
+    public func parameterCount(inputShape: [Int], classes: Int) -> Int? {
+        family.parameterCount(name: name, inputShape: inputShape, classes: classes)
     }
 
     /// `config.json`'s `model`: the name, the shape it was built for, and what the family

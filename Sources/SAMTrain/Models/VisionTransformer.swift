@@ -105,6 +105,10 @@ public struct VisionTransformer: ModelFamily {
                 "tokens": (inputShape[1] / c.patch) * (inputShape[2] / c.patch) + 1]
     }
 
+    public func parameterCount(name: String, inputShape: [Int], classes: Int) -> Int? {
+        configuration(name: name).parameterCount(inputShape: inputShape, classes: classes)
+    }
+
     /// The shape of one vision transformer.
     public struct Configuration: Sendable, Equatable {
         /// Token width d.
@@ -128,6 +132,30 @@ public struct VisionTransformer: ModelFamily {
         public static let tiny4 = Configuration(width: 192, depth: 12, heads: 3, patch: 4)
         /// `vit-s4`: ViT-Small (d 384, 12 blocks, 6 heads) on 4×4 patches.
         public static let small4 = Configuration(width: 384, depth: 12, heads: 6, patch: 4)
+
+        /// timm's count for C×H×W inputs and `classes` outputs, in checked arithmetic
+        /// (Int.max when it overflows): the class token and position embedding, the patch
+        /// projection, per block two LayerNorms, qkv, proj, fc1 and fc2 with their biases, the
+        /// last LayerNorm and the head.
+        public func parameterCount(inputShape shape: [Int], classes: Int) -> Int {
+            guard shape.count == 3, patch > 0 else { return Int.max }
+            let d = width, hidden = CheckedSize.product([mlpRatio, width]) ?? Int.max
+            let terms: [[Int]] = [
+                [d], [shape[1] / patch * (shape[2] / patch) + 1, d],   // cls_token, pos_embed
+                [shape[0], patch, patch, d], [d],                      // patch_embed.proj
+                [depth, 4 * d + 3 * d + d + hidden + d],               // norms, biases
+                [depth, 4, d, d], [depth, 2, hidden, d],               // qkv, proj; fc1, fc2
+                [2 * d], [d, classes], [classes],                      // norm, head
+            ]
+            var total = 0
+            for term in terms {
+                guard let n = CheckedSize.product(term) else { return Int.max }
+                let (sum, overflow) = total.addingReportingOverflow(n)
+                if overflow { return Int.max }
+                total = sum
+            }
+            return total
+        }
 
         /// Why C×H×W images do not fit (nil: they do), for `--model name`.
         public func mismatch(imageShape shape: [Int], model name: String) -> String? {

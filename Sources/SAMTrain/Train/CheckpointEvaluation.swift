@@ -74,6 +74,12 @@ public struct CheckpointModel {
             let directory = source.data ?? checkpoint.metadata["data"] ?? DatasetKind.defaultDirectory
             let (train, test) = try kind.load(data: directory).splits
             try architecture.check(imageShape: test.imageShape, classes: test.classes, source: directory)
+            // A recorded shape is checked against the tensors before the model is allocated, so a
+            // damaged file cannot ask for more memory than it holds values.
+            let held = checkpoint.file.tensors.reduce(0) { $0 + $1.values.count }
+            if let wanted = architecture.parameterCount(inputShape: test.imageShape, classes: test.classes), wanted > held {
+                throw SAMTrainError("\(path): its run recorded --model \(architecture.commandLine), a model of \(wanted == Int.max ? "more than \(Int.max)" : "\(wanted)") parameters, but the checkpoint holds \(held) values")
+            }
             let model = architecture.build(inputShape: test.imageShape, classes: test.classes)
             try checkpoint.restore(into: model, optimizer: nil, source: path)
             return CheckpointModel(model: model, train: train, test: test, step: try checkpoint.count("step", source: path, required: false) ?? 0,

@@ -49,6 +49,7 @@ final class VisionTransformerOptionsTests: XCTestCase {
             let model = c.build(inputShape: t.shape, classes: t.classes)
             XCTAssertEqual(model.store.count, Self.timmParameters(width: t.width, depth: t.depth, patch: t.patch, mlpRatio: t.ratio,
                                                                   shape: t.shape, classes: t.classes), "\(t.arguments)")
+            XCTAssertEqual(c.parameterCount(inputShape: t.shape, classes: t.classes), model.store.count, "known before building")
             XCTAssertEqual(model.store.parameters.filter { $0.name.hasSuffix(".attn.qkv.weight") }.count, t.depth)
             XCTAssertEqual(model.store.slot(named: "blocks.0.mlp.fc1.weight")?.shape, [t.ratio * t.width, t.width])
             // One forward pass of non-square token grids and any head count.
@@ -204,6 +205,17 @@ final class VisionTransformerOptionsTests: XCTestCase {
         XCTAssertEqual(byFlags.status, 0, byFlags.output)
         XCTAssertNotNil(accuracy(byRun))
         XCTAssertEqual(accuracy(byRun), accuracy(byFlags), byRun.output + byFlags.output)
+
+        // A damaged checkpoint whose settings record a 2-billion-parameter shape is refused
+        // before the model is allocated.
+        var damaged = try SafeTensors.decode([UInt8](Data(contentsOf: URL(fileURLWithPath: checkpoint))), source: checkpoint)
+        var recorded = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(damaged.metadata["settings"]!.utf8)) as? [String: String])
+        (recorded["vit_width"], recorded["vit_depth"]) = ("4096", "10")
+        damaged.metadata["settings"] = String(decoding: try JSONSerialization.data(withJSONObject: recorded), as: UTF8.self)
+        let huge = dir.appendingPathComponent("huge.safetensors").path
+        try Data(SafeTensors.encode(damaged)).write(to: URL(fileURLWithPath: huge))
+        try Subprocess.expectFailure(["eval", "--checkpoint", huge, "--test-subset", "10"],
+                                     naming: ["recorded --model vit-t4 --vit-width 4096 --vit-depth 10 --vit-heads 2", "but the checkpoint holds"], within: 30)
 
         // A resume of another depth is refused, naming it.
         try Subprocess.expectFailure(["train", "--model", "vit-t4", "--vit-width", "16", "--vit-depth", "3", "--vit-heads", "2"] + run + ["--resume", out],
