@@ -99,6 +99,7 @@ public final class RunCheckpoints {
         return [
             "step": "\(globalStep)", "epoch": "\(epoch)", "step_in_epoch": "\(globalStep - epoch * stepsPerEpoch)",
             "steps_per_epoch": "\(stepsPerEpoch)", "world_size": "\(world.size)",
+            "threads": "\(model.parallelism.threads)",
             "learning_rate_next": "\(schedule.rate(at: globalStep))",
             // Every random draw is keyed by (seed, stream, index): no generator state to store.
             "rng": "splitmix64 streams keyed by seed \(configuration.batches.seed)",
@@ -145,6 +146,11 @@ public final class RunCheckpoints {
             }
             guard let resumed = try checkpoint.count("step", source: location, required: false), resumed <= totalSteps else {
                 throw SAMTrainError("--resume \(location): the checkpoint's step is missing or beyond the run's \(totalSteps) steps")
+            }
+            // Another thread count sums ∂W over other parts of the batch (docs/algorithms.md
+            // §12.4): the run goes on, in other float rounding than an uninterrupted one.
+            if let then = checkpoint.metadata["threads"], then != "\(model.parallelism.threads)", world.isCoordinator {
+                log.info("resume: the checkpoint's run used --threads \(then), this one \(model.parallelism.threads): from here on its float rounding differs from an uninterrupted run's")
             }
             try checkpoint.restore(into: model, optimizer: resumed == 0 ? nil : step.optimizer, source: location, rank: world.rank)
             try checkpoint.restoreVariantState(step.variant.state, rank: world.rank, source: location)

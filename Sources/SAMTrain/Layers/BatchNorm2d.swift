@@ -29,6 +29,8 @@ public final class BatchNorm2d: Layer {
     /// Per channel, the mean and 1/√(var + eps) used by the last forward pass.
     private var mean: [Float]
     private var inverseStd: [Float]
+    /// The threads of the last forward pass, for its backward pass: both cut the channels.
+    private var parallelism = Parallelism.serial
 
     public init(store: ParameterStore, name: String, channels: Int,
                 momentum: Float = 0.1, epsilon: Float = 1e-5) {
@@ -72,40 +74,47 @@ public final class BatchNorm2d: Layer {
         let m = n * plane
         let clamp = fusedActivation.map { !$0.patternMode.isReplay } ?? false
         clamped = clamp
-        for ch in 0..<c {
-            if mode.training {
-                precondition(m > 1 || !mode.updatesRunningStatistics,
-                             "BatchNorm needs more than one value per channel in train mode")
-                var sum = 0.0
-                for i in 0..<n { sum += Double(laneSum(x + (i * c + ch) * plane, plane)) }
-                let mu = sum / Double(m)
-                let muF = Float(mu)
-                var squares = 0.0
-                for i in 0..<n { squares += Double(laneSquaredDeviations(x + (i * c + ch) * plane, plane, muF)) }
-                let variance = squares / Double(m)
-                mean[ch] = muF
-                inverseStd[ch] = Float(1 / (variance + Double(epsilon)).squareRoot())
-                if mode.updatesRunningStatistics {
-                    let unbiased = squares / Double(m - 1)
-                    runningMean[ch] = (1 - momentum) * runningMean[ch] + momentum * muF
-                    runningVar[ch] = (1 - momentum) * runningVar[ch] + momentum * Float(unbiased)
+        parallelism = mode.parallelism
+        let eps = epsilon, momentum = momentum
+        precondition(!mode.training || m > 1 || !mode.updatesRunningStatistics,
+                     "BatchNorm needs more than one value per channel in train mode")
+        // Channels are independent: each part normalizes its own, as one thread would.
+        mean.withUnsafeMutableBufferPointer { mean in inverseStd.withUnsafeMutableBufferPointer { inverseStd in
+            parallelism.forEachPart(c) { channels, _ in
+                for ch in channels {
+                    if mode.training {
+                        var sum = 0.0
+                        for i in 0..<n { sum += Double(laneSum(x + (i * c + ch) * plane, plane)) }
+                        let mu = sum / Double(m)
+                        let muF = Float(mu)
+                        var squares = 0.0
+                        for i in 0..<n { squares += Double(laneSquaredDeviations(x + (i * c + ch) * plane, plane, muF)) }
+                        let variance = squares / Double(m)
+                        mean[ch] = muF
+                        inverseStd[ch] = Float(1 / (variance + Double(eps)).squareRoot())
+                        if mode.updatesRunningStatistics {
+                            let unbiased = squares / Double(m - 1)
+                            runningMean[ch] = (1 - momentum) * runningMean[ch] + momentum * muF
+                            runningVar[ch] = (1 - momentum) * runningVar[ch] + momentum * Float(unbiased)
+                        }
+                    } else {
+                        mean[ch] = runningMean[ch]
+                        inverseStd[ch] = 1 / (runningVar[ch] + eps).squareRoot()
+                    }
+                    // y = γ·(x − μ)·σ⁻¹ + β = scale·x + shift (then max(0, y) for a fused ReLU)
+                    let scale = gamma[ch] * inverseStd[ch]
+                    let shift = beta[ch] - scale * mean[ch]
+                    for i in 0..<n {
+                        let p = x + (i * c + ch) * plane, q = y + (i * c + ch) * plane
+                        if clamp {
+                            for j in 0..<plane { q[j] = max(scale * p[j] + shift, 0) }
+                        } else {
+                            for j in 0..<plane { q[j] = scale * p[j] + shift }
+                        }
+                    }
                 }
-            } else {
-                mean[ch] = runningMean[ch]
-                inverseStd[ch] = 1 / (runningVar[ch] + epsilon).squareRoot()
             }
-            // y = γ·(x − μ)·σ⁻¹ + β = scale·x + shift (then max(0, y) for a fused ReLU)
-            let scale = gamma[ch] * inverseStd[ch]
-            let shift = beta[ch] - scale * mean[ch]
-            for i in 0..<n {
-                let p = x + (i * c + ch) * plane, q = y + (i * c + ch) * plane
-                if clamp {
-                    for j in 0..<plane { q[j] = max(scale * p[j] + shift, 0) }
-                } else {
-                    for j in 0..<plane { q[j] = scale * p[j] + shift }
-                }
-            }
-        }
+        } }
         return output
     }
 
@@ -120,50 +129,54 @@ public final class BatchNorm2d: Layer {
         let gamma = store.value(weightIndex)
         let dGamma = store.gradient(weightIndex), dBeta = store.gradient(biasIndex)
         let m = Double(n * plane)
-        let y = output.data, masked = clamped
-        for ch in 0..<c {
-            let mu = mean[ch], inv = inverseStd[ch]
-            var sumDy = 0.0, sumDyXhat = 0.0
-            for i in 0..<n {
-                let offset = (i * c + ch) * plane
-                let (s, t) = masked ? laneMaskedSumAndDot(dy + offset, y + offset, x + offset, plane, mu)
-                                    : laneSumAndDot(dy + offset, x + offset, plane, mu)
-                sumDy += Double(s)
-                sumDyXhat += Double(t)
-            }
-            sumDyXhat *= Double(inv)
-            dGamma[ch] += Float(sumDyXhat)
-            dBeta[ch] += Float(sumDy)
-            guard wantsInput else { continue }
-            let k = gamma[ch] * inv
-            if usedBatchStatistics {
-                let meanDy = Float(sumDy / m), meanDyXhat = Float(sumDyXhat / m)
-                for i in 0..<n {
-                    let p = x + (i * c + ch) * plane, g = dy + (i * c + ch) * plane
-                    let d = dx + (i * c + ch) * plane, q = y + (i * c + ch) * plane
-                    if masked {
-                        for j in 0..<plane {
-                            let xhat = (p[j] - mu) * inv, gj = g[j]
-                            d[j] = k * ((q[j] > 0 ? gj : 0) - meanDy - xhat * meanDyXhat)
+        let y = output.data, masked = clamped, batchStatistics = usedBatchStatistics
+        mean.withUnsafeBufferPointer { mean in inverseStd.withUnsafeBufferPointer { inverseStd in
+            parallelism.forEachPart(c) { channels, _ in
+                for ch in channels {
+                    let mu = mean[ch], inv = inverseStd[ch]
+                    var sumDy = 0.0, sumDyXhat = 0.0
+                    for i in 0..<n {
+                        let offset = (i * c + ch) * plane
+                        let (s, t) = masked ? laneMaskedSumAndDot(dy + offset, y + offset, x + offset, plane, mu)
+                                            : laneSumAndDot(dy + offset, x + offset, plane, mu)
+                        sumDy += Double(s)
+                        sumDyXhat += Double(t)
+                    }
+                    sumDyXhat *= Double(inv)
+                    dGamma[ch] += Float(sumDyXhat)
+                    dBeta[ch] += Float(sumDy)
+                    guard wantsInput else { continue }
+                    let k = gamma[ch] * inv
+                    if batchStatistics {
+                        let meanDy = Float(sumDy / m), meanDyXhat = Float(sumDyXhat / m)
+                        for i in 0..<n {
+                            let p = x + (i * c + ch) * plane, g = dy + (i * c + ch) * plane
+                            let d = dx + (i * c + ch) * plane, q = y + (i * c + ch) * plane
+                            if masked {
+                                for j in 0..<plane {
+                                    let xhat = (p[j] - mu) * inv, gj = g[j]
+                                    d[j] = k * ((q[j] > 0 ? gj : 0) - meanDy - xhat * meanDyXhat)
+                                }
+                            } else {
+                                for j in 0..<plane {
+                                    let xhat = (p[j] - mu) * inv
+                                    d[j] = k * (g[j] - meanDy - xhat * meanDyXhat)
+                                }
+                            }
                         }
                     } else {
-                        for j in 0..<plane {
-                            let xhat = (p[j] - mu) * inv
-                            d[j] = k * (g[j] - meanDy - xhat * meanDyXhat)
+                        for i in 0..<n {
+                            let g = dy + (i * c + ch) * plane, d = dx + (i * c + ch) * plane, q = y + (i * c + ch) * plane
+                            if masked {
+                                for j in 0..<plane { let gj = g[j]; d[j] = k * (q[j] > 0 ? gj : 0) }
+                            } else {
+                                for j in 0..<plane { d[j] = k * g[j] }
+                            }
                         }
                     }
                 }
-            } else {
-                for i in 0..<n {
-                    let g = dy + (i * c + ch) * plane, d = dx + (i * c + ch) * plane, q = y + (i * c + ch) * plane
-                    if masked {
-                        for j in 0..<plane { let gj = g[j]; d[j] = k * (q[j] > 0 ? gj : 0) }
-                    } else {
-                        for j in 0..<plane { d[j] = k * g[j] }
-                    }
-                }
             }
-        }
+        } }
         return wantsInput ? inputGradient : nil
     }
 }

@@ -14,6 +14,8 @@ public struct PassMode: Sendable, Equatable {
     public var rankOne: RankOnePhase = .off
     /// Where the pass's layers add their times (`samtrain bench`; nil: not measured).
     public var profile: LayerProfile?
+    /// The threads its layers cut their work among (the model's, `Sequential.parallelism`).
+    public var parallelism = Parallelism.serial
 
     public init(training: Bool, updatesRunningStatistics: Bool, gradients: GradientSelection = .all, rankOne: RankOnePhase = .off) {
         self.training = training

@@ -96,8 +96,12 @@ public final class Linear: Layer {
             return output
         }
         precondition(rankOneWeight() == nil, "a factored weight is applied to one example at a time")
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(n), Int32(outputs), Int32(inputs),
-                    1, x.data, Int32(inputs), store.value(weight), Int32(inputs), bias == nil ? 0 : 1, y, Int32(outputs))
+        // Rows are independent: each part multiplies its own.
+        let w = store.value(weight), xs = x.data, beta: Float = bias == nil ? 0 : 1, (m, k) = (outputs, inputs)
+        mode.parallelism.forEachPart(n) { rows, _ in
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(rows.count), Int32(m), Int32(k),
+                        1, xs + rows.lowerBound * k, Int32(k), w, Int32(k), beta, y + rows.lowerBound * m, Int32(m))
+        }
         return output
     }
 
@@ -113,8 +117,12 @@ public final class Linear: Layer {
             cblas_sger(CblasRowMajor, Int32(outputs), Int32(inputs), 1, g, 1, input.data, 1,
                        store.gradient(weight), Int32(inputs))
         } else {
-            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Int32(outputs), Int32(inputs), Int32(n),
-                        1, g, Int32(outputs), input.data, Int32(inputs), 1, store.gradient(weight), Int32(inputs))
+            // Each part sums over every row for its own outputs (rows of ∂W): no sum crosses parts.
+            let dw = store.gradient(weight), x = input.data, (m, k) = (outputs, inputs)
+            mode.parallelism.forEachPart(outputs) { outs, _ in
+                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Int32(outs.count), Int32(k), Int32(n),
+                            1, g + outs.lowerBound, Int32(m), x, Int32(k), 1, dw + outs.lowerBound * k, Int32(k))
+            }
         }
         if let bias, mode.wantsGradient(bias) {
             VectorKernels.active.addRows(g, rows: n, columns: outputs, to: store.gradient(bias))
@@ -134,8 +142,11 @@ public final class Linear: Layer {
                         g, 1, 0, inputGradient.data, 1)
             return inputGradient
         }
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(n), Int32(inputs), Int32(outputs),
-                    1, g, Int32(outputs), store.value(weight), Int32(inputs), 0, inputGradient.data, Int32(inputs))
+        let w = store.value(weight), dx = inputGradient.data, (m, k) = (outputs, inputs)
+        mode.parallelism.forEachPart(n) { rows, _ in
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(rows.count), Int32(k), Int32(m),
+                        1, g + rows.lowerBound * m, Int32(m), w, Int32(k), 0, dx + rows.lowerBound * k, Int32(k))
+        }
         return inputGradient
     }
 

@@ -10,6 +10,8 @@ public final class MaxPool2d: PiecewiseLinearLayer {
     /// Offset of the winning input within its channel plane, one per output element.
     private var winners = UnsafeMutablePointer<Int32>.allocate(capacity: 1)
     private var winnerCapacity = 1
+    /// The threads of the last forward pass, for its backward pass.
+    private var parallelism = Parallelism.serial
 
     public init() {}
 
@@ -31,21 +33,25 @@ public final class MaxPool2d: PiecewiseLinearLayer {
             winnerCapacity = output.count
             winners = .allocate(capacity: winnerCapacity)
         }
-        for p in 0..<planes {
-            let x = input.data + p * h * w
-            let y = output.data + p * oh * ow
-            let win = winners + p * oh * ow
-            for i in 0..<oh {
-                for j in 0..<ow {
-                    let top = 2 * i * w + 2 * j
-                    // strict > keeps the first maximum in row-major order (selects, no branches)
-                    var best = top, v = x[top]
-                    let a = x[top + 1], b = x[top + w], d = x[top + w + 1]
-                    if a > v { v = a; best = top + 1 }
-                    if b > v { v = b; best = top + w }
-                    if d > v { v = d; best = top + w + 1 }
-                    y[i * ow + j] = v
-                    win[i * ow + j] = Int32(best)
+        parallelism = mode.parallelism
+        let xs = input.data, ys = output.data, winners = winners
+        parallelism.forEachPart(planes) { part, _ in
+            for p in part {
+                let x = xs + p * h * w
+                let y = ys + p * oh * ow
+                let win = winners + p * oh * ow
+                for i in 0..<oh {
+                    for j in 0..<ow {
+                        let top = 2 * i * w + 2 * j
+                        // strict > keeps the first maximum in row-major order (selects, no branches)
+                        var best = top, v = x[top]
+                        let a = x[top + 1], b = x[top + w], d = x[top + w + 1]
+                        if a > v { v = a; best = top + 1 }
+                        if b > v { v = b; best = top + w }
+                        if d > v { v = d; best = top + w + 1 }
+                        y[i * ow + j] = v
+                        win[i * ow + j] = Int32(best)
+                    }
                 }
             }
         }
@@ -74,11 +80,14 @@ public final class MaxPool2d: PiecewiseLinearLayer {
         let planes = inputShape[0] * inputShape[1]
         let inPlane = inputShape[2] * inputShape[3]
         let outPlane = output.shape[2] * output.shape[3]
-        for p in 0..<planes {
-            let d = inputGradient.data + p * inPlane
-            let g = gradOutput.data + p * outPlane
-            let win = winners + p * outPlane
-            for k in 0..<outPlane { d[Int(win[k])] += g[k] }
+        let dx = inputGradient.data, dy = gradOutput.data, winners = winners
+        parallelism.forEachPart(planes) { part, _ in
+            for p in part {
+                let d = dx + p * inPlane
+                let g = dy + p * outPlane
+                let win = winners + p * outPlane
+                for k in 0..<outPlane { d[Int(win[k])] += g[k] }
+            }
         }
         return inputGradient
     }

@@ -11,6 +11,8 @@ public final class ReLU: PiecewiseLinearLayer {
     public var patternMode = PatternMode.live
     /// Set when the BatchNorm before it clamps and masks for it.
     public internal(set) var fusedIntoNormalization = false
+    /// The threads of the last forward pass, for its backward pass.
+    private var parallelism = Parallelism.serial
 
     public init() {}
 
@@ -24,9 +26,10 @@ public final class ReLU: PiecewiseLinearLayer {
         }
         output.resize(input.shape)
         let x = input.data, y = output.data, n = input.count
+        parallelism = mode.parallelism
         switch patternMode {
         case .live:
-            for i in 0..<n { y[i] = max(x[i], 0) }
+            parallelism.forEachPart(n, grain: Parallelism.elementGrain) { part, _ in for i in part { y[i] = max(x[i], 0) } }
         case .record(let pattern):
             for i in 0..<n { y[i] = max(x[i], 0) }
             pattern.passes = (0..<n).map { x[$0] > 0 ? 1 : 0 }
@@ -48,7 +51,7 @@ public final class ReLU: PiecewiseLinearLayer {
             return inputGradient
         }
         // load g unconditionally so the loop is a branch-free vector select
-        for i in 0..<output.count { let gi = g[i]; d[i] = y[i] > 0 ? gi : 0 }
+        parallelism.forEachPart(output.count, grain: Parallelism.elementGrain) { part, _ in for i in part { let gi = g[i]; d[i] = y[i] > 0 ? gi : 0 } }
         return inputGradient
     }
 }

@@ -22,6 +22,8 @@ public final class ResidualBlock: LayerContainer {
     private let preGradient = Tensor(shape: [0])     // ∂L/∂a when both branches read a
     private let inputGradient = Tensor(shape: [0])   // ∂L/∂x when both branches meet at x
     private var inputShape: [Int] = []
+    /// The forward pass's threads, for its backward pass.
+    private var parallelism = Parallelism.serial
     /// The forward pass's profile, for its backward pass.
     private var profile: LayerProfile?
 
@@ -69,7 +71,8 @@ public final class ResidualBlock: LayerContainer {
         let s = shortcut.forward(shortcutInput == .blockInput ? input : a, mode: mode)
         precondition(m.shape == s.shape, "residual branches disagree: main \(m.shape), shortcut \(s.shape)")
         sum.resize(m.shape)
-        sum.setSum(m, s)
+        sum.setSum(m, s, parallelism: mode.parallelism)
+        parallelism = mode.parallelism
         return post.forward(sum, mode: mode)
     }
 
@@ -81,7 +84,7 @@ public final class ResidualBlock: LayerContainer {
             let fromMain = main.backward(dSum, inputGradient: true, profile: profile)!
             let fromShortcut = shortcut.backward(dSum, inputGradient: true, profile: profile)!
             preGradient.resize(fromMain.shape)
-            preGradient.setSum(fromMain, fromShortcut)
+            preGradient.setSum(fromMain, fromShortcut, parallelism: parallelism)
             return pre.backward(preGradient, inputGradient: wantsInput, profile: profile)
         case .blockInput:
             // The branches meet at x: the shortcut's gradient (computed first: an identity
@@ -91,7 +94,7 @@ public final class ResidualBlock: LayerContainer {
             let throughPre = fromMain.flatMap { pre.isEmpty ? $0 : pre.backward($0, inputGradient: wantsInput, profile: profile) }
             guard wantsInput, let throughPre, let fromShortcut else { return nil }
             inputGradient.resize(inputShape)
-            inputGradient.setSum(throughPre, fromShortcut)
+            inputGradient.setSum(throughPre, fromShortcut, parallelism: parallelism)
             return inputGradient
         }
     }

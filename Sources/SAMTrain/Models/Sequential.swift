@@ -11,6 +11,8 @@ public final class Sequential {
     private var mode = PassMode.train
     /// When set, every pass adds its layers' times here (`samtrain bench`).
     public var profile: LayerProfile?
+    /// The threads every pass's layers use (`--threads`; docs/algorithms.md §12.4).
+    public var parallelism = Parallelism.serial
 
     /// Each layer's parameter indices (`Layer.parameterIndices`), for the backward hook.
     private let layerParameters: [[Int]]
@@ -33,6 +35,7 @@ public final class Sequential {
     public func forward(_ input: Tensor, mode: PassMode) -> Tensor {
         var mode = mode
         if let profile { mode.profile = profile }
+        mode.parallelism = parallelism
         self.mode = mode
         return layers.forward(input, mode: mode)
     }

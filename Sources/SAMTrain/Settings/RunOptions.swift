@@ -1,9 +1,10 @@
 import ArgumentParser
 
 /// How a run is carried out and recorded: threads, progress, output, checkpoints, the
-/// watchdog. None of them changes what is computed.
+/// watchdog. None of them changes what is computed (`--threads` only its float rounding:
+/// docs/algorithms.md §12.4).
 public struct RunOptions: SettingsGroup {
-    @Option(help: "OpenBLAS threads per rank.")
+    @Option(help: "Threads per rank for samtrain's kernels and its GEMMs; the same count gives the same bits (a checkpoint records it).")
     public var threads: Int = 1
 
     @Option(help: "Stop after N steps in all.")

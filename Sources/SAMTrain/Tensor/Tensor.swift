@@ -44,9 +44,12 @@ public final class Tensor {
     public func zero() { data.update(repeating: 0, count: count) }
 
     /// self = a + b, element by element (a residual add and its gradient); all three one size.
-    public func setSum(_ a: Tensor, _ b: Tensor) {
+    public func setSum(_ a: Tensor, _ b: Tensor, parallelism: Parallelism = .serial) {
         precondition(a.count == b.count && count == a.count, "sum of tensors of different sizes")
-        VectorKernels.active.add(a.data, b.data, data, count)
+        let (x, y, z) = (a.data, b.data, data)
+        parallelism.forEachPart(count, grain: Parallelism.elementGrain) { part, _ in
+            VectorKernels.active.add(x + part.lowerBound, y + part.lowerBound, z + part.lowerBound, part.count)
+        }
     }
 
     public func copy(from other: Tensor) {

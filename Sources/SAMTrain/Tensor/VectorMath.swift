@@ -70,3 +70,8 @@ func sumOfSquaresOf(_ p: UnsafePointer<Float>, count: Int) -> Double {
     while i < count { let v = Double(p[i]); s += v * v; i += 1 }
     return s
 }
+
+/// dst[i] += src[i] (a part's partial sum added into the whole).
+func addInPlace(_ dst: UnsafeMutablePointer<Float>, _ src: UnsafePointer<Float>, _ count: Int) {
+    for i in 0..<count { dst[i] += src[i] }
+}

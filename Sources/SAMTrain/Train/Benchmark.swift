@@ -61,10 +61,11 @@ public struct Benchmark {
     }
 
     public func run(world: Communicator) throws -> Result {
-        openblas_set_num_threads(Int32(threads))
+        openblas_set_num_threads(1)
         let R = world.size, batchPerRank = self.step.globalBatch / R
         try model.check(imageShape: model.defaultInputShape, classes: 10, source: "samtrain bench")
         let net = model.build(inputShape: model.defaultInputShape, convolution: convolution)
+        net.parallelism = Parallelism(threads: threads)
         net.initialize(seed: seed)
         let step = try SAMStep.make(model: net, settings: self.step, world: world)
         let layout = step.layout
@@ -108,7 +109,10 @@ public struct Benchmark {
             layerSeconds[name] = LayerProfile.Times(forward: layerTimes[2 * i], backward: layerTimes[2 * i + 1])
         }
 
+        // The reference on as many threads as the model: OpenBLAS's own, for this measure only.
+        openblas_set_num_threads(Int32(threads))
         let sgemm = Benchmark.sgemmGFLOPs(size: 512)
+        openblas_set_num_threads(1)
         let imagesPerSecond = Double(batchPerRank * R) / median
         // Backward ≈ 2 × forward; each pass of the variant is one forward + backward.
         let sam = self.step.sam

@@ -45,7 +45,8 @@ public final class Trainer {
         // From here on, a rank that stops responding ends the job within the timeout.
         watchdog = world.size > 1 ? Watchdog(world: world, timeout: c.run.collectiveTimeout) : nil
         if let watchdog { world.watch(with: watchdog) }
-        openblas_set_num_threads(Int32(c.run.threads))
+        // samtrain cuts its GEMMs among its own threads (`Parallelism`): OpenBLAS runs one.
+        openblas_set_num_threads(1)
 
         let R = world.size, batchSize = c.batches.batchSize, sam = c.samConfiguration
         try world.agree {
@@ -75,6 +76,7 @@ public final class Trainer {
         let architecture = c.model.configuration
         try world.agree { try architecture.check(imageShape: train.imageShape, classes: train.classes, source: c.data.data) }
         model = architecture.build(inputShape: [train.channels, train.height, train.width], classes: train.classes)
+        model.parallelism = Parallelism(threads: c.run.threads)
         // A fresh run starts from the seed, and from --init's weights where they fit (before
         // anything is written: a file that does not fit ends the run with nothing in --out).
         if c.run.resume == nil {
@@ -123,7 +125,7 @@ public final class Trainer {
         try world.agree { try metrics.writeConfig(environment(hosts: hosts)) }
         let o = c.optimization, d = c.data, layout = step.layout
         log.info("samtrain: \(architecture.commandLine) (\(model.store.count) parameters) on \(d.dataset.rawValue): \(train.count) train / \(test.count) test examples, \(stepsPerEpoch) steps per epoch")
-        log.info("ranks: \(R), hosts: \(seen.joined(separator: ",")); global batch \(batchSize) = \(R) × \(batchSize / R); \(c.run.threads) BLAS thread(s) per rank")
+        log.info("ranks: \(R), hosts: \(seen.joined(separator: ",")); global batch \(batchSize) = \(R) × \(batchSize / R); \(c.run.threads) thread(s) per rank")
         log.info("optimizer: \(o.optimizer) lr \(o.lr) \(o.schedule), momentum \(o.momentum)\(o.nesterov ? " nesterov" : ""), weight decay \(o.weightDecay)\(sam.weightDecayInAscent ? " (in the loss)" : "")")
         if !sam.perturbs {
             log.info("sam: none (plain \(o.optimizer))")

@@ -28,10 +28,15 @@ public final class Conv2d: Layer {
     private var geometry: ConvGeometry?
     private let output = Tensor(shape: [0])
     private let inputGradient = Tensor(shape: [0])
-    /// The lowering of the last forward pass's geometry; the backward pass runs on it too.
-    private(set) var activeLowering: LoweredConvolution?
-    /// One lowering of each kind this layer has run on, made at its first use.
-    private var lowerings: [ConvolutionLowering: LoweredConvolution] = [:]
+    /// The lowerings of the last forward pass, one per part of its batch (`Parallelism`); the
+    /// backward pass runs each part on the same one.
+    private var activeLowerings: [LoweredConvolution] = []
+    var activeLowering: LoweredConvolution? { activeLowerings.first }
+    /// Of each kind this layer has run on, one lowering per part (each with its own scratch),
+    /// made at first use.
+    private var lowerings: [ConvolutionLowering: [LoweredConvolution]] = [:]
+    /// ∂W of parts 1, 2, … of a batch, added into the store's gradient in part order.
+    private let partWeightGradients = Tensor(shape: [0])
 
     public init(store: ParameterStore, name: String, inChannels: Int, outChannels: Int,
                 kernelSize: Int, stride: Int = 1, padding: Int = 0, bias: Bool = true,
@@ -76,18 +81,19 @@ public final class Conv2d: Layer {
         return 2 * Double(outChannels * g.patchSize * g.outputPlane)
     }
 
-    /// The lowering the settings choose for geometry `g`, made at its first use.
-    private func lowering(for g: ConvGeometry) -> LoweredConvolution {
+    /// `parts` lowerings of the kind the settings choose for geometry `g`, made at first use.
+    private func lowerings(for g: ConvGeometry, parts: Int) -> [LoweredConvolution] {
         let kind = settings.lowering(for: g, outChannels: outChannels)
-        if let made = lowerings[kind] { return made }
-        let made: LoweredConvolution
-        switch kind {
-        case .direct: made = DirectConvolution(outChannels: outChannels, settings: settings)
-        case .paddedGrid: made = PaddedGridConvolution(outChannels: outChannels, settings: settings)
-        case .general, .automatic: made = Im2colConvolution(outChannels: outChannels, settings: settings)
+        var made = lowerings[kind] ?? []
+        while made.count < parts {
+            switch kind {
+            case .direct: made.append(DirectConvolution(outChannels: outChannels, settings: settings))
+            case .paddedGrid: made.append(PaddedGridConvolution(outChannels: outChannels, settings: settings))
+            case .general, .automatic: made.append(Im2colConvolution(outChannels: outChannels, settings: settings))
+            }
         }
         lowerings[kind] = made
-        return made
+        return Array(made.prefix(parts))
     }
 
     public func forward(_ input: Tensor, mode: PassMode) -> Tensor {
@@ -97,31 +103,56 @@ public final class Conv2d: Layer {
         self.mode = mode
         geometry = g
         output.resize([n, outChannels, g.outputHeight, g.outputWidth])
-        let chosen = lowering(for: g)
-        activeLowering = chosen
-        chosen.forward(input.data, images: n, g, weight: store.value(weightIndex),
-                       bias: biasIndex.map { UnsafePointer(store.value($0)) }, into: output.data)
+        // The batch cut into parts, each on its own lowering (its own scratch).
+        let parallel = mode.parallelism
+        let chosen = lowerings(for: g, parts: parallel.partCount(n))
+        activeLowerings = chosen
+        let x = input.data, y = output.data, w = store.value(weightIndex)
+        let bias = biasIndex.map { UnsafePointer(store.value($0)) }, outSize = outChannels * g.outputPlane
+        parallel.forEachPart(n) { images, part in
+            chosen[part].forward(x + images.lowerBound * g.inputSize, images: images.count, g, weight: w, bias: bias,
+                                 into: y + images.lowerBound * outSize)
+        }
         return output
     }
 
     public func backward(_ gradOutput: Tensor, inputGradient wantsInput: Bool) -> Tensor? {
-        guard let input, let g = geometry, let lowering = activeLowering else {
+        guard let input, let g = geometry, !activeLowerings.isEmpty else {
             preconditionFailure("backward before forward")
         }
         let n = input.shape[0], plane = g.outputPlane, cout = outChannels
         precondition(gradOutput.count == n * cout * plane, "gradient shape mismatch")
         if wantsInput { inputGradient.resize(input.shape) }
+        let parallel = mode.parallelism, dy = gradOutput.data
         if let biasIndex, mode.wantsGradient(biasIndex) {
             let db = store.gradient(biasIndex)
-            for co in 0..<cout {
-                var sum = 0.0
-                for i in 0..<n { sum += Double(laneSum(gradOutput.data + (i * cout + co) * plane, plane)) }
-                db[co] += Float(sum)
+            parallel.forEachPart(cout) { channels, _ in
+                for co in channels {
+                    var sum = 0.0
+                    for i in 0..<n { sum += Double(laneSum(dy + (i * cout + co) * plane, plane)) }
+                    db[co] += Float(sum)
+                }
             }
         }
-        lowering.backward(input.data, gradOutput.data, images: n, g, weight: store.value(weightIndex),
-                          weightGradient: mode.wantsGradient(weightIndex) ? store.gradient(weightIndex) : nil,
-                          inputGradient: wantsInput ? inputGradient.data : nil)
+        // Each part of the batch adds its ∂W into its own buffer (part 0: the store's), and the
+        // others are added in part order: the same bits for the same thread count.
+        let parts = activeLowerings, weightSize = cout * g.patchSize
+        let dw = mode.wantsGradient(weightIndex) ? store.gradient(weightIndex) : nil
+        if dw != nil, parts.count > 1 {
+            partWeightGradients.resize([(parts.count - 1) * weightSize])
+            partWeightGradients.zero()
+        }
+        let x = input.data, w = store.value(weightIndex), dx = wantsInput ? inputGradient.data : nil
+        let partials = partWeightGradients.data, outSize = cout * plane
+        parallel.forEachPart(n) { images, part in
+            let first = images.lowerBound
+            parts[part].backward(x + first * g.inputSize, dy + first * outSize, images: images.count, g, weight: w,
+                                 weightGradient: dw.map { part == 0 ? $0 : partials + (part - 1) * weightSize },
+                                 inputGradient: dx.map { $0 + first * g.inputSize })
+        }
+        if let dw {
+            for part in 1..<max(1, parts.count) { addInPlace(dw, partials + (part - 1) * weightSize, weightSize) }
+        }
         return wantsInput ? inputGradient : nil
     }
 }

@@ -9,6 +9,8 @@ public final class GELU: Layer {
     private var input: Tensor?
     private let output = Tensor(shape: [0])
     private let inputGradient = Tensor(shape: [0])
+    /// The threads of the last forward pass, for its backward pass.
+    private var parallelism = Parallelism.serial
 
     public init() {}
 
@@ -17,7 +19,11 @@ public final class GELU: Layer {
     public func forward(_ x: Tensor, mode: PassMode) -> Tensor {
         input = x
         output.resize(x.shape)
-        VectorKernels.active.geluForward(x.data, output.data, x.count)
+        parallelism = mode.parallelism
+        let (xs, y) = (x.data, output.data)
+        parallelism.forEachPart(x.count, grain: Parallelism.elementGrain) { part, _ in
+            VectorKernels.active.geluForward(xs + part.lowerBound, y + part.lowerBound, part.count)
+        }
         return output
     }
 
@@ -26,7 +32,11 @@ public final class GELU: Layer {
         guard let input else { preconditionFailure("backward before forward") }
         precondition(gradOutput.count == input.count, "gradient shape mismatch")
         inputGradient.resize(input.shape)
-        VectorKernels.active.geluBackward(input.data, gradOutput.data, inputGradient.data, input.count)
+        let (x, dy, dx) = (input.data, gradOutput.data, inputGradient.data)
+        parallelism.forEachPart(input.count, grain: Parallelism.elementGrain) { part, _ in
+            let i = part.lowerBound
+            VectorKernels.active.geluBackward(x + i, dy + i, dx + i, part.count)
+        }
         return inputGradient
     }
 }

@@ -18,6 +18,10 @@ public final class LayerNorm: Layer {
     private let inputGradient = Tensor(shape: [0])
     /// Per row, the mean and 1/√(var + eps) of the last forward pass.
     private let statistics = Tensor(shape: [0])
+    /// ∂γ and ∂β of parts 1, 2, … of the rows, added into the store's in part order.
+    private let partGradients = Tensor(shape: [0])
+    /// Rows of work below which a part is not worth a thread.
+    private static let rowGrain = 64
 
     public init(store: ParameterStore, name: String, features: Int, epsilon: Float = 1e-6) {
         precondition(features > 0)
@@ -44,9 +48,13 @@ public final class LayerNorm: Layer {
         let d = features, rows = x.count / d
         output.resize(x.shape)
         statistics.resize([rows, 2])
-        VectorKernels.active.layerNormForward(x.data, gamma: store.value(weightIndex), beta: store.value(biasIndex),
-                                              output.data, statistics: statistics.data, rows: rows, features: d,
-                                              epsilon: epsilon)
+        let (xs, y, stats, eps) = (x.data, output.data, statistics.data, epsilon)
+        let gamma = store.value(weightIndex), beta = store.value(biasIndex)
+        mode.parallelism.forEachPart(rows, grain: Self.rowGrain) { part, _ in
+            let r = part.lowerBound
+            VectorKernels.active.layerNormForward(xs + r * d, gamma: gamma, beta: beta, y + r * d, statistics: stats + 2 * r,
+                                                  rows: part.count, features: d, epsilon: eps)
+        }
         return output
     }
 
@@ -57,12 +65,29 @@ public final class LayerNorm: Layer {
         precondition(gradOutput.count == input.count, "gradient shape mismatch")
         let d = features, rows = input.count / d
         if wantsInput { inputGradient.resize(input.shape) }
-        VectorKernels.active.layerNormBackward(
-            input.data, gradOutput.data, gamma: store.value(weightIndex), statistics: statistics.data,
-            dx: wantsInput ? inputGradient.data : nil,
-            dGamma: mode.wantsGradient(weightIndex) ? store.gradient(weightIndex) : nil,
-            dBeta: mode.wantsGradient(biasIndex) ? store.gradient(biasIndex) : nil,
-            rows: rows, features: d)
+        // Each part of the rows sums its ∂γ, ∂β into its own buffers (part 0: the store's); the
+        // others are added in part order, so the same thread count gives the same bits.
+        let parts = mode.parallelism.partCount(rows, grain: Self.rowGrain)
+        if parts > 1 {
+            partGradients.resize([(parts - 1) * 2 * d])
+            partGradients.zero()
+        }
+        let (x, dy, stats, partials) = (input.data, gradOutput.data, statistics.data, partGradients.data)
+        let gamma = store.value(weightIndex), dx = wantsInput ? inputGradient.data : nil
+        let dGamma = mode.wantsGradient(weightIndex) ? store.gradient(weightIndex) : nil
+        let dBeta = mode.wantsGradient(biasIndex) ? store.gradient(biasIndex) : nil
+        mode.parallelism.forEachPart(rows, grain: Self.rowGrain) { part, index in
+            let r = part.lowerBound, own = partials + max(0, index - 1) * 2 * d
+            VectorKernels.active.layerNormBackward(
+                x + r * d, dy + r * d, gamma: gamma, statistics: stats + 2 * r, dx: dx.map { $0 + r * d },
+                dGamma: dGamma.map { index == 0 ? $0 : own }, dBeta: dBeta.map { index == 0 ? $0 : own + d },
+                rows: part.count, features: d)
+        }
+        for index in 1..<max(1, parts) {
+            let own = partials + (index - 1) * 2 * d
+            if let dGamma { addInPlace(dGamma, own, d) }
+            if let dBeta { addInPlace(dBeta, own + d, d) }
+        }
         return wantsInput ? inputGradient : nil
     }
 }

@@ -17,8 +17,10 @@ public final class ScaledDotProductAttention: Layer {
     private let probabilities = Tensor(shape: [0])
     private let output = Tensor(shape: [0])
     private let inputGradient = Tensor(shape: [0])
-    /// The kernels' packed operands and ∂S of one head.
-    private let scratch = Tensor(shape: [0])
+    /// The kernels' packed operands and ∂S of one head, for each part of the batch.
+    private var scratch: [Tensor] = []
+    /// The threads of the last forward pass, for its backward pass.
+    private var parallelism = Parallelism.serial
 
     public init(width: Int, heads: Int) {
         precondition(heads > 0 && width % heads == 0, "\(heads) heads do not divide the width \(width)")
@@ -40,11 +42,15 @@ public final class ScaledDotProductAttention: Layer {
         let (n, t, d) = (x.shape[0], x.shape[1], width)
         probabilities.resize([n, heads, t, t])
         output.resize([n, t, d])
-        scratch.resize([VectorKernels.attentionScratchCount(tokens: t, headWidth: d / heads)])
-        for e in 0..<n {
-            VectorKernels.active.attentionForward(x.data + e * t * 3 * d, tokens: t, width: d, heads: heads,
-                                                  probabilities: probabilities.data + e * heads * t * t,
-                                                  output: output.data + e * t * d, scratch: scratch.data)
+        parallelism = mode.parallelism
+        let scratch = scratch(tokens: t, parts: parallelism.partCount(n)), heads = heads
+        let (xs, p, y) = (x.data, probabilities.data, output.data)
+        parallelism.forEachPart(n) { examples, part in
+            for e in examples {
+                VectorKernels.active.attentionForward(xs + e * t * 3 * d, tokens: t, width: d, heads: heads,
+                                                      probabilities: p + e * heads * t * t, output: y + e * t * d,
+                                                      scratch: scratch[part])
+            }
         }
         return output
     }
@@ -56,12 +62,22 @@ public final class ScaledDotProductAttention: Layer {
         let (n, t, d) = (input.shape[0], input.shape[1], width)
         precondition(gradOutput.count == n * t * d, "gradient shape mismatch")
         inputGradient.resize(input.shape)
-        scratch.resize([VectorKernels.attentionScratchCount(tokens: t, headWidth: d / heads)])
-        for e in 0..<n {
-            VectorKernels.active.attentionBackward(input.data + e * t * 3 * d, probabilities: probabilities.data + e * heads * t * t,
-                                                   gradOutput: gradOutput.data + e * t * d, tokens: t, width: d, heads: heads,
-                                                   inputGradient: inputGradient.data + e * t * 3 * d, scratch: scratch.data)
+        let scratch = scratch(tokens: t, parts: parallelism.partCount(n)), heads = heads
+        let (x, p, dy, dx) = (input.data, probabilities.data, gradOutput.data, inputGradient.data)
+        parallelism.forEachPart(n) { examples, part in
+            for e in examples {
+                VectorKernels.active.attentionBackward(x + e * t * 3 * d, probabilities: p + e * heads * t * t,
+                                                       gradOutput: dy + e * t * d, tokens: t, width: d, heads: heads,
+                                                       inputGradient: dx + e * t * 3 * d, scratch: scratch[part])
+            }
         }
         return inputGradient
+    }
+
+    /// One scratch buffer per part, sized for `tokens` tokens.
+    private func scratch(tokens t: Int, parts: Int) -> [UnsafeMutablePointer<Float>] {
+        while scratch.count < parts { scratch.append(Tensor(shape: [0])) }
+        let count = VectorKernels.attentionScratchCount(tokens: t, headWidth: width / heads)
+        return scratch.prefix(parts).map { $0.resize([count]); return $0.data }
     }
 }

@@ -22,6 +22,9 @@ public final class TransformerBlock: LayerContainer {
     /// The forward pass's profile, for its backward pass.
     private var profile: LayerProfile?
 
+    /// The threads of the last forward pass, for its backward pass.
+    private var parallelism = Parallelism.serial
+
     public init(store: ParameterStore, name: String, width: Int, heads: Int, mlpRatio: Int = 4, epsilon: Float = 1e-6) {
         norm1 = LayerNorm(store: store, name: "\(name).norm1", features: width, epsilon: epsilon)
         attention = MultiHeadSelfAttention(store: store, name: "\(name).attn", width: width, heads: heads)
@@ -52,12 +55,13 @@ public final class TransformerBlock: LayerContainer {
 
     public func forward(_ input: Tensor, mode: PassMode) -> Tensor {
         profile = mode.profile
+        parallelism = mode.parallelism
         let a = attentionBranch.forward(input, mode: mode)
         afterAttention.resize(input.shape)
-        afterAttention.setSum(input, a)
+        afterAttention.setSum(input, a, parallelism: parallelism)
         let m = mlpBranch.forward(afterAttention, mode: mode)
         output.resize(input.shape)
-        output.setSum(afterAttention, m)
+        output.setSum(afterAttention, m, parallelism: parallelism)
         return output
     }
 
@@ -66,10 +70,10 @@ public final class TransformerBlock: LayerContainer {
         // The attention branch computes its parameters' gradients even when ∂x is not wanted.
         let fromMLP = mlpBranch.backward(gradOutput, inputGradient: true, profile: profile)!
         middleGradient.resize(gradOutput.shape)
-        middleGradient.setSum(gradOutput, fromMLP)
+        middleGradient.setSum(gradOutput, fromMLP, parallelism: parallelism)
         guard let fromAttention = attentionBranch.backward(middleGradient, inputGradient: wantsInput, profile: profile) else { return nil }
         inputGradient.resize(gradOutput.shape)
-        inputGradient.setSum(middleGradient, fromAttention)
+        inputGradient.setSum(middleGradient, fromAttention, parallelism: parallelism)
         return inputGradient
     }
 
