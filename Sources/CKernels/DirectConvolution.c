@@ -229,13 +229,18 @@ static void conv_forward_avx512(const float *padded, const int32_t *offsets, int
                     const __m512 wk = _mm512_loadu_ps(w);
                     for (int i = 0; i < MR512; i++) c[i] = _mm512_fmadd_ps(_mm512_set1_ps(a[i][o]), wk, c[i]);
                 }
-                // Channel-major into the buffer: position t + i of channel ch.
-                float tile[MR512][NR] __attribute__((aligned(64)));
-                for (int i = 0; i < MR512; i++) _mm512_store_ps(tile[i], c[i]);
-                for (int ch = 0; ch < NR; ch++) {
-                    float *dst = buffer + ch * CHUNK_STRIDE + t;
-                    for (int i = 0; i < MR512; i++) dst[i] = tile[i][ch];
+                // Channel-major into the buffer (position t + i of channel ch): the tile's rows
+                // are positions, its halves 8 channels each; transposed, each channel's eight
+                // results are one store.
+                __m256 lo[8], hi[8], o[8];
+                for (int i = 0; i < MR512; i++) {
+                    lo[i] = _mm512_castps512_ps256(c[i]);
+                    hi[i] = _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(c[i]), 1));
                 }
+                transpose8(lo, o);
+                for (int ch = 0; ch < 8; ch++) _mm256_storeu_ps(buffer + ch * CHUNK_STRIDE + t, o[ch]);
+                transpose8(hi, o);
+                for (int ch = 0; ch < 8; ch++) _mm256_storeu_ps(buffer + (8 + ch) * CHUNK_STRIDE + t, o[ch]);
             }
             copy_out(buffer, bias, cb, valid, positions, j0, chunk, y);
         }
