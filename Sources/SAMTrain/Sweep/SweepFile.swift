@@ -143,6 +143,11 @@ public struct SweepFile: Sendable {
             expectedTime = q.expectedTime ?? expectedTime
             sharpness = q.sharpness?.probe ?? sharpness
         }
+        // Each rank probes subset/ranks examples in shards of m: fewer than m would measure nothing.
+        if let probe = sharpness, probe.m > probe.subset / ranks {
+            let place: [CodingKey] = quick && file.quick?.sharpness != nil ? [JSONKey("quick"), JSONKey("sharpness")] : [JSONKey("sharpness")]
+            throw fail("sharpness", "m \(probe.m) is more than the \(probe.subset / ranks) examples each of the \(ranks) ranks probes (subset \(probe.subset)): the m-sharpness would be 0; give m ≤ subset ÷ ranks", line: written.line(at: place))
+        }
         fixed = settings.map { ($0.key, $0.value.text) }
         flags = Set(settings.filter(\.value.isFlag).map(\.key))
         if axes.isEmpty && file.axes == nil { throw fail("axes", "a sweep needs axes") }

@@ -107,11 +107,14 @@ final class SweepAxisTests: XCTestCase {
             ("{\"axes\": {\"a\": [1, 2, 3, 4, 5, 6, 7, 8, 9, 10],\n \"method\": [\(Array(repeating: "{\"sam\": \"none\"}", count: 1).joined()), \((1...100).map { "{\"seed\": \($0)}" }.joined(separator: ", "))]}}",
              ["s.json", "axes", "10 × 101", "more than the 1000"]),
             ("{\"axes\": {\"method\": [{\(((0..<1001).map { "\"k\($0)\": 1" }).joined(separator: ", "))}]}}", ["method:", "1001 settings, more than the 1000"]),
+            ("{\"axes\": {\"rho\": [0.1]},\n \"sharpness\": {\"subset\": 1000, \"rho\": 0.05, \"m\": 128},\n \"quick\": {\n  \"sharpness\": {\"subset\": 64, \"rho\": 0.05, \"m\": 64}}}",
+             ["s.json:4: sharpness:", "m 64 is more than the 32 examples each of the 2 ranks probes"]),
             ("{\"axes\": {\"method\": [{\"sam\": \"none\"}]}, \"figures\": [{\"x\": \"method\", \"series\": \"m\", \"y\": [\"accuracy\", \"accuracy\"]}]}",
              ["y:", "without repeats"]),
             ("{\"axes\": {\"method\": [{\"sam\": \"none\"}]}, \"figures\": [{\"x\": \"method\", \"series\": \"m\", \"y\": [\"accuracy\", \"colour\"]}]}", ["y:", "train_accuracy"]),
         ]
-        for (text, fragments) in cases { expectError(text, fragments) }
+        for (text, fragments) in cases { expectError(text, fragments, quick: text.contains("\"quick\"")) }
+        XCTAssertNoThrow(try sweep("{\"axes\": {\"rho\": [0.1]}, \"sharpness\": {\"subset\": 128, \"rho\": 0.05, \"m\": 64}}"))
 
         // What only train's parser knows: named on the line of the bundle that set it, not of
         // the key's first appearance in the file.
