@@ -108,13 +108,29 @@ final class SweepTests: XCTestCase {
     func testShippedSweepFilesAreValid() throws {
         try Subprocess.requireFashionMNIST()
         let dir = Subprocess.repositoryRoot.appendingPathComponent("sweeps")
-        for name in ["m-rho", "label-noise", "variants", "variants-beyond"] {
+        // Every Fashion-MNIST sweep in sweeps/ (the CIFAR recipes below), issue 30's studies with their sizes.
+        let studies = ["label-noise": 16, "m-sharpness": 12, "late-sam": 5, "vit-sam": 6]
+        let names = ["m-rho", "label-noise-variants", "variants", "variants-beyond"] + studies.keys.sorted()
+        let shipped = try FileManager.default.contentsOfDirectory(atPath: dir.path).filter { $0.hasSuffix(".json") }.map { String($0.dropLast(5)) }
+        XCTAssertEqual(Set(shipped), Set(names + ["foret-wrn28-10-cifar10", "foret-label-noise-resnet32", "bsam-bisam-resnet18"]), "a sweep file is not checked here")
+        for name in names {
             for quick in [false, true] {
                 let sweep = try SweepFile(path: dir.appendingPathComponent(name + ".json").path, quick: quick)
                 try sweep.validate()
                 XCTAssertFalse(sweep.cells.isEmpty)
                 XCTAssertNotEqual(sweep.expectedTime, "unknown")
+                XCTAssertEqual(sweep.name, name)
+                if let count = studies[name], !quick { XCTAssertEqual(sweep.cells.count, count, name) }
+                // Each figure's x and series are columns of results.csv: an axis or a setting.
+                let columns = Set(sweep.axes.map(\.key) + sweep.cells.flatMap { $0.settings.map(\.key) })
+                for f in sweep.figures { XCTAssertTrue(columns.contains(f.x) && columns.contains(f.series), "\(name): \(f)") }
             }
+        }
+        // The studies train on all 60,000 examples for their length; their quick runs do not.
+        for name in studies.keys {
+            let full = try SweepFile(path: dir.appendingPathComponent(name + ".json").path, quick: false)
+            XCTAssertTrue(full.cells.allSatisfy { $0.value("train-subset") == nil && $0.value("max-steps") == nil }, name)
+            XCTAssertTrue(full.cells.allSatisfy { Int($0.value("epochs") ?? "0")! >= ($0.value("model") == "vit-t4" ? 5 : 10) }, name)
         }
         // The papers' CIFAR recipes, pointed at a folder holding both CIFAR copies (real layout).
         let data = Subprocess.temporaryDirectory("samtrain-recipes")
