@@ -108,12 +108,21 @@ variant("betas-one", lambda c: c.update(optimizer={"type": "adamw", "lr": 0.1, "
 variant("m-0", lambda c: c["sam"].update(m=0))
 
 # sweep files
-for name in ["m-rho.json", "variants.json", "foret-label-noise-resnet32.json"]:
+for name in ["m-rho.json", "variants.json", "foret-label-noise-resnet32.json", "label-noise.json", "m-sharpness.json", "vit-sam.json"]:
     put("corpus", "Sweep", name, open(os.path.join(root, "sweeps", name)).read())
 put("regression", "Sweep", "integer-2^63.json", '{"axes": {"seed": [9223372036854775808]}}')
 put("regression", "Sweep", "ranks-1e30.json", '{"ranks": 1e30, "axes": {"seed": [1]}}')
 hundred = json.dumps(list(range(1, 101)))
 put("regression", "Sweep", "grid-100x100x100.json", '{"axes": {"seed": %s, "epochs": %s, "cutout": %s}}' % (hundred, hundred, hundred))
+# axes whose values are bundles of settings
+put("regression", "Sweep", "bundle-empty.json", '{"axes": {"method": [{"sam": "none"}, {}]}}')
+put("regression", "Sweep", "bundle-nested.json", '{"axes": {"method": [{"sam": {"sam": [{"rho": 1}]}}]}}')
+put("regression", "Sweep", "bundle-label-not-text.json", '{"axes": {"method": [{"label": ["a"], "sam": "none"}]}}')
+put("regression", "Sweep", "bundle-labels-one-directory.json", '{"axes": {"method": [{"label": "a b", "sam": "none"}, {"label": "a/b", "sam": "sam"}]}}')
+put("regression", "Sweep", "bundle-key-on-two-axes.json", '{"axes": {"rho": [0.1], "method": [{"sam": "sam", "rho": 0.2}]}}')
+put("regression", "Sweep", "bundle-1001-settings.json", '{"axes": {"method": [{%s}]}}' % ", ".join('"k%d": 1' % i for i in range(1001)))
+put("regression", "Sweep", "bundle-cell-name-300-bytes.json", '{"axes": {"a": [{"label": "%s", "sam": "none"}], "b": [{"label": "%s", "rho": 1}], "c": [{"label": "%s", "m": 1}]}}' % ("x" * 100, "y" * 100, "z" * 90))
+put("regression", "Sweep", "bundle-unknown-flag.json", '{"axes": {"method": [{"sam": "sam"}, {"sam": "sam", "rhoo": 0.2}]}}')
 put("regression", "Sweep", "bad-settings.json", '{"fixed": {"threads": 0, "optimizer": "bogus", "train_subset": -1, "momentum": -1, "keep": 0}, "axes": {"seed": [1]}}')
 
 # CSV

@@ -24,13 +24,13 @@ struct PlotCommand: ParsableCommand {
     @Option(help: "Output file name without extension.")
     var out: String
 
-    @Option(help: "sweep: the x column (e.g. rho, label-noise).")
+    @Option(help: "sweep: the x column (e.g. rho, label-noise; a column of labels, such as a bundle axis's, is drawn as categories).")
     var x: String = "rho"
 
     @Option(help: "sweep: the column whose values make the lines (e.g. m, sam).")
     var series: String = "m"
 
-    @Option(help: "sweep: error (1 − final test accuracy), accuracy, best, sharpness or lambda.")
+    @Option(help: "sweep: error (1 − final test accuracy), accuracy, best, train_accuracy, train_loss, sharpness, lambda or seconds; several, comma-separated, share one chart (accuracy,best).")
     var y: String = "error"
 
     @Flag(help: "Logarithmic x axis.")
@@ -44,7 +44,7 @@ struct PlotCommand: ParsableCommand {
             let files: [String]
             switch kind {
             case .sweep:
-                var chart = try SweepFigure.chart(results: inputs, x: x, series: series, y: y, logX: logX)
+                var chart = try SweepFigure.chart(results: inputs, x: x, series: series, y: y.split(separator: ",").map(String.init), logX: logX)
                 chart.title = title ?? chart.title
                 files = try chart.render(to: out)
             case .curves: files = try curves()

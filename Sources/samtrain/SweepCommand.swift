@@ -6,7 +6,7 @@ struct SweepCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "sweep",
         abstract: "Run a grid of training runs from a sweep file; rerunning finishes only the missing cells.",
-        discussion: "Run it without mpirun: each cell is started under mpirun with the file's rank count. --slurm submits the unfinished cells as a Slurm job array instead; --collect then writes results.csv."
+        discussion: "Run it without mpirun: each cell is started under mpirun with the file's rank count. --slurm submits the unfinished cells as a Slurm job array instead; --collect then writes results.csv. An axis's value is one setting or a bundle of settings with an optional label (README, \"Studies\"). results.csv has a column per axis (the value or label), one per other setting, then final and best test accuracy, the best epoch, final train accuracy (on the labels trained on) and loss, m-sharpness, lambda_max and seconds."
     )
 
     @Argument(help: "The sweep file (JSON; see sweeps/).")
@@ -30,6 +30,9 @@ struct SweepCommand: ParsableCommand {
     @Flag(help: "Write results.csv and the figures from the finished cells; an error names the unfinished ones.")
     var collect = false
 
+    @Option(help: ArgumentHelp("Write results.csv and the figures into DIR (created when missing) instead of the --out directory, e.g. docs/studies/<name>.", valueName: "DIR"))
+    var results: String?
+
     @Option(help: ArgumentHelp("Run only this cell (what each task of a --slurm array runs).", valueName: "NAME"))
     var cell: String?
 
@@ -47,6 +50,7 @@ struct SweepCommand: ParsableCommand {
         let modes = [slurm ? "--slurm" : nil, collect ? "--collect" : nil, cell != nil ? "--cell" : nil].compactMap { $0 }
         if modes.count > 1 { throw ValidationError("\(modes.joined(separator: " and ")) do not go together") }
         if parallel > 1, let mode = modes.first { throw ValidationError("--parallel does not go with \(mode)") }
+        if results != nil && cell != nil { throw ValidationError("--results does not go with --cell (one cell writes no results.csv; --collect does)") }
     }
 
     func run() throws {
@@ -67,18 +71,19 @@ struct SweepCommand: ParsableCommand {
             let binary = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().path
             var runner = SweepRunner(sweep: sweep, directory: directory, samtrain: binary)
             runner.parallel = parallel
+            runner.results = results
             if slurm { return try submit(sweep, runner: runner) }
             if dryRun {
                 for c in cells { print("  \(c.name): samtrain " + (["train"] + c.arguments).joined(separator: " ")) }
                 return
             }
             if collect {
-                report(try runner.collect(), sweep: sweep, directory: directory)
+                report(try runner.collect(), sweep: sweep, runner: runner)
                 return
             }
             if let cell { runner.only = [cell] }
-            let (results, failed) = try runner.run()
-            if cell == nil { report(results, sweep: sweep, directory: directory) }
+            let (finished, failed) = try runner.run()
+            if cell == nil { report(finished, sweep: sweep, runner: runner) }
             if !failed.isEmpty { throw SAMTrainError("\(failed.count) cell(s) failed: \(failed.joined(separator: "; "))") }
         } catch let e as SweepRunner.Interrupted {
             let name = e.signal == SIGINT ? "SIGINT" : "SIGTERM"
@@ -90,13 +95,14 @@ struct SweepCommand: ParsableCommand {
         }
     }
 
-    /// The table, results.csv's path and the sweep's figures.
-    func report(_ results: [SweepRunner.Result], sweep: SweepFile, directory: String) {
+    /// The table, results.csv's path and the sweep's figures (beside results.csv).
+    func report(_ finished: [SweepRunner.Result], sweep: SweepFile, runner: SweepRunner) {
+        let directory = runner.resultsDirectory
         print("")
-        print(SweepCommand.table(results, axes: sweep.axes.map(\.key)))
+        print(SweepCommand.table(finished, cells: sweep.cells, axes: sweep.axes.map(\.key)))
         print("results: \(directory)/results.csv")
         for f in sweep.figures {
-            let base = "\(directory)/\(f.y)-vs-\(f.x)-per-\(f.series)"
+            let base = "\(directory)/\(SweepCommand.figureName(f))"
             do {
                 let files = try SweepFigure.chart(results: [directory + "/results.csv"], x: f.x, series: f.series, y: f.y, logX: f.logX).render(to: base)
                 print("figure: " + files.joined(separator: ", "))
@@ -111,7 +117,7 @@ struct SweepCommand: ParsableCommand {
         let unfinished = sweep.cells.filter { runner.finishedResult($0) == nil }
         if unfinished.isEmpty && !dryRun {
             print("all \(sweep.cells.count) cells are finished")
-            report(try runner.collect(), sweep: sweep, directory: runner.directory)
+            report(try runner.collect(), sweep: sweep, runner: runner)
             return
         }
         // Absolute paths: the tasks start in sbatch's working directory on another node.
@@ -128,16 +134,25 @@ struct SweepCommand: ParsableCommand {
         }
         let (job, script) = try array.submit(options: sbatchOptions)
         print("submitted \(unfinished.count) of \(sweep.cells.count) cells as Slurm array job \(job) (\(script)); logs \(directory)/slurm/\(job)_<task>.out")
-        print("when it has ended: samtrain sweep \(file)\(quick ? " --quick" : "") --out \(runner.directory) --collect")
+        print("when it has ended: samtrain sweep \(file)\(quick ? " --quick" : "") --out \(runner.directory) --collect\(results.map { " --results \($0)" } ?? "")")
     }
 
-    static func table(_ results: [SweepRunner.Result], axes: [String]) -> String {
-        let header = axes + ["test acc", "best", "train loss", "m-sharp", "λ_max", "s"]
+    /// A figure's file name: `accuracy-vs-rho-per-m`; several measures joined by `+`.
+    static func figureName(_ f: (x: String, series: String, y: [String], logX: Bool)) -> String {
+        "\(f.y.joined(separator: "+"))-vs-\(f.x)-per-\(f.series)"
+    }
+
+    static func table(_ results: [SweepRunner.Result], cells: [SweepFile.Cell], axes: [String]) -> String {
+        let header = axes + ["test acc", "best (epoch)", "train acc", "train loss", "m-sharp", "λ_max", "s"]
+        let labels = Dictionary(cells.map { ($0.name, $0.labels) }) { a, _ in a }
         var rows = [header]
         for r in results {
-            rows.append(axes.map { r.settings[$0] ?? "" } + [String(format: "%.4f", r.finalTestAccuracy), String(format: "%.4f", r.bestTestAccuracy),
-                        String(format: "%.4f", r.finalTrainLoss), r.sharpness.map { String(format: "%.4f", $0) } ?? "-",
-                        r.lambdaMax.map { String(format: "%.2f", $0) } ?? "-", String(format: "%.0f", r.seconds)])
+            let cellLabels = labels[r.cell] ?? []
+            let values: [String] = axes.map { axis in cellLabels.first { $0.axis == axis }?.label ?? r.settings[axis] ?? "" }
+            let best: String = String(format: "%.4f", r.bestTestAccuracy) + (r.bestTestEpoch.map { " (\($0))" } ?? "")
+            let train: [String] = [r.finalTrainAccuracy.map { String(format: "%.4f", $0) } ?? "-", String(format: "%.4f", r.finalTrainLoss)]
+            let probes: [String] = [r.sharpness.map { String(format: "%.4f", $0) } ?? "-", r.lambdaMax.map { String(format: "%.2f", $0) } ?? "-"]
+            rows.append(values + [String(format: "%.4f", r.finalTestAccuracy), best] + train + probes + [String(format: "%.0f", r.seconds)])
         }
         let widths = header.indices.map { c in rows.map { $0[c].count }.max()! }
         return rows.map { row in row.indices.map { row[$0].padding(toLength: widths[$0], withPad: " ", startingAt: 0) }.joined(separator: "  ") }

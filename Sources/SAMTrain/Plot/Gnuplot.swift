@@ -8,6 +8,20 @@ public struct LineChart {
     public var yLabel: String
     public var logX = false
     public var series: [(name: String, points: [(x: Double, y: Double)])] = []
+    /// Named x positions: point x = i is drawn at `xCategories[i]` (a sweep's labels).
+    public var xCategories: [String]?
+    /// A line's colour and dash by series name (gnuplot's own cycle otherwise): the series of
+    /// a sweep in one colour, its measures in different dashes.
+    public var styles: [String: Style] = [:]
+
+    public struct Style: Sendable {
+        public var color: Int
+        public var dash: Int
+        public init(color: Int, dash: Int) {
+            self.color = color
+            self.dash = dash
+        }
+    }
 
     public init(title: String, xLabel: String, yLabel: String, logX: Bool = false) {
         self.title = title
@@ -32,8 +46,20 @@ public struct LineChart {
         let names = try series.map { try LineChart.quoted($0.name, what: "the series name") }
         let (quotedTitle, quotedX, quotedY) = (try LineChart.quoted(title, what: "--title"),
                                                try LineChart.quoted(xLabel, what: "the x label"), try LineChart.quoted(yLabel, what: "the y label"))
+        let tics = try xCategories.map { labels in
+            try labels.enumerated().map { "\(try LineChart.quoted($0.element, what: "the x label")) \($0.offset)" }.joined(separator: ", ")
+        }
         try text.write(toFile: data, atomically: true, encoding: .utf8)
-        let plots = series.indices.map { i in "\(quotedData) index \(i) using 1:2 with linespoints title \(names[i])" }
+        let plots = series.indices.map { i in
+            let style = styles[series[i].name].map { " linecolor \($0.color + 1) dashtype \($0.dash + 1) pointtype \($0.dash + 1)" } ?? ""
+            return "\(quotedData) index \(i) using 1:2 with linespoints\(style) title \(names[i])"
+        }
+        // Many or long legend entries go below the plot, which would otherwise shrink to a strip.
+        let keyPlacement = series.count > 8 || series.contains { $0.name.count > 30 } ? "set key below" : "set key outside right"
+        // Categories: one tic each, half a step of margin either side.
+        let categoryAxis = xCategories.map { labels in
+            "set xtics (\(tics ?? ""))\(labels.contains { $0.count > 10 } ? " rotate by -20" : "")\nset xrange [-0.5:\(Double(labels.count) - 0.5)]"
+        } ?? ""
         var outputs: [String] = []
         for (terminal, ext) in [("svg size 720,480 dynamic", "svg"), ("pngcairo size 960,640", "png")] {
             let path = base + "." + ext
@@ -44,9 +70,10 @@ public struct LineChart {
             set title \(quotedTitle)
             set xlabel \(quotedX)
             set ylabel \(quotedY)
-            set key outside right
+            \(keyPlacement)
             set grid
             \(logX ? "set logscale x" : "")
+            \(categoryAxis)
             plot \(plots.joined(separator: ", \\\n     "))
             """
             try run(script: script, for: path)
@@ -114,13 +141,26 @@ public struct CSVTable {
         }
     }
 
-    /// Splits one line on commas outside double quotes.
+    /// Splits one line on commas outside double quotes; `""` inside quotes is one quote (RFC 4180).
     static func split(_ line: String) -> [String] {
-        var fields: [String] = [], field = "", quoted = false
+        var fields: [String] = [], field = "", quoted = false, previousWasClosingQuote = false
         for c in line {
-            if c == "\"" { quoted.toggle() } else if c == "," && !quoted { fields.append(field); field = "" } else { field.append(c) }
+            if c == "\"" {
+                if !quoted && previousWasClosingQuote { field.append("\"") }
+                quoted.toggle()
+                previousWasClosingQuote = !quoted
+                continue
+            }
+            previousWasClosingQuote = false
+            if c == "," && !quoted { fields.append(field); field = "" } else { field.append(c) }
         }
         return fields + [field]
+    }
+
+    /// A field as `split` reads it back: quoted when it holds a comma, a quote or a line end.
+    public static func field(_ text: String) -> String {
+        guard text.contains(where: { $0 == "," || $0 == "\"" || $0.isNewline }) else { return text }
+        return "\"" + text.replacingOccurrences(of: "\"", with: "\"\"") + "\""
     }
 
     public func column(_ name: String, source: String) throws -> Int {

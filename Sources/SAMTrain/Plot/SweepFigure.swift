@@ -1,30 +1,74 @@
-/// A sweep's results as a chart: y (test error, accuracy, sharpness, λ_max) against one
+/// A sweep's results as a chart: y (test error, accuracy, sharpness, λ_max, …) against one
 /// axis, one line per value of another (test error vs ρ per m; accuracy vs noise per variant).
+/// An x whose values are not all numbers (a bundle axis's labels) is drawn as categories in
+/// the order results.csv first gives them, which is the sweep file's order.
 public enum SweepFigure {
     public static let yColumns = ["error": "final_test_acc", "accuracy": "final_test_acc", "best": "best_test_acc",
-                                  "sharpness": "m_sharpness", "lambda": "lambda_max"]
+                                  "train_accuracy": "final_train_acc", "train_loss": "final_train_loss",
+                                  "sharpness": "m_sharpness", "lambda": "lambda_max", "seconds": "seconds"]
+    /// A measure's name in a legend beside other measures (the y label says the rest).
+    static let shortLabels = ["accuracy": "final test", "best": "best test", "train_accuracy": "final train", "error": "test error"]
+    static let yLabels = ["error": "test error", "accuracy": "test accuracy", "best": "best test accuracy",
+                          "train_accuracy": "train accuracy (labels trained on)", "train_loss": "final train loss",
+                          "sharpness": "m-sharpness", "lambda": "Hessian λ_max", "seconds": "seconds per cell"]
 
     public static func chart(results paths: [String], x: String, series: String, y: String, logX: Bool) throws -> LineChart {
-        guard let yColumn = yColumns[y] else {
+        try chart(results: paths, x: x, series: series, y: [y], logX: logX)
+    }
+
+    /// Several measures share the chart: a line per series and measure, the series' colour
+    /// and the measure's dash.
+    public static func chart(results paths: [String], x: String, series: String, y measures: [String], logX: Bool) throws -> LineChart {
+        guard !measures.isEmpty else { throw SAMTrainError("--y: give at least one of \(yColumns.keys.sorted().joined(separator: ", "))") }
+        for y in measures where yColumns[y] == nil {
             throw SAMTrainError("--y \(y): choose one of \(yColumns.keys.sorted().joined(separator: ", "))")
         }
-        let yLabels = ["error": "test error", "accuracy": "test accuracy", "best": "best test accuracy",
-                       "sharpness": "m-sharpness", "lambda": "Hessian λ_max"]
-        var chart = LineChart(title: "", xLabel: x, yLabel: yLabels[y] ?? y, logX: logX)
-        var groups: [String: [(x: Double, y: Double)]] = [:], order: [(key: Double, name: String)] = []
-        for path in paths {
-            let table = try CSVTable(path: path)
-            let (xi, si, yi) = (try table.column(x, source: path), try table.column(series, source: path), try table.column(yColumn, source: path))
-            for row in table.rows where row.count > max(xi, si, yi) {
-                guard let xv = Double(row[xi]), let yv = Double(row[yi]) else { continue }
-                let name = "\(series) = \(row[si])"
-                if groups[name] == nil { order.append((Double(row[si]) ?? Double(order.count), name)) }
-                groups[name, default: []].append((xv, y == "error" ? 1 - yv : yv))
+        let yLabel = measures.count == 1 ? yLabels[measures[0]] ?? measures[0]
+            : measures.allSatisfy({ ["accuracy", "best", "train_accuracy"].contains($0) })
+                ? "accuracy" + (measures.contains("train_accuracy") ? " (train: on the labels trained on)" : "")
+                : measures.map { yLabels[$0] ?? $0 }.joined(separator: " / ")
+        var chart = LineChart(title: "", xLabel: x, yLabel: yLabel, logX: logX)
+        let tables = try paths.map { path in (path, try CSVTable(path: path)) }
+        // Categories when any x is not a number.
+        var categories: [String] = []
+        var numeric = true
+        for (path, table) in tables {
+            let xi = try table.column(x, source: path)
+            for row in table.rows {
+                if Double(row[xi]) == nil { numeric = false }
+                if !categories.contains(row[xi]) { categories.append(row[xi]) }
+            }
+        }
+        if !numeric {
+            guard !logX else { throw SAMTrainError("--log-x: the x column \(x) holds labels (\(categories.prefix(3).joined(separator: ", "))…), not numbers") }
+            chart.xCategories = categories
+        }
+        // Lines sort by (numeric series first, by value; then labels in order of appearance; measure).
+        var groups: [String: [(x: Double, y: Double)]] = [:], order: [(key: (Int, Double), name: String, series: Int, measure: Int)] = []
+        var seriesValues: [String] = []
+        for (path, table) in tables {
+            let (xi, si) = (try table.column(x, source: path), try table.column(series, source: path))
+            let columns = try measures.map { try table.column(yColumns[$0]!, source: path) }
+            for row in table.rows {
+                let xv = numeric ? Double(row[xi]) : categories.firstIndex(of: row[xi]).map(Double.init)
+                guard let xv else { continue }
+                if !seriesValues.contains(row[si]) { seriesValues.append(row[si]) }
+                for (m, (y, yi)) in zip(measures, columns).enumerated() {
+                    guard let yv = Double(row[yi]) else { continue }
+                    let name = "\(series) = \(row[si])" + (measures.count > 1 ? ", \(shortLabels[y] ?? yLabels[y] ?? y)" : "")
+                    if groups[name] == nil {
+                        let s = seriesValues.firstIndex(of: row[si])!
+                        order.append((Double(row[si]).map { (0, $0) } ?? (1, Double(s)), name, s, m))
+                    }
+                    groups[name, default: []].append((xv, y == "error" ? 1 - yv : yv))
+                }
             }
             chart.title = path.split(separator: "/").dropLast().last.map(String.init) ?? path
         }
-        // Numeric series in numeric order, others in order of appearance.
-        chart.series = order.sorted { $0.key < $1.key }.map { ($0.name, groups[$0.name]!) }
+        for line in order.sorted(by: { ($0.key.0, $0.key.1, $0.measure) < ($1.key.0, $1.key.1, $1.measure) }) {
+            chart.series.append((line.name, groups[line.name]!))
+            if measures.count > 1 { chart.styles[line.name] = LineChart.Style(color: line.series, dash: line.measure) }
+        }
         return chart
     }
 }

@@ -157,6 +157,10 @@ enum JSONPath {
 /// the scan never reads past the end, and what is not JSON gives nothing useful but no error.
 struct JSONAsWritten: Sendable {
     private var numbers: [[String]: String] = [:]
+    /// The line of each key and of each list item (by path, the first of duplicates), and each
+    /// object's keys in the order written; kept to the depth numbers are.
+    private var lines: [[String]: Int] = [:]
+    private var keyOrder: [[String]: [String]] = [:]
     /// The first key given again in its object: the key, its field (`steps[0].loss`) and the
     /// line of the repetition.
     private(set) var repeatedKey: (key: String, field: String, line: Int)?
@@ -169,9 +173,14 @@ struct JSONAsWritten: Sendable {
         var path: [String] = []          // each open container's current member
         var keys: [Set<String>] = []     // each open container's keys so far
         var expectingKey = false
+        var expectingItem = false        // a list item starts at the next value byte
         var line = 1
         var i = 0
         while i < bytes.count {
+            if expectingItem, isObject.last == false, !JSONAsWritten.isSpace(bytes[i]) {
+                if bytes[i] != UInt8(ascii: "]"), path.count <= depth, lines[path] == nil { lines[path] = line }
+                expectingItem = false
+            }
             switch bytes[i] {
             case UInt8(ascii: "{"), UInt8(ascii: "["):
                 let object = bytes[i] == UInt8(ascii: "{")
@@ -179,6 +188,7 @@ struct JSONAsWritten: Sendable {
                 path.append(object ? "" : "0")
                 keys.append([])
                 expectingKey = object
+                expectingItem = !object
                 i += 1
             case UInt8(ascii: "}"), UInt8(ascii: "]"):
                 if !isObject.isEmpty {
@@ -189,7 +199,12 @@ struct JSONAsWritten: Sendable {
                 i += 1
             case UInt8(ascii: ","):
                 if let object = isObject.last {
-                    if object { expectingKey = true } else { path[path.count - 1] = String((Int(path[path.count - 1]) ?? 0) + 1) }
+                    if object {
+                        expectingKey = true
+                    } else {
+                        path[path.count - 1] = String((Int(path[path.count - 1]) ?? 0) + 1)
+                        expectingItem = true
+                    }
                 }
                 i += 1
             case UInt8(ascii: "\""):
@@ -208,6 +223,10 @@ struct JSONAsWritten: Sendable {
                         ? (try? JSONDecoder().decode(String.self, from: Data(bytes[i..<min(end + 1, bytes.count)]))) ?? ""
                         : String(decoding: bytes[(i + 1)..<end], as: UTF8.self)
                     path[path.count - 1] = key
+                    if path.count <= depth, lines[path] == nil {
+                        lines[path] = line
+                        keyOrder[Array(path.dropLast()), default: []].append(key)
+                    }
                     if !keys[keys.count - 1].insert(key).inserted, repeatedKey == nil {
                         let field = zip(isObject, path).reduce("") { text, level in
                             level.0 ? (text.isEmpty ? level.1 : text + "." + level.1) : text + "[\(level.1)]"
@@ -230,6 +249,16 @@ struct JSONAsWritten: Sendable {
             }
         }
     }
+
+    private static func isSpace(_ b: UInt8) -> Bool {
+        b == UInt8(ascii: " ") || b == UInt8(ascii: "\n") || b == UInt8(ascii: "\r") || b == UInt8(ascii: "\t")
+    }
+
+    /// The line of the key or list item at `codingPath`.
+    func line(at codingPath: [CodingKey]) -> Int? { lines[JSONPath.components(codingPath)] }
+
+    /// The keys of the object at `codingPath`, in the order written.
+    func keys(at codingPath: [CodingKey]) -> [String]? { keyOrder[JSONPath.components(codingPath)] }
 
     private static func isNumberByte(_ b: UInt8) -> Bool {
         switch b {

@@ -5,42 +5,52 @@ import Foundation
 ///     { "name": "m-rho", "description": "...", "expected_time": "≈ 9 h on 2 cores",
 ///       "ranks": 2,
 ///       "fixed": { "model": "cnn", "epochs": 10 },
-///       "axes":  { "m": [1, 4, 16], "rho": [0.01, 0.05] },
+///       "axes":  { "m": [1, 4, 16], "rho": [0.01, 0.05],
+///                  "method": [{"sam": "none"}, {"label": "asam", "sam": "asam", "rho": 0.5}] },
 ///       "sharpness": { "subset": 500, "rho": 0.05, "m": 128 },
 ///       "quick": { "expected_time": "≈ 4 min", "fixed": { "epochs": 1, "train_subset": 2048 } } }
 ///
 /// `fixed` and `axes` take `samtrain train` flags (`label_noise` or `label-noise`); every
-/// cell of the grid is a normal training run. `quick` overrides for `--quick`.
+/// cell of the grid is a normal training run. An axis's value is one setting or a bundle of
+/// them (`SweepAxis`); a value's settings override `fixed`. `quick` overrides for `--quick`.
 public struct SweepFile: Sendable {
     public var name: String
     public var description: String
     public var expectedTime: String
     public var ranks: Int
     public var fixed: [(key: String, value: String)]
-    /// The settings given as JSON true/false (flags).
+    /// The fixed settings given as JSON true/false (flags).
     public var flags: Set<String> = []
-    /// The file, and the line of each setting's key, for error messages.
+    /// The file, and the line of each fixed setting's key, for error messages.
     var source = ""
     var lines: [String: Int] = [:]
-    public var axes: [(key: String, values: [String])]
+    public var axes: [SweepAxis]
     public var sharpness: (subset: Int, rho: Float, m: Int)?
-    /// Figures drawn from results.csv when the sweep ends: (x, series, y, logX).
-    public var figures: [(x: String, series: String, y: String, logX: Bool)] = []
+    /// Figures drawn from results.csv when the sweep ends: y (one measure or several) against
+    /// x, a line per value of series.
+    public var figures: [(x: String, series: String, y: [String], logX: Bool)] = []
     /// The paper's numbers that the grid reproduces (label → figure), printed beside it.
     public var published: [(key: String, value: String)] = []
 
-    /// The largest grid a sweep may hold, and the most ranks per cell.
+    /// The largest grid a sweep may hold, the most ranks per cell, and the most settings a
+    /// cell may have (samtrain train has fewer than 100 flags).
     public static let maximumCells = 1_000
     public static let maximumRanks = 4096
+    public static let maximumSettings = 1_000
     /// The grid's size (checked against `maximumCells` when read).
     public private(set) var cellCount = 1
 
     /// One training run of the grid.
     public struct Cell: Sendable {
+        /// Its directory's name: each axis's name and value (`method=sgd,label-noise=0.4`).
         public var name: String
         public var settings: [(key: String, value: String)]
         /// The keys whose values are JSON true/false: flags, given or left out.
         public var flags: Set<String> = []
+        /// Each axis's value as results.csv and figures show it.
+        public var labels: [(axis: String, label: String)] = []
+        /// The file's line of each setting, for messages.
+        var lines: [String: Int] = [:]
         public func value(_ key: String) -> String? { settings.last { $0.key == key }?.value }
         /// `samtrain train` arguments: `--key value`, or `--key` alone for a setting that is
         /// JSON `true` (a flag; `false` leaves it out). Whether a key is a flag of
@@ -52,15 +62,31 @@ public struct SweepFile: Sendable {
         }
     }
 
-    public var cells: [Cell] {
-        var grid: [[(String, String)]] = [[]]
+    /// The grid's points: one value of each axis, the first axis outermost.
+    private var points: [[(axis: String, value: SweepAxis.Value)]] {
+        var grid: [[(axis: String, value: SweepAxis.Value)]] = [[]]
         for axis in axes {
             grid = grid.flatMap { partial in axis.values.map { partial + [(axis.key, $0)] } }
         }
-        return grid.map { point in
-            let name = point.isEmpty ? "run" : point.map { "\($0.0)=\($0.1)" }.joined(separator: ",")
-            return Cell(name: name, settings: fixed.filter { f in !point.contains { $0.0 == f.key } } + point.map { ($0.0, $0.1) },
-                        flags: flags)
+        return grid
+    }
+
+    private static func cellName(_ point: [(axis: String, value: SweepAxis.Value)]) -> String {
+        point.isEmpty ? "run" : point.map { "\(SweepAxis.directoryName($0.axis))=\($0.value.directoryName)" }.joined(separator: ",")
+    }
+
+    /// Every cell: the fixed settings, then each axis value's settings in place of the fixed ones.
+    public var cells: [Cell] {
+        points.map { point in
+            var cell = Cell(name: Self.cellName(point), settings: fixed, flags: flags, labels: point.map { ($0.axis, $0.value.label) }, lines: lines)
+            for (_, value) in point {
+                let keys = Set(value.settings.map(\.key))
+                cell.settings.removeAll { keys.contains($0.key) }
+                cell.settings += value.settings
+                cell.flags = cell.flags.subtracting(keys).union(value.flags)
+                for key in keys { cell.lines[key] = value.lines[key] ?? value.line }
+            }
+            return cell
         }
     }
 
@@ -74,16 +100,18 @@ public struct SweepFile: Sendable {
     /// Parses a sweep file's contents; `path` names it in errors.
     public init(data: Data, source path: String, quick: Bool) throws {
         let text = SweepText(data)
-        func fail(_ key: String, _ why: String) -> SAMTrainError { SAMTrainError("\(path):\(text.line(of: key)): \(key): \(why)") }
-        // Settings are at most 4 deep: quick.axes.seed[0].
-        let written = JSONAsWritten(data, numbersToDepth: 4)
+        func fail(_ key: String, _ why: String, line: Int? = nil) -> SAMTrainError {
+            SAMTrainError("\(path):\(line ?? text.line(of: key)): \(key): \(why)")
+        }
+        // Settings are at most 5 deep: quick.axes.method[0].rho.
+        let written = JSONAsWritten(data, numbersToDepth: 5)
         let file: SweepDocument
         do {
             let decoder = JSONDecoder()
             decoder.userInfo[SweepDocument.context] = SweepDocument.Context(text: text, written: written, quick: quick)
             file = try decoder.decode(SweepDocument.self, from: data)
         } catch let problem as SweepDocument.Problem {
-            throw fail(problem.key, problem.why)
+            throw fail(problem.key, problem.why, line: problem.line)
         } catch let e as DecodingError {
             // Not JSON, or not an object; or a value JSONDecoder cannot hold (1e400), named by its key.
             guard let key = e.key else { throw SAMTrainError("\(path): not a JSON object (sweep files are JSON)") }
@@ -97,37 +125,63 @@ public struct SweepFile: Sendable {
         description = file.description ?? ""
         expectedTime = file.expectedTime ?? "unknown"
         ranks = file.ranks ?? 2
-        fixed = (file.fixed?.settings ?? []).map { ($0.key, $0.value.text) }
-        axes = (file.axes?.axes ?? []).map { ($0.key, $0.values.map(\.text)) }
+        var settings = file.fixed?.settings ?? []
+        axes = file.axes?.axes ?? []
         sharpness = file.sharpness?.probe
         published = file.published?.figures ?? []
         figures = file.figures?.figures ?? []
-        // The quick overrides, decoded only for --quick.
+        // The quick overrides, decoded only for --quick: quick.fixed changes fixed (an axis's
+        // values still set their keys), quick.axes replaces or adds axes.
         if let q = file.quick {
-            for (k, v) in q.fixed?.settings ?? [] {
-                fixed.removeAll { $0.key == k }
-                fixed.append((k, v.text))
+            for setting in q.fixed?.settings ?? [] {
+                settings.removeAll { $0.key == setting.key }
+                settings.append(setting)
             }
             for axis in q.axes?.axes ?? [] {
-                let values = axis.values.map(\.text)
-                if let i = axes.firstIndex(where: { $0.key == axis.key }) { axes[i] = (axis.key, values) } else { axes.append((axis.key, values)) }
+                if let i = axes.firstIndex(where: { $0.key == axis.key }) { axes[i] = axis } else { axes.append(axis) }
             }
             expectedTime = q.expectedTime ?? expectedTime
             sharpness = q.sharpness?.probe ?? sharpness
         }
+        // Each rank probes subset/ranks examples in shards of m: fewer than m would measure nothing.
+        if let probe = sharpness, probe.m > probe.subset / ranks {
+            let place: [CodingKey] = quick && file.quick?.sharpness != nil ? [JSONKey("quick"), JSONKey("sharpness")] : [JSONKey("sharpness")]
+            throw fail("sharpness", "m \(probe.m) is more than the \(probe.subset / ranks) examples each of the \(ranks) ranks probes (subset \(probe.subset)): the m-sharpness would be 0; give m ≤ subset ÷ ranks", line: written.line(at: place))
+        }
+        fixed = settings.map { ($0.key, $0.value.text) }
+        flags = Set(settings.filter(\.value.isFlag).map(\.key))
         if axes.isEmpty && file.axes == nil { throw fail("axes", "a sweep needs axes") }
-        // Bounded before any cell is listed: the product of the axes' lengths.
+        // Bounded before any cell is listed: the product of the axes' lengths, and each cell's settings.
         let sizes = axes.map(\.values.count)
         guard let count = CheckedSize.product(sizes, limit: SweepFile.maximumCells) else {
             throw fail("axes", "the grid has \(sizes.map(String.init).joined(separator: " × ")) cells, more than the \(SweepFile.maximumCells) a sweep may have")
         }
         cellCount = count
-        // The keys given true/false anywhere they were read.
-        let settings = (file.fixed?.settings ?? []) + (file.quick?.fixed?.settings ?? [])
-        let axisValues = (file.axes?.axes ?? []) + (file.quick?.axes?.axes ?? [])
-        flags = Set(settings.filter(\.value.isFlag).map(\.key) + axisValues.filter { $0.values.contains(where: \.isFlag) }.map(\.key))
+        let most = axes.reduce(fixed.count) { $0 + ($1.values.map(\.settings.count).max() ?? 0) }
+        guard most <= SweepFile.maximumSettings else {
+            throw fail("axes", "a cell would have up to \(most) settings, more than the \(SweepFile.maximumSettings) a cell may have")
+        }
+        do {
+            try SweepAxisRules.check(axes)
+        } catch let problem as SweepAxisRules.Problem {
+            throw fail(problem.key, problem.why, line: problem.line)
+        }
+        // Each cell's name is a directory of its own.
+        var named: [String: [(axis: String, value: SweepAxis.Value)]] = [:]
+        for point in points {
+            let name = Self.cellName(point)
+            if name.utf8.count > SweepAxis.maximumCellName {
+                let longest = point.max { $0.value.directoryName.utf8.count < $1.value.directoryName.utf8.count }!
+                throw fail(longest.axis, "the cell name \(name.prefix(60))… has \(name.utf8.count) bytes, more than the \(SweepAxis.maximumCellName) of a directory name; give the values of the axis \(longest.axis) shorter labels", line: longest.value.line)
+            }
+            if let other = named[name] {
+                let differing = zip(other, point).first { $0.value.label != $1.value.label }?.1 ?? point.last!
+                throw fail(differing.axis, "two cells would share the directory \(name); make the labels differ in letters, digits or . _ + = , -", line: differing.value.line)
+            }
+            named[name] = point
+        }
         source = path
-        for key in fixed.map(\.key) + axes.map(\.key) {
+        for (key, _) in settings {
             // The file may spell the key label_noise or label-noise.
             let underscored = text.line(of: key.replacingOccurrences(of: "-", with: "_"))
             lines[key] = underscored > 1 ? underscored : text.line(of: key)
@@ -138,6 +192,9 @@ public struct SweepFile: Sendable {
     public mutating func overrideData(_ directory: String) {
         fixed.removeAll { $0.key == "data" }
         axes.removeAll { $0.key == "data" }
+        for a in axes.indices {
+            for v in axes[a].values.indices { axes[a].values[v].settings.removeAll { $0.key == "data" } }
+        }
         fixed.append((key: "data", value: directory))
     }
 
@@ -160,8 +217,9 @@ public struct SweepFile: Sendable {
                 _ = try ShardLayout(scope: c.samConfiguration.scope, globalBatch: c.batches.batchSize, worldSize: ranks)
             } catch let e as SAMTrainError {
                 // The line of the setting the message names, when it names one.
-                let named = cell.settings.map(\.key).first { e.message.contains("--" + $0) }
-                let place = named.flatMap { lines[$0] }.map { "\(source):\($0): " } ?? ""
+                // The one named first ("Unknown option '--rhoo'. Did you mean '--rho'?" is about rhoo).
+                let named = cell.settings.compactMap { s in Self.position(of: s.key, in: e.message).map { (s.key, $0) } }.min { $0.1 < $1.1 }?.0
+                let place = named.flatMap { cell.lines[$0] }.map { "\(source):\($0): " } ?? ""
                 throw SAMTrainError("\(place)cell \(cell.name): \(e.message)")
             }
             // Each dataset directory is looked at once, however many cells use it.
@@ -169,6 +227,21 @@ public struct SweepFile: Sendable {
                 try c.data.dataset.checkFiles(directory: c.data.data)
             }
         }
+    }
+}
+
+extension SweepFile {
+    /// Where `message` first names `--flag` itself (not `--flag-more`: `--m` is not `--momentum`).
+    static func position(of flag: String, in message: String) -> Int? {
+        var rest = message[...]
+        while let range = rest.range(of: "--" + flag) {
+            let next = rest[range.upperBound...].unicodeScalars.first
+            if next.map({ !CharacterSet.alphanumerics.contains($0) && $0 != "-" && $0 != "_" }) ?? true {
+                return message.distance(from: message.startIndex, to: range.lowerBound)
+            }
+            rest = rest[range.upperBound...]
+        }
+        return nil
     }
 }
 
@@ -221,15 +294,31 @@ private struct SweepText: Sendable {
 /// `label_noise` as `samtrain train` spells it: `label-noise`.
 private func dashed(_ key: String) -> String { key.replacingOccurrences(of: "_", with: "-") }
 
+/// Refuses one object's two spellings of one key (`label_noise` and `label-noise`): one would
+/// silently override the other. `dashedKeys[i]` is `keys[i]` dashed.
+private func refuseSpellings(_ dashedKeys: [String], _ keys: [String], in decoder: Decoder) throws {
+    var seen: [String: String] = [:]
+    for (d, k) in zip(dashedKeys, keys) {
+        if let other = seen[d] {
+            let line = (decoder.userInfo[SweepDocument.context] as? SweepDocument.Context)?.written.line(at: decoder.codingPath + [JSONKey(k)])
+            throw SweepDocument.Problem(k, "given twice in one object (as \(other) and \(k)); give each key once", line: line)
+        }
+        seen[d] = k
+    }
+}
+
 /// A sweep file as JSON, checked as it is decoded, in the order of its keys below; a problem
 /// names the key it is about (`SweepFile` adds the file and the key's line).
 private struct SweepDocument: Decodable {
     struct Problem: Error {
         var key: String
         var why: String
-        init(_ key: String, _ why: String) {
+        /// The line, when the key's first occurrence in the text is not the place.
+        var line: Int?
+        init(_ key: String, _ why: String, line: Int? = nil) {
             self.key = key
             self.why = why
+            self.line = line
         }
     }
 
@@ -279,10 +368,12 @@ private struct SweepDocument: Decodable {
         var isFlag = false
 
         init(from decoder: Decoder) throws {
-            // The setting's key (an axis's values are at key[i]).
+            // The setting's key (an axis's values are at key[i]), and where it is written.
             let key = decoder.codingPath.last { JSONPath.index($0) == nil }?.stringValue ?? ""
+            let context = decoder.userInfo[SweepDocument.context] as? Context
+            let line = context?.written.line(at: decoder.codingPath)
             let single = try decoder.singleValueContainer()
-            let written = (decoder.userInfo[SweepDocument.context] as? Context)?.written.number(at: decoder.codingPath)
+            let written = context?.written.number(at: decoder.codingPath)
             if let b = try? single.decode(Bool.self) {
                 text = b ? "true" : "false"
                 isFlag = true
@@ -291,14 +382,14 @@ private struct SweepDocument: Decodable {
             } else if let d = try? single.decode(Double.self) {
                 let number = written ?? (try? single.decode(Int.self)).map(String.init) ?? "\(d)"
                 if JSONAsWritten.isInteger(number) {
-                    guard let i = Int(number) else { throw Problem(key, "\(number) is not an integer within ±2⁶³") }
+                    guard let i = Int(number) else { throw Problem(key, "\(number) is not an integer within ±2⁶³", line: line) }
                     text = String(i)
                 } else {
                     text = "\(d)"
                 }
             } else {
                 let value = (try? single.decode(JSONValue.self)).map { "\($0)" } ?? written ?? "?"
-                throw Problem(key, "must be a string, a finite number, or true/false for a flag; got \(value)")
+                throw Problem(key, "must be a string, a finite number, or true/false for a flag; got \(value)", line: line)
             }
         }
     }
@@ -310,27 +401,106 @@ private struct SweepDocument: Decodable {
         init(from decoder: Decoder) throws {
             guard let c = try? decoder.container(keyedBy: JSONKey.self) else { throw Problem("fixed", "must be an object of settings") }
             settings = try c.allKeys.map(\.stringValue).sorted().map { k in (dashed(k), try c.decode(Value.self, forKey: JSONKey(k))) }
+            try refuseSpellings(settings.map(\.key), c.allKeys.map(\.stringValue).sorted(), in: decoder)
         }
     }
 
     /// `axes`: lists of values by key, in the order the file writes them (the grid's nesting
-    /// and the cells' names).
+    /// and the cells' names). A value is a setting or a bundle (`Bundle`).
     struct Axes: Decodable {
-        var axes: [(key: String, values: [Value])]
+        var axes: [SweepAxis]
 
         init(from decoder: Decoder) throws {
             guard let c = try? decoder.container(keyedBy: JSONKey.self) else { throw Problem("axes", "must be an object of lists") }
-            let text = (decoder.userInfo[SweepDocument.context] as? Context)?.text
-            let lines = Dictionary(c.allKeys.map { ($0.stringValue, text?.line(of: $0.stringValue) ?? 1) }) { a, _ in a }
+            let context = decoder.userInfo[SweepDocument.context] as? Context
+            // By the line of the key's first occurrence in the text, then by name: the order
+            // cells have been named by since the first sweep files (a sweep resumes by name).
+            let lines = Dictionary(c.allKeys.map { ($0.stringValue, context?.text.line(of: $0.stringValue) ?? 1) }) { a, _ in a }
             let ordered = lines.keys.sorted { (lines[$0]!, $0) < (lines[$1]!, $1) }
+            try refuseSpellings(ordered.map(dashed), ordered, in: decoder)
             axes = try ordered.map { k in
                 guard var list = try? c.nestedUnkeyedContainer(forKey: JSONKey(k)), !list.isAtEnd else {
-                    throw Problem(k, "an axis must be a non-empty list")
+                    throw Problem(k, "an axis must be a non-empty list of values (settings, or bundles of settings: objects)")
                 }
-                var values: [Value] = []
-                while !list.isAtEnd { values.append(try list.decode(Value.self)) }
-                return (dashed(k), values)
+                var values: [SweepAxis.Value] = []
+                while !list.isAtEnd {
+                    let entry = try list.decode(AxisEntry.self)
+                    if let bundle = entry.bundle {
+                        values.append(bundle)
+                    } else if let v = entry.setting {
+                        let line = entry.line ?? lines[k] ?? 1
+                        values.append(SweepAxis.Value(label: v.text, settings: [(dashed(k), v.text)], flags: v.isFlag ? [dashed(k)] : [],
+                                                      line: line, lines: [dashed(k): line]))
+                    }
+                }
+                return SweepAxis(key: dashed(k), values: values)
             }
+        }
+    }
+
+    /// One item of an axis's list: a setting of the axis's own key, or an object (a bundle).
+    struct AxisEntry: Decodable {
+        var setting: Value?
+        var bundle: SweepAxis.Value?
+        var line: Int?
+
+        init(from decoder: Decoder) throws {
+            line = (decoder.userInfo[SweepDocument.context] as? Context)?.written.line(at: decoder.codingPath)
+            if let c = try? decoder.container(keyedBy: JSONKey.self) {
+                bundle = try Bundle.decode(c, decoder: decoder, line: line)
+            } else if try (try? decoder.unkeyedContainer()) != nil || decoder.singleValueContainer().decodeNil() {
+                let key = decoder.codingPath.last { JSONPath.index($0) == nil }?.stringValue ?? "axes"
+                let value = (try? decoder.singleValueContainer().decode(JSONValue.self)).map { "\($0)" } ?? "?"
+                throw Problem(key, "an axis's value is a setting (a string, a finite number, or true/false) or a bundle of settings (an object); got \(value)", line: line)
+            } else {
+                setting = try Value(from: decoder)
+            }
+        }
+    }
+
+    /// A bundle: `samtrain train` settings that one value of an axis sets together, and an
+    /// optional "label" naming it.
+    enum Bundle {
+        static func decode(_ c: KeyedDecodingContainer<JSONKey>, decoder: Decoder, line: Int?) throws -> SweepAxis.Value {
+            let context = decoder.userInfo[SweepDocument.context] as? Context
+            let axis = decoder.codingPath.last { JSONPath.index($0) == nil }?.stringValue ?? "axes"
+            let item = decoder.codingPath.last.flatMap(JSONPath.index).map { $0 + 1 } ?? 1
+            // The keys in the order written: a default label reads as the file does.
+            let present = Set(c.allKeys.map(\.stringValue))
+            let written = (context?.written.keys(at: decoder.codingPath) ?? []).filter(present.contains)
+            let keys = written + present.subtracting(written).sorted()
+            func lineOf(_ key: String) -> Int? { context?.written.line(at: decoder.codingPath + [JSONKey(key)]) ?? line }
+            var value = SweepAxis.Value(label: "", settings: [], isBundle: true, line: line ?? 1)
+            var label: String?
+            for k in keys {
+                if k == "label" {
+                    let text = try c.decode(JSONValue.self, forKey: JSONKey(k))
+                    guard let s = text.string, !s.trimmingCharacters(in: .whitespaces).isEmpty else {
+                        throw Problem(k, "a bundle's label is a non-empty string; got \(text)", line: lineOf(k))
+                    }
+                    guard !s.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) else {
+                        throw Problem(k, "a label is one line of printable characters (it names results.csv rows and legends)", line: lineOf(k))
+                    }
+                    guard s.count <= SweepAxis.maximumLabel else {
+                        throw Problem(k, "a label has at most \(SweepAxis.maximumLabel) characters; this one has \(s.count)", line: lineOf(k))
+                    }
+                    label = s
+                    continue
+                }
+                let setting = try c.decode(Value.self, forKey: JSONKey(k))
+                value.settings.append((dashed(k), setting.text))
+                if setting.isFlag { value.flags.insert(dashed(k)) }
+                value.lines[dashed(k)] = lineOf(k)
+            }
+            try refuseSpellings(value.settings.map(\.key), keys.filter { $0 != "label" }, in: decoder)
+            guard !value.settings.isEmpty || label != nil else {
+                throw Problem(axis, "value \(item) is an empty bundle {}: give it the settings it changes, or a \"label\" alone for the fixed settings as they are", line: line)
+            }
+            guard value.settings.count <= SweepFile.maximumSettings else {
+                throw Problem(axis, "value \(item) sets \(value.settings.count) settings, more than the \(SweepFile.maximumSettings) a cell may have", line: line)
+            }
+            value.label = label ?? SweepAxis.defaultLabel(value.settings)
+            return value
         }
     }
 
@@ -365,9 +535,9 @@ private struct SweepDocument: Decodable {
         }
     }
 
-    /// `figures`: `{x, series, y, log_x}` each.
+    /// `figures`: `{x, series, y, log_x}` each; y one measure or a list.
     struct Figures: Decodable {
-        var figures: [(x: String, series: String, y: String, logX: Bool)] = []
+        var figures: [(x: String, series: String, y: [String], logX: Bool)] = []
 
         init(from decoder: Decoder) throws {
             let notAList = Problem("figures", "must be a list of {x, series, y, log_x}")
@@ -381,9 +551,13 @@ private struct SweepDocument: Decodable {
                 guard let x = try? item.decode(String.self, forKey: JSONKey("x")), let series = try? item.decode(String.self, forKey: JSONKey("series")) else {
                     throw Problem("figures", "each figure needs x and series")
                 }
-                let y = (try? item.decode(String.self, forKey: JSONKey("y"))) ?? "error"
-                guard SweepFigure.yColumns[y] != nil else { throw Problem("y", "one of \(SweepFigure.yColumns.keys.sorted().joined(separator: ", "))") }
-                figures.append((dashed(x), dashed(series), y, (try? item.decode(Bool.self, forKey: JSONKey("log_x"))) ?? false))
+                // One measure, or a list of them drawn together (final and best test accuracy).
+                let measures = (try? item.decode(String.self, forKey: JSONKey("y"))).map { [$0] }
+                    ?? (try? item.decode([String].self, forKey: JSONKey("y"))) ?? (item.contains(JSONKey("y")) ? [] : ["error"])
+                guard !measures.isEmpty, measures.allSatisfy({ SweepFigure.yColumns[$0] != nil }), Set(measures).count == measures.count else {
+                    throw Problem("y", "one of \(SweepFigure.yColumns.keys.sorted().joined(separator: ", ")), or a list of them without repeats")
+                }
+                figures.append((dashed(x), dashed(series), measures, (try? item.decode(Bool.self, forKey: JSONKey("log_x"))) ?? false))
             }
         }
     }

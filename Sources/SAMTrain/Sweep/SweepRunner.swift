@@ -13,6 +13,9 @@ public struct SweepRunner: Sendable {
     public var parallel = 1
     /// Run only these cells (a Slurm array task runs one); nil: every cell.
     public var only: Set<String>?
+    /// Where results.csv (and the sweep's figures) go; nil: `directory` (`samtrain sweep --results`).
+    public var results: String?
+    public var resultsDirectory: String { results ?? directory }
     public var log: @Sendable (String) -> Void = { print($0); fflush(nil) }
 
     public init(sweep: SweepFile, directory: String, samtrain: String) {
@@ -27,6 +30,11 @@ public struct SweepRunner: Sendable {
         public var settings: [String: String]
         public var finalTestAccuracy: Double
         public var bestTestAccuracy: Double
+        /// The epoch (from 1) of the best test accuracy, the first when tied.
+        public var bestTestEpoch: Int?
+        /// The last epoch's accuracy of the training passes, on the labels trained on (the
+        /// noisy ones under --label-noise: how much of the noise the network fits).
+        public var finalTrainAccuracy: Double?
         public var finalTrainLoss: Double
         public var sharpness: Double?
         public var lambdaMax: Double?
@@ -48,9 +56,17 @@ public struct SweepRunner: Sendable {
 
     public func resultPath(_ cell: SweepFile.Cell) -> String { directory + "/" + cell.name + "/result.json" }
 
-    /// The cell's result, when it has finished.
+    /// The cell's result, when it has finished; a result.json written before samtrain recorded
+    /// the train accuracy and the best epoch gets them from the cell's metrics.csv.
     public func finishedResult(_ cell: SweepFile.Cell) -> Result? {
-        FileManager.default.contents(atPath: resultPath(cell)).flatMap { try? JSONDecoder().decode(Result.self, from: $0) }
+        guard let data = FileManager.default.contents(atPath: resultPath(cell)),
+              var result = try? JSONDecoder().decode(Result.self, from: data) else { return nil }
+        if result.finalTrainAccuracy == nil || result.bestTestEpoch == nil,
+           let epochs = try? summarize(cell: cell, directory: directory + "/" + cell.name, seconds: result.seconds) {
+            result.finalTrainAccuracy = result.finalTrainAccuracy ?? epochs.finalTrainAccuracy
+            result.bestTestEpoch = result.bestTestEpoch ?? epochs.bestTestEpoch
+        }
+        return result
     }
 
     /// Runs every unfinished cell (of `only`, when set); returns the results of those cells
@@ -88,7 +104,7 @@ public struct SweepRunner: Sendable {
         }
         if let error = state.errors.first { throw error }
         let results = state.results.sorted { $0.key < $1.key }.map(\.value)
-        if only == nil { try writeCSV(results) }
+        if only == nil { try writeCSV(cells: cells, results: results) }
         return (results, state.failed.sorted { $0.key < $1.key }.map(\.value))
     }
 
@@ -169,8 +185,8 @@ public struct SweepRunner: Sendable {
         return .done(result)
     }
 
-    /// `samtrain sweep --collect`: results.csv from every cell's result.json, once all are
-    /// finished; otherwise an error naming the unfinished cells.
+    /// `samtrain sweep --collect`: results.csv (in `resultsDirectory`) from every cell's
+    /// result.json, once all are finished; otherwise an error naming the unfinished cells.
     public func collect() throws -> [Result] {
         let cells = sweep.cells
         let missing = cells.filter { finishedResult($0) == nil }
@@ -183,7 +199,7 @@ public struct SweepRunner: Sendable {
             throw SAMTrainError("--collect: \(missing.count) of \(cells.count) cells in \(directory) are not finished: \(names.joined(separator: ", "))\(missing.count > 10 ? ", …" : ""); finish them by rerunning the sweep (or its --slurm array), then collect")
         }
         let results = cells.compactMap(finishedResult)
-        try writeCSV(results)
+        try writeCSV(cells: cells, results: results)
         return results
     }
 
@@ -269,29 +285,50 @@ public struct SweepRunner: Sendable {
         }
     }
 
-    /// Final and best test accuracy and the final train loss, from the cell's metrics.csv.
+    /// Final and best test accuracy (and its epoch), the final train loss and accuracy, from
+    /// the cell's metrics.csv (rank 0 writes a row per epoch).
     func summarize(cell: SweepFile.Cell, directory dir: String, seconds: Double) throws -> Result {
-        guard let text = try? String(contentsOfFile: dir + "/metrics.csv", encoding: .utf8) else {
-            throw SAMTrainError("\(dir)/metrics.csv: missing after a successful run")
-        }
-        let rows = text.split(separator: "\n").dropFirst().map { $0.split(separator: ",").map(String.init) }
-        guard let last = rows.last, last.count >= 6 else { throw SAMTrainError("\(dir)/metrics.csv: no epoch rows") }
-        let accuracies = rows.compactMap { Double($0[5]) }
+        let path = dir + "/metrics.csv"
+        guard FileManager.default.fileExists(atPath: path) else { throw SAMTrainError("\(path): missing after a successful run") }
+        let table = try CSVTable(path: path)
+        let (epoch, trainLoss, trainAccuracy, testAccuracy) = try (table.column("epoch", source: path), table.column("train_loss", source: path),
+                                                                   table.column("train_acc", source: path), table.column("test_acc", source: path))
+        guard let last = table.rows.last else { throw SAMTrainError("\(path): no epoch rows") }
+        let best = table.rows.compactMap { row in Double(row[testAccuracy]).map { (row, $0) } }.max { $0.1 < $1.1 }
         return Result(cell: cell.name, settings: Dictionary(cell.settings.map { ($0.key, $0.value) }) { _, b in b },
-                      finalTestAccuracy: Double(last[5]) ?? .nan, bestTestAccuracy: accuracies.max() ?? .nan,
-                      finalTrainLoss: Double(last[2]) ?? .nan, sharpness: nil, lambdaMax: nil, seconds: seconds)
+                      finalTestAccuracy: Double(last[testAccuracy]) ?? .nan, bestTestAccuracy: best?.1 ?? .nan,
+                      bestTestEpoch: best.flatMap { Int($0.0[epoch]) }, finalTrainAccuracy: Double(last[trainAccuracy]),
+                      finalTrainLoss: Double(last[trainLoss]) ?? .nan, sharpness: nil, lambdaMax: nil, seconds: seconds)
     }
 
-    /// `results.csv`: one row per finished cell, its settings (the axes first), then results.
-    func writeCSV(_ results: [Result]) throws {
-        let keys = sweep.axes.map(\.key) + sweep.fixed.map(\.key).filter { k in !sweep.axes.contains { $0.key == k } }
-        var lines = [(["cell"] + keys + ["final_test_acc", "best_test_acc", "final_train_loss", "m_sharpness", "lambda_max", "seconds"]).joined(separator: ",")]
+    /// results.csv's columns after the settings, in order (the seconds last).
+    public static let resultColumns = ["final_test_acc", "best_test_acc", "best_test_epoch", "final_train_acc", "final_train_loss",
+                                       "m_sharpness", "lambda_max", "seconds"]
+
+    /// `results.csv` in `resultsDirectory`: one row per finished cell (of `cells`, by name):
+    /// a column per axis (its value or label), one per other setting any cell has, then results.
+    func writeCSV(cells: [SweepFile.Cell], results: [Result]) throws {
+        let axes = sweep.axes.map(\.key)
+        var keys: [String] = []
+        for cell in cells { for (key, _) in cell.settings where !axes.contains(key) && !keys.contains(key) { keys.append(key) } }
+        let byName = Dictionary(cells.map { ($0.name, $0) }) { a, _ in a }
+        var lines = [(["cell"] + axes + keys + Self.resultColumns).joined(separator: ",")]
         for r in results {
-            let settings = keys.map { r.settings[$0] ?? "" }
-            let numbers = [r.finalTestAccuracy, r.bestTestAccuracy, r.finalTrainLoss].map { String(format: "%.4f", $0) }
+            let cell = byName[r.cell]
+            let labels = axes.map { axis in cell?.labels.first { $0.axis == axis }?.label ?? r.settings[axis] ?? "" }
+            let settings = keys.map { key in cell?.value(key) ?? r.settings[key] ?? "" }
+            let numbers = [r.finalTestAccuracy, r.bestTestAccuracy].map { String(format: "%.4f", $0) } + [r.bestTestEpoch.map(String.init) ?? ""]
+                + [r.finalTrainAccuracy.map { String(format: "%.4f", $0) } ?? "", String(format: "%.4f", r.finalTrainLoss)]
             let probes = [r.sharpness, r.lambdaMax].map { $0.map { String(format: "%.5g", $0) } ?? "" }
-            lines.append((["\"\(r.cell)\""] + settings + numbers + probes + [String(format: "%.1f", r.seconds)]).joined(separator: ","))
+            let fields = ["\"\(r.cell)\""] + (labels + settings).map(CSVTable.field) + numbers + probes + [String(format: "%.1f", r.seconds)]
+            lines.append(fields.joined(separator: ","))
         }
-        try (lines.joined(separator: "\n") + "\n").write(toFile: directory + "/results.csv", atomically: true, encoding: .utf8)
+        let path = resultsDirectory + "/results.csv"
+        do {
+            try FileManager.default.createDirectory(atPath: resultsDirectory, withIntermediateDirectories: true)
+            try (lines.joined(separator: "\n") + "\n").write(toFile: path, atomically: true, encoding: .utf8)
+        } catch {
+            throw SAMTrainError("\(path): cannot write the results: \(error.localizedDescription)")
+        }
     }
 }

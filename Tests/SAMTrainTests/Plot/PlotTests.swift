@@ -3,6 +3,7 @@ import Foundation
 import FoundationXML
 #endif
 import XCTest
+@testable import SAMTrain
 
 /// `samtrain plot` draws real SVG and PNG files with the expected series.
 final class PlotTests: XCTestCase {
@@ -61,5 +62,50 @@ final class PlotTests: XCTestCase {
         let bad = try Subprocess.run(Subprocess.samtrain, ["plot", "sweep", results, "--x", "colour", "--out", dir.appendingPathComponent("x").path])
         XCTAssertNotEqual(bad.status, 0)
         XCTAssertTrue(bad.stderr.contains("no column colour"), bad.output)
+    }
+
+    /// results.csv's labels may hold commas and quotes; the reader gives them back.
+    func testLabelsSurviveResultsCSV() throws {
+        XCTAssertEqual(CSVTable.field("sam=sam,rho=0.1"), "\"sam=sam,rho=0.1\"")
+        XCTAssertEqual(CSVTable.field("say \"hi\""), "\"say \"\"hi\"\"\"")
+        XCTAssertEqual(CSVTable.field("0.05"), "0.05")
+        let text = "cell,method,x\n\"method=a\",\(CSVTable.field("sam=sam,rho=0.1")),\(CSVTable.field("say \"hi\", twice"))\n"
+        XCTAssertEqual(try CSVTable(data: Data(text.utf8), source: "r.csv").rows, [["method=a", "sam=sam,rho=0.1", "say \"hi\", twice"]])
+    }
+
+    /// A chart whose x is a bundle axis: its labels as categories in the file's order; several
+    /// measures as lines per series and measure.
+    func testFiguresTakeLabelsAsXAndSeveralMeasures() throws {
+        let dir = Subprocess.temporaryDirectory("samtrain-bundle-figure")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let path = dir.appendingPathComponent("results.csv").path
+        try """
+        cell,model,method,final_test_acc,best_test_acc,final_train_acc,seconds
+        "model=vit,method=base",vit,base,0.80,0.82,0.9,10
+        "model=vit,method=sam",vit,"sam=sam,rho=0.1",0.84,0.85,0.88,20
+        "model=cnn,method=base",cnn,base,0.90,0.91,0.95,5
+        "model=cnn,method=sam",cnn,"sam=sam,rho=0.1",0.91,0.91,0.93,9
+
+        """.write(toFile: path, atomically: true, encoding: .utf8)
+        let chart = try SweepFigure.chart(results: [path], x: "method", series: "model", y: ["accuracy", "best"], logX: false)
+        XCTAssertEqual(chart.xCategories, ["base", "sam=sam,rho=0.1"])
+        XCTAssertEqual(chart.series.map(\.name), ["model = vit, final test", "model = vit, best test",
+                                                  "model = cnn, final test", "model = cnn, best test"])
+        XCTAssertEqual(chart.series[1].points.map(\.x), [0, 1])
+        XCTAssertEqual(chart.series[1].points.map(\.y), [0.82, 0.85])
+        XCTAssertEqual(chart.styles["model = cnn, best test"].map { [$0.color, $0.dash] }, [1, 1])
+        XCTAssertEqual(chart.yLabel, "accuracy")
+        if try Subprocess.run("/bin/sh", ["-c", "command -v gnuplot"]).status == 0 {
+            let base = dir.appendingPathComponent("accuracy-vs-method").path
+            let plot = try Subprocess.run(Subprocess.samtrain, ["plot", "sweep", path, "--x", "method", "--series", "model", "--y", "accuracy,best", "--out", base])
+            XCTAssertEqual(plot.status, 0, plot.output)
+            try checkFiles(base, series: ["model = cnn, best test", "sam=sam,rho=0.1"])
+        }
+        XCTAssertThrowsError(try SweepFigure.chart(results: [path], x: "method", series: "model", y: ["accuracy"], logX: true)) { e in
+            XCTAssertTrue("\(e)".contains("holds labels"), "\(e)")
+        }
+        // Numeric series before labelled ones (m 4, 16, then global).
+        try "cell,m,rho,final_test_acc\na,global,0.1,0.5\nb,16,0.1,0.6\nc,4,0.1,0.7\n".write(toFile: path, atomically: true, encoding: .utf8)
+        XCTAssertEqual(try SweepFigure.chart(results: [path], x: "rho", series: "m", y: "error", logX: false).series.map(\.name), ["m = 4", "m = 16", "m = global"])
     }
 }

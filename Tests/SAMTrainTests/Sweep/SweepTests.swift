@@ -108,13 +108,29 @@ final class SweepTests: XCTestCase {
     func testShippedSweepFilesAreValid() throws {
         try Subprocess.requireFashionMNIST()
         let dir = Subprocess.repositoryRoot.appendingPathComponent("sweeps")
-        for name in ["m-rho", "label-noise", "variants", "variants-beyond"] {
+        // Every Fashion-MNIST sweep in sweeps/ (the CIFAR recipes below), issue 30's studies with their sizes.
+        let studies = ["label-noise": 16, "m-sharpness": 12, "late-sam": 5, "vit-sam": 6]
+        let names = ["m-rho", "label-noise-variants", "variants", "variants-beyond"] + studies.keys.sorted()
+        let shipped = try FileManager.default.contentsOfDirectory(atPath: dir.path).filter { $0.hasSuffix(".json") }.map { String($0.dropLast(5)) }
+        XCTAssertEqual(Set(shipped), Set(names + ["foret-wrn28-10-cifar10", "foret-label-noise-resnet32", "bsam-bisam-resnet18"]), "a sweep file is not checked here")
+        for name in names {
             for quick in [false, true] {
                 let sweep = try SweepFile(path: dir.appendingPathComponent(name + ".json").path, quick: quick)
                 try sweep.validate()
                 XCTAssertFalse(sweep.cells.isEmpty)
                 XCTAssertNotEqual(sweep.expectedTime, "unknown")
+                XCTAssertEqual(sweep.name, name)
+                if let count = studies[name], !quick { XCTAssertEqual(sweep.cells.count, count, name) }
+                // Each figure's x and series are columns of results.csv: an axis or a setting.
+                let columns = Set(sweep.axes.map(\.key) + sweep.cells.flatMap { $0.settings.map(\.key) })
+                for f in sweep.figures { XCTAssertTrue(columns.contains(f.x) && columns.contains(f.series), "\(name): \(f)") }
             }
+        }
+        // The studies train on all 60,000 examples for their length; their quick runs do not.
+        for name in studies.keys {
+            let full = try SweepFile(path: dir.appendingPathComponent(name + ".json").path, quick: false)
+            XCTAssertTrue(full.cells.allSatisfy { $0.value("train-subset") == nil && $0.value("max-steps") == nil }, name)
+            XCTAssertTrue(full.cells.allSatisfy { Int($0.value("epochs") ?? "0")! >= ($0.value("model") == "vit-t4" ? 5 : 10) }, name)
         }
         // The papers' CIFAR recipes, pointed at a folder holding both CIFAR copies (real layout).
         let data = Subprocess.temporaryDirectory("samtrain-recipes")
@@ -173,6 +189,71 @@ final class SweepTests: XCTestCase {
         XCTAssertEqual(second.status, 0, second.output)
         XCTAssertTrue(second.stdout.contains("rho=0.02: done before"), second.output)
         XCTAssertTrue(second.stdout.contains("rho=0.1: resuming"), second.output)
+    }
+
+    /// A sweep along a bundle axis, end to end: cells named by their labels; results.csv with
+    /// the axis's labels, the settings each bundle set, and the final train accuracy and best
+    /// epoch of each cell's metrics.csv; `--results` puts results.csv and the figures in a
+    /// directory of their own, and `--collect` fills in what an older result.json lacks.
+    func testBundleAxisSweepCollectsIntoTheResultsDirectory() throws {
+        try Subprocess.requireFashionMNIST()
+        let (dir, path) = try writeSweep("""
+        {"name": "tiny-bundles", "expected_time": "seconds", "ranks": 2,
+         "fixed": {"model": "mlp", "epochs": 2, "train_subset": 256, "test_subset": 200, "batch_size": 64, "label_noise": 0.5},
+         "axes": {"method": [{"label": "sgd", "sam": "none", "lr": 0.1}, {"sam": "sam", "rho": 0.1}]},
+         "figures": [{"x": "method", "series": "label_noise", "y": ["accuracy", "best", "train_accuracy"]}]}
+        """)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let out = dir.appendingPathComponent("out").path, results = dir.appendingPathComponent("docs/studies/tiny").path
+        let run = try Subprocess.run(Subprocess.samtrain, ["sweep", path, "--out", out, "--results", results], timeout: 300)
+        XCTAssertEqual(run.status, 0, run.output)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: out + "/results.csv"), "results.csv belongs in --results")
+        let table = try CSVTable(path: results + "/results.csv")
+        XCTAssertEqual(Array(table.columns.prefix(2)), ["cell", "method"])
+        XCTAssertEqual(Array(table.columns.suffix(SweepRunner.resultColumns.count)), SweepRunner.resultColumns)
+        func column(_ name: String) throws -> [String] { let i = try table.column(name, source: "results.csv"); return table.rows.map { $0[i] } }
+        XCTAssertEqual(try column("cell"), ["method=sgd", "method=sam=sam,rho=0.1"])
+        XCTAssertEqual(try column("method"), ["sgd", "sam=sam,rho=0.1"])
+        XCTAssertEqual(try column("sam"), ["none", "sam"])
+        XCTAssertEqual(try column("rho"), ["", "0.1"])
+        XCTAssertEqual(try column("lr"), ["0.1", ""])
+        XCTAssertEqual(try column("label-noise"), ["0.5", "0.5"])
+        for (row, cell) in zip(table.rows, ["method=sgd", "method=sam=sam,rho=0.1"]) {
+            let metricsPath = "\(out)/\(cell)/metrics.csv"
+            let metrics = try CSVTable(path: metricsPath)
+            let (epoch, train, test) = try (metrics.column("epoch", source: metricsPath), metrics.column("train_acc", source: metricsPath), metrics.column("test_acc", source: metricsPath))
+            XCTAssertEqual(metrics.rows.count, 2)
+            let trainAccuracy = try XCTUnwrap(Double(row[try table.column("final_train_acc", source: "")]))
+            XCTAssertEqual(trainAccuracy, Double(metrics.rows[1][train])!, accuracy: 5e-5, cell)
+            let best = metrics.rows.max { Double($0[test])! < Double($1[test])! }!
+            XCTAssertEqual(row[try table.column("best_test_epoch", source: "")], best[epoch], cell)
+            XCTAssertEqual(Double(row[try table.column("best_test_acc", source: "")])!, Double(best[test])!, accuracy: 5e-5, cell)
+        }
+        let figure = results + "/accuracy+best+train_accuracy-vs-method-per-label-noise"
+        if run.stdout.contains("figure: ") {
+            XCTAssertTrue(FileManager.default.fileExists(atPath: figure + ".svg"), run.output)
+            let svg = try String(contentsOfFile: figure + ".svg", encoding: .utf8)
+            for text in ["sam=sam,rho=0.1", "label-noise = 0.5, final train"] { XCTAssertTrue(svg.contains(text), "\(text) not in the figure") }
+        } else {
+            XCTAssertTrue(run.stdout.contains("figure not drawn: gnuplot"), run.output)
+        }
+
+        // A result.json from before the train accuracy and the best epoch were recorded.
+        let old = out + "/method=sgd/result.json"
+        var json = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: old))) as? [String: Any])
+        XCTAssertNotNil(json["finalTrainAccuracy"])
+        json["finalTrainAccuracy"] = nil
+        json["bestTestEpoch"] = nil
+        try JSONSerialization.data(withJSONObject: json).write(to: URL(fileURLWithPath: old))
+        let again = dir.appendingPathComponent("again").path
+        let collected = try Subprocess.run(Subprocess.samtrain, ["sweep", path, "--out", out, "--collect", "--results", again], timeout: 60)
+        XCTAssertEqual(collected.status, 0, collected.output)
+        XCTAssertEqual(try CSVTable(path: again + "/results.csv").rows, table.rows)
+        XCTAssertTrue(collected.stdout.contains("results: \(again)/results.csv"), collected.output)
+
+        let refused = try Subprocess.run(Subprocess.samtrain, ["sweep", path, "--out", out, "--cell", "method=sgd", "--results", again], timeout: 60)
+        XCTAssertNotEqual(refused.status, 0)
+        XCTAssertTrue(refused.stderr.contains("--results does not go with --cell"), refused.output)
     }
 
     /// SIGTERM to a running sweep stops its cell (mpirun and the ranks) within seconds and
