@@ -28,18 +28,6 @@
     } while (0)
 
 
-// Packed flipped weights: entry [cb][co·taps + t][c] = W[co][cb + c][taps − 1 − t].
-void samtrain_direct_pack_flipped_weights(const float *w, int cout, int cin, int taps, float *packed) {
-    for (int cb = 0; cb < cin; cb += NR) {
-        const int valid = cin - cb < NR ? cin - cb : NR;
-        for (int co = 0; co < cout; co++)
-            for (int t = 0; t < taps; t++, packed += NR) {
-                const float *src = w + ((long)co * cin + cb) * taps + (taps - 1 - t);
-                for (int c = 0; c < NR; c++) packed[c] = c < valid ? src[(long)c * taps] : 0.0f;
-            }
-    }
-}
-
 // o[c] = column c of the 8 × 8 matrix whose rows are r[0..7].
 __attribute__((target("avx2,fma"), always_inline))
 static inline void transpose8(const __m256 r[8], __m256 o[8]) {
@@ -273,6 +261,82 @@ static void conv_weight_gradient_avx512(const float *padded, const int32_t *offs
             for (int i = 0; i < MR512 && k0 + i < K; i++)
                 for (int ch = 0; ch < valid; ch++) dw[(long)(cb + ch) * K + k0 + i] += tile[i][ch];
         }
+    }
+}
+
+// ---- AVX-512, stride 1: vectors along the output rows -------------------------------------
+//
+// A stride-1 convolution computed on the padded-width grid (PaddedGrid): grid position
+// j = r·PW + x reads padded[offsets[k] + j] for tap k, so 16 consecutive positions are one
+// unaligned load. A tile is 48 positions (three ZMM) × 8 output channels: 24 accumulators; per
+// tap 3 loads of the image and 8 broadcasts of packed weights feed 24 FMAs, so the FMA units,
+// not the loads, set the pace. Grid columns x ≥ OW are junk: computed, never copied out. The
+// channel blocks run inside a tile, so that the tile's part of the image stays in L1.
+#define ROW_CHANNELS 8
+#define ROW_VECTORS 3
+#define ROW_POSITIONS (16 * ROW_VECTORS)
+
+long samtrain_rows_tile_positions(void) { return ROW_POSITIONS; }
+
+// Packs W [cout][K] as [⌈cout / 8⌉][K][8], a last partial block zero-padded.
+void samtrain_rows_pack(const float *w, int cout, int K, float *packed) {
+    for (int cb = 0; cb < cout; cb += ROW_CHANNELS)
+        for (int k = 0; k < K; k++, packed += ROW_CHANNELS)
+            for (int c = 0; c < ROW_CHANNELS; c++)
+                packed[c] = cb + c < cout ? w[(long)(cb + c) * K + k] : 0.0f;
+}
+
+// The kernel of ∂x as a convolution of ∂y: F [cin][cout · taps], F[ci][co·taps + t] =
+// W[co][ci][taps − 1 − t] for W [cout][cin][taps].
+void samtrain_flip_weights(const float *w, int cout, int cin, int taps, float *f) {
+    for (int ci = 0; ci < cin; ci++)
+        for (int co = 0; co < cout; co++)
+            for (int t = 0; t < taps; t++)
+                f[((long)ci * cout + co) * taps + t] = w[((long)co * cin + ci) * taps + (taps - 1 - t)];
+}
+
+long samtrain_rows_grid_count(int cout, int oh, int pw) {
+    const long positions = (long)oh * pw;
+    return (long)((cout + ROW_CHANNELS - 1) / ROW_CHANNELS) * ROW_CHANNELS *
+           ((positions + ROW_POSITIONS - 1) / ROW_POSITIONS) * ROW_POSITIONS;
+}
+
+__attribute__((target(AVX512)))
+void samtrain_rows_conv_forward(const float *padded, const int32_t *offsets, int K, const float *packed,
+                                int cout, int oh, int ow, int pw, const float *bias, float *y, float *grid) {
+    const long positions = (long)oh * pw;
+    const long tiles = (positions + ROW_POSITIONS - 1) / ROW_POSITIONS;
+    const long gridStride = tiles * ROW_POSITIONS;
+    for (long t = 0; t < tiles; t++) {
+        const float *base = padded + t * ROW_POSITIONS;
+        for (int cb = 0; cb < cout; cb += ROW_CHANNELS) {
+            __m512 c[ROW_CHANNELS][ROW_VECTORS];
+            for (int i = 0; i < ROW_CHANNELS; i++)
+                for (int v = 0; v < ROW_VECTORS; v++) c[i][v] = _mm512_setzero_ps();
+            const float *w = packed + (long)cb * K;
+            for (int k = 0; k < K; k++, w += ROW_CHANNELS) {
+                const float *a = base + offsets[k];
+                const __m512 a0 = _mm512_loadu_ps(a), a1 = _mm512_loadu_ps(a + 16), a2 = _mm512_loadu_ps(a + 32);
+                for (int i = 0; i < ROW_CHANNELS; i++) {
+                    const __m512 b = _mm512_set1_ps(w[i]);
+                    c[i][0] = _mm512_fmadd_ps(a0, b, c[i][0]);
+                    c[i][1] = _mm512_fmadd_ps(a1, b, c[i][1]);
+                    c[i][2] = _mm512_fmadd_ps(a2, b, c[i][2]);
+                }
+            }
+            for (int i = 0; i < ROW_CHANNELS; i++) {
+                float *g = grid + (long)(cb + i) * gridStride + t * ROW_POSITIONS;
+                for (int v = 0; v < ROW_VECTORS; v++) _mm512_storeu_ps(g + 16 * v, c[i][v]);
+            }
+        }
+    }
+    // The valid grid columns out to NCHW, with the bias.
+    for (int co = 0; co < cout; co++) {
+        const float beta = bias ? bias[co] : 0.0f;
+        const float *g = grid + (long)co * gridStride;
+        float *out = y + (long)co * oh * ow;
+        for (int r = 0; r < oh; r++)
+            for (int x = 0; x < ow; x++) out[(long)r * ow + x] = g[(long)r * pw + x] + beta;
     }
 }
 

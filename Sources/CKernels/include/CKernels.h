@@ -22,11 +22,6 @@ int samtrain_direct_kernels_available(int path);
 // kernel, an image's ∂Y [cout][positions] for the weight-gradient kernel.
 void samtrain_direct_pack(const float *a, int cout, int n, float *packed);
 
-// Packs the kernel of ∂x as a convolution of ∂y, W transposed and flipped, as the forward
-// kernel's weights: [⌈cin / 16⌉][cout · taps][16], entry [cb][co·taps + t][c] =
-// W[co][cb + c][taps − 1 − t] for W [cout][cin][taps].
-void samtrain_direct_pack_flipped_weights(const float *w, int cout, int cin, int taps, float *packed);
-
 // y[co][r][x] = bias[co] + Σ_k W[co][k] · padded[offsets[k] + s·r·pw + s·x] for one image,
 // every output position (r, x) of an oh × ow output. `packed` comes from
 // samtrain_direct_pack; bias may be NULL; `buffer` holds
@@ -40,6 +35,17 @@ long samtrain_direct_forward_buffer_count(void);
 void samtrain_direct_conv_weight_gradient(int path, const float *padded, const int32_t *offsets, int K,
                                           const float *packedGradient, int cout, int oh,
                                           int ow, int stride, int pw, float *dw);
+
+// AVX-512, stride 1: the convolution on the padded-width grid, vectors along the output rows
+// (48 grid positions × 8 output channels per tile). `packed` from samtrain_rows_pack; `padded`
+// must have samtrain_rows_tile_positions() + 16 zero floats past its last tap's reads; `grid`
+// holds samtrain_rows_grid_count(cout, oh, pw) floats of scratch. y [cout][oh][ow] is overwritten.
+long samtrain_rows_tile_positions(void);
+long samtrain_rows_grid_count(int cout, int oh, int pw);
+void samtrain_rows_pack(const float *w, int cout, int K, float *packed);
+void samtrain_flip_weights(const float *w, int cout, int cin, int taps, float *f);
+void samtrain_rows_conv_forward(const float *padded, const int32_t *offsets, int K, const float *packed,
+                                int cout, int oh, int ow, int pw, const float *bias, float *y, float *grid);
 
 // Flushes subnormal floats to zero on the calling thread (x86 MXCSR FTZ and DAZ; nothing
 // elsewhere). A softmax's tail and the gradients behind it reach below 1.2e-38, and every

@@ -1,17 +1,20 @@
 import CKernels
 
-/// A convolution of any stride on samtrain's own AVX2 + FMA kernels (`Sources/CKernels`),
-/// where the CPU has them (checked at run time): the kernel broadcasts its operand straight
-/// from the zero-padded image, so there is no column matrix, no GEMM packing, and no output
-/// position is computed twice or wasted on padding. ∂x of a stride-1 convolution is the same
-/// kernel run on ∂y; other strides (and p > k − 1) take ∂x from `Im2colConvolution`.
+/// A convolution of any stride on samtrain's own AVX-512 or AVX2 + FMA kernels
+/// (`Sources/CKernels`), where the CPU has them (checked at run time): the kernels read the
+/// zero-padded image in place, so there is no column matrix and no GEMM packing. On AVX-512 a
+/// stride-1 convolution runs with vectors along the output rows of the padded-width grid; other
+/// strides and AVX2 broadcast the image into tiles of positions × channels (docs/algorithms.md
+/// §12.3). ∂x of a stride-1 convolution is the same kernel run on ∂y; other strides (and
+/// p > k − 1) take ∂x from `Im2colConvolution`.
 final class DirectConvolution: LoweredConvolution {
     private let outChannels: Int
     private let settings: ConvolutionSettings
     private let padded = Tensor(shape: [0])          // one zero-padded image
-    private let packedWeight = Tensor(shape: [0])    // W as [⌈out/16⌉][patch][16] (or flipped, for ∂x)
+    private let packedWeight = Tensor(shape: [0])    // W (or ∂x's kernel) packed for the kernel that runs it
     private let packedGradient = Tensor(shape: [0])  // an image's ∂Y on the grid
-    private let chunkBuffer = Tensor(shape: [0])     // the forward kernel's scratch
+    private let chunkBuffer = Tensor(shape: [0])     // the forward kernel's scratch (the row kernel's grid)
+    private let flippedWeight = Tensor(shape: [0])   // ∂x's kernel, W transposed and flipped, [in][out·taps]
     private var tapOffsets: [ConvGeometry: [Int32]] = [:]
     /// The geometry whose zero border `padded` holds.
     private var paddedLayout: ConvGeometry?
@@ -45,7 +48,8 @@ final class DirectConvolution: LoweredConvolution {
     /// held another geometry, so that each image then costs a copy of its interior.
     private func preparePadded(_ g: ConvGeometry) -> UnsafeMutablePointer<Float> {
         if paddedLayout != g {
-            let count = PaddedGrid(g).paddedCount(images: 1)
+            // The row kernels read up to a tile of grid positions past the last tap.
+            let count = PaddedGrid(g).paddedCount(images: 1) + Int(samtrain_rows_tile_positions()) + 16
             padded.resize([count])
             fillZero(padded.data, count)
             paddedLayout = g
@@ -57,27 +61,44 @@ final class DirectConvolution: LoweredConvolution {
     /// buffer (it stays in cache), then one kernel call writes its NCHW output.
     func forward(_ x: UnsafePointer<Float>, images n: Int, _ g: ConvGeometry,
                  weight w: UnsafePointer<Float>, bias: UnsafePointer<Float>?, into y: UnsafeMutablePointer<Float>) {
-        let m = outChannels
-        packedWeight.resize([(m + 15) / 16 * 16 * g.patchSize])
-        samtrain_direct_pack(w, Int32(m), Int32(g.patchSize), packedWeight.data)
-        convolve(x, images: n, g, packed: packedWeight.data, outChannels: m, bias: bias, into: y)
+        convolve(x, images: n, g, weight: w, outChannels: outChannels, bias: bias, into: y)
     }
 
-    /// As `forward`, with the weights already packed (`samtrain_direct_pack` or its flipped form).
+    /// Whether geometry `g` runs on the AVX-512 row kernels (stride 1) rather than the tiles
+    /// of positions × channels.
+    private func usesRowKernels(_ g: ConvGeometry) -> Bool {
+        g.stride == 1 && VectorKernels.active.path == .avx512
+    }
+
+    /// y = conv(x, weight [m][patch]) + bias for images of geometry `g`, packing the weights
+    /// for the kernel that runs them.
     private func convolve(_ x: UnsafePointer<Float>, images n: Int, _ g: ConvGeometry,
-                          packed: UnsafePointer<Float>, outChannels m: Int,
+                          weight w: UnsafePointer<Float>, outChannels m: Int,
                           bias: UnsafePointer<Float>?, into y: UnsafeMutablePointer<Float>) {
         let grid = PaddedGrid(g), k = g.patchSize
-        let pad = preparePadded(g)
-        chunkBuffer.resize([samtrain_direct_forward_buffer_count()])
+        let rows = usesRowKernels(g)
+        packedWeight.resize([(m + 15) / 16 * 16 * k])
+        if rows {
+            samtrain_rows_pack(w, Int32(m), Int32(k), packedWeight.data)
+            chunkBuffer.resize([samtrain_rows_grid_count(Int32(m), Int32(g.outputHeight), Int32(grid.paddedWidth))])
+        } else {
+            samtrain_direct_pack(w, Int32(m), Int32(k), packedWeight.data)
+            chunkBuffer.resize([samtrain_direct_forward_buffer_count()])
+        }
+        let pad = preparePadded(g), packed = packedWeight.data
         let taps = offsets(g)
         taps.withUnsafeBufferPointer { taps in
             for i in 0..<n {
                 grid.copyInterior(x + i * g.inputSize, images: 1, into: pad)
-                samtrain_direct_conv_forward(Conv2d.directKernelPath, pad, taps.baseAddress, Int32(k), packed, Int32(m),
-                                             Int32(g.outputHeight), Int32(g.outputWidth), Int32(g.stride),
-                                             Int32(grid.paddedWidth), bias, y + i * m * g.outputPlane,
-                                             chunkBuffer.data)
+                let out = y + i * m * g.outputPlane
+                if rows {
+                    samtrain_rows_conv_forward(pad, taps.baseAddress, Int32(k), packed, Int32(m), Int32(g.outputHeight),
+                                               Int32(g.outputWidth), Int32(grid.paddedWidth), bias, out, chunkBuffer.data)
+                } else {
+                    samtrain_direct_conv_forward(Conv2d.directKernelPath, pad, taps.baseAddress, Int32(k), packed, Int32(m),
+                                                 Int32(g.outputHeight), Int32(g.outputWidth), Int32(g.stride),
+                                                 Int32(grid.paddedWidth), bias, out, chunkBuffer.data)
+                }
             }
         }
     }
@@ -108,9 +129,9 @@ final class DirectConvolution: LoweredConvolution {
         guard let inputGradient else { return }
         if g.stride == 1, let dataGeometry = g.dataGradientGeometry(outChannels: cout) {
             let taps = g.kernelHeight * g.kernelWidth, cin = g.channels
-            packedWeight.resize([(cin + 15) / 16 * 16 * cout * taps])
-            samtrain_direct_pack_flipped_weights(w, Int32(cout), Int32(cin), Int32(taps), packedWeight.data)
-            convolve(gradOutput, images: n, dataGeometry, packed: packedWeight.data, outChannels: cin,
+            flippedWeight.resize([cin * cout * taps])
+            samtrain_flip_weights(w, Int32(cout), Int32(cin), Int32(taps), flippedWeight.data)
+            convolve(gradOutput, images: n, dataGeometry, weight: flippedWeight.data, outChannels: cin,
                      bias: nil, into: inputGradient)
         } else {
             general.backward(x, gradOutput, images: n, g, weight: w, weightGradient: nil, inputGradient: inputGradient)
