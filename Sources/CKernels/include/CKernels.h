@@ -43,6 +43,12 @@ void samtrain_direct_conv_weight_gradient(int path, const float *padded, const i
 long samtrain_rows_tile_positions(void);
 long samtrain_rows_grid_count(int cout, int oh, int pw);
 void samtrain_rows_pack(const float *w, int cout, int K, float *packed);
+// AVX-512, a 3 × 3 stride-1 convolution's weight gradient: dW[co][9·ci + 3·ky + kx] +=
+// Σ_(r,x) packedGradient[co][r·ow + x] · padded[ci·ph·pw + (r + ky)·pw + x + kx], `packedGradient`
+// from samtrain_direct_pack (an image's ∂Y), `padded` one image [cin][ph][pw].
+void samtrain_rows_conv_weight_gradient_3x3(const float *padded, int cin, int ph, int pw,
+                                            const float *packedGradient, int cout, int oh, int ow,
+                                            float *dw);
 void samtrain_flip_weights(const float *w, int cout, int cin, int taps, float *f);
 void samtrain_rows_conv_forward(const float *padded, const int32_t *offsets, int K, const float *packed,
                                 int cout, int oh, int ow, int pw, const float *bias, float *y, float *grid);

@@ -103,7 +103,8 @@ final class DirectConvolution: LoweredConvolution {
         }
     }
 
-    /// Image by image: ∂W += ∂Y · (padded taps)ᵀ from the image's packed ∂Y. ∂x of a stride-1
+    /// Image by image: ∂W += ∂Y · (padded taps)ᵀ from the image's packed ∂Y (3 × 3 stride 1 on
+    /// AVX-512: along rows, docs/algorithms.md §12.3). ∂x of a stride-1
     /// convolution is the convolution of ∂y padded by k − 1 − p with the flipped kernel;
     /// other strides (and p > k − 1) take it from im2col's path.
     func backward(_ x: UnsafePointer<Float>, _ gradOutput: UnsafePointer<Float>, images n: Int, _ g: ConvGeometry,
@@ -115,14 +116,22 @@ final class DirectConvolution: LoweredConvolution {
         let pad = preparePadded(g)
         let taps = offsets(g)
         if let dw {
+            // 3 × 3 stride 1 on AVX-512: the kernel that reuses each image value along a row.
+            let rowWeightGradient = usesRowKernels(g) && g.kernelHeight == 3 && g.kernelWidth == 3
             taps.withUnsafeBufferPointer { taps in
                 for i in 0..<n {
                     grid.copyInterior(x + i * g.inputSize, images: 1, into: pad)
                     samtrain_direct_pack(gradOutput + i * cout * plane, Int32(cout), Int32(plane),
                                          packedGradient.data)
-                    samtrain_direct_conv_weight_gradient(Conv2d.directKernelPath, pad, taps.baseAddress, Int32(k), packedGradient.data,
-                                                         Int32(cout), Int32(g.outputHeight), Int32(g.outputWidth),
-                                                         Int32(g.stride), Int32(grid.paddedWidth), dw)
+                    if rowWeightGradient {
+                        samtrain_rows_conv_weight_gradient_3x3(pad, Int32(g.channels), Int32(grid.paddedHeight),
+                                                               Int32(grid.paddedWidth), packedGradient.data, Int32(cout),
+                                                               Int32(g.outputHeight), Int32(g.outputWidth), dw)
+                    } else {
+                        samtrain_direct_conv_weight_gradient(Conv2d.directKernelPath, pad, taps.baseAddress, Int32(k),
+                                                             packedGradient.data, Int32(cout), Int32(g.outputHeight),
+                                                             Int32(g.outputWidth), Int32(g.stride), Int32(grid.paddedWidth), dw)
+                    }
                 }
             }
         }
