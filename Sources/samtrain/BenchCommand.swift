@@ -28,7 +28,7 @@ struct BenchCommand: ParsableCommand {
     @Flag(help: "Print the results as a JSON array (one object per batch size).")
     var json = false
 
-    @Option(help: "How convolutions run: \(ConvolutionLowering.allCases.map(\.rawValue).joined(separator: ", ")) (automatic: samtrain's own AVX2 kernels for stride 1 where the CPU has them).")
+    @Option(help: "How convolutions run: \(ConvolutionLowering.allCases.map(\.rawValue).joined(separator: ", ")) (automatic: samtrain's own AVX-512 or AVX2 kernels where the CPU has them, else sgemm).")
     var convolution: ConvolutionLowering = .automatic
 
     @OptionGroup(title: "Optimization") var optimization: OptimizationOptions

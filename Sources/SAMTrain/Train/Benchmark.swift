@@ -34,8 +34,8 @@ public struct Benchmark {
         /// Mean seconds per step in each layer type's forward and backward passes (slowest
         /// rank, every pass of the variant).
         public var layerSeconds: [String: LayerProfile.Times]
-        /// What the CPU runs: OpenBLAS's build and core, and whether samtrain's own AVX2 + FMA
-        /// convolution kernels are in use.
+        /// What the CPU runs: OpenBLAS's build and core, and samtrain's kernel path (AVX-512,
+        /// AVX2 + FMA or portable) and whether its direct convolutions are in use.
         public var cpu: String
     }
 

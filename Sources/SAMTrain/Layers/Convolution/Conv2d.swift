@@ -3,7 +3,8 @@
 /// The layer holds the parameters and the bias gradient; the convolution itself runs on one of
 /// three lowerings, chosen per input geometry by the `ConvolutionSettings` given at build time
 /// (`ConvolutionSettings.lowering(for:outChannels:)`):
-/// - `DirectConvolution`: samtrain's AVX2 + FMA kernels, any stride, where the CPU has them;
+/// - `DirectConvolution`: samtrain's AVX-512 or AVX2 + FMA kernels, any stride, where the CPU
+///   has them;
 /// - `PaddedGridConvolution`: sgemm on the padded-width grid, stride 1;
 /// - `Im2colConvolution`: sgemm through im2col / col2im, any stride.
 /// Why each is chosen where it is: docs/performance.md, "Convolution lowerings: why each is chosen".
