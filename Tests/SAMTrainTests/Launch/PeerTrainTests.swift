@@ -48,4 +48,42 @@ final class PeerTrainTests: XCTestCase {
         XCTAssertNotEqual(other.status, 0)
         XCTAssertTrue(other.output.contains("was written with other flags"), other.output)
     }
+
+    /// launch/peer-compare: the peer's record beside samtrain's metrics.csv, epoch by epoch.
+    func testPeerCompareTabulatesBothSidesAndTheGap() throws {
+        let dir = Subprocess.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        func write(_ path: String, _ text: String) throws {
+            let url = dir.appendingPathComponent(path)
+            try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+            try text.write(to: url, atomically: true, encoding: .utf8)
+        }
+        try write("peer/train_torch_vit-t4_sgd_3.json", """
+            {"epochs": 3, "epochs_log": [{"epoch": 1, "test_acc": 0.7637}, {"epoch": 2, "test_acc": 0.835},
+                                         {"epoch": 3, "test_acc": 0.8438}]}
+            """)
+        // A resumed run wrote epoch 2 twice: the last record counts.
+        try write("ours/metrics.csv", """
+            epoch,step,train_loss,train_acc,test_loss,test_acc,images_per_s,seconds
+            1,469,1.2,0.6,0.7,0.7700,90,100
+            2,938,0.9,0.8,0.5,0.8000,90,100
+            2,938,0.9,0.8,0.5,0.8300,90,100
+            3,1407,0.8,0.85,0.49,0.8400,90,100
+
+            """)
+        try write("ours/config.json", #"{"settings": {"epochs": 3}}"#)
+        try write("partial/metrics.csv", "epoch,step,train_loss,train_acc,test_loss,test_acc,images_per_s,seconds\n1,469,1,0.6,0.7,0.7800,90,100\n")
+        let script = Subprocess.repositoryRoot.appendingPathComponent("launch/peer-compare").path
+        let p = dir.appendingPathComponent("peer").path
+        let r = try Subprocess.run(script, ["AdamW", p, dir.appendingPathComponent("ours").path,
+                                            "early", p, dir.appendingPathComponent("partial").path])
+        XCTAssertEqual(r.status, 0, r.output)
+        XCTAssertTrue(r.stdout.contains("| AdamW | 3 of 3 | 76.37, 83.50, 84.38 | 77.00, 83.00, 84.00 | -0.38 | yes |"), r.stdout)
+        XCTAssertTrue(r.stdout.contains("| early | 1 of 3 | 76.37 | 78.00 | +1.63 | no (so far: epoch 1 of 3) |"), r.stdout)
+        let strict = try Subprocess.run(script, ["--tolerance", "0.2", "AdamW", p, dir.appendingPathComponent("ours").path])
+        XCTAssertTrue(strict.stdout.contains("| -0.38 | no |"), strict.stdout)
+        let missing = try Subprocess.run(script, ["AdamW", p, dir.path])
+        XCTAssertNotEqual(missing.status, 0)
+        XCTAssertTrue(missing.output.contains("no metrics.csv"), missing.output)
+    }
 }
