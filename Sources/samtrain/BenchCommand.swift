@@ -86,6 +86,16 @@ struct BenchCommand: ParsableCommand {
                          + String(format: "%8.2f ms %8.2f ms  %4.1f%%", t.forward * 1e3, t.backward * 1e3,
                                   100 * (t.forward + t.backward) / max(layerTotal, 1e-12)))
         }
+        if !r.shapeSeconds.isEmpty {
+            lines.append("  per shape                                   forward   GFLOP/s   backward   GFLOP/s")
+            let rate = { (flops: Double, seconds: Double) in seconds > 0 ? flops / seconds / 1e9 : 0 }
+            for (name, t) in r.shapeSeconds.sorted(by: { $0.value.forward + $0.value.backward > $1.value.forward + $1.value.backward }) {
+                let label = name.count > 40 ? String(name.prefix(39)) + "…" : name.padding(toLength: 40, withPad: " ", startingAt: 0)
+                lines.append("    " + label + String(format: "%8.2f ms %7.1f %8.2f ms %7.1f", t.forward * 1e3,
+                                                        rate(t.forwardFLOPs, t.forward), t.backward * 1e3,
+                                                        rate(t.backwardFLOPs, t.backward)))
+            }
+        }
         lines.append(String(format: "model FLOPs       %10.1f MFLOP forward per image", r.forwardFLOPsPerImage / 1e6))
         lines.append(String(format: "model GFLOP/s     %10.1f per rank", r.modelGFLOPsPerRank))
         lines.append(String(format: "sgemm GFLOP/s     %10.1f per rank (%d×%d, same run) → model at %.0f%% of sgemm",

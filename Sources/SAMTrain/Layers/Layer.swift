@@ -114,7 +114,7 @@ extension Array where Element == Layer {
         var x = input
         for layer in self {
             if let profile = mode.profile {
-                x = profile.forward(layer) { layer.forward(x, mode: mode) }
+                x = profile.forward(layer, input: x) { layer.forward(x, mode: mode) }
             } else {
                 x = layer.forward(x, mode: mode)
             }
@@ -129,7 +129,7 @@ extension Array where Element == Layer {
         var g = gradOutput
         for (i, layer) in enumerated().reversed() {
             let wants = wantsInput || i > 0
-            let result = profile.map { $0.backward(layer) { layer.backward(g, inputGradient: wants) } }
+            let result = profile.map { $0.backward(layer, inputGradient: wants) { layer.backward(g, inputGradient: wants) } }
                 ?? layer.backward(g, inputGradient: wants)
             guard let next = result else { return nil }
             g = next

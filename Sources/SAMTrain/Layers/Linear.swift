@@ -157,3 +157,10 @@ public final class Linear: Layer {
         tokenwise ? Array(inputShape.dropLast()) + [outputs] : [outputs]
     }
 }
+
+extension Linear: ShapeProfiled {
+    func profileShape(inputShape: [Int]) -> String {
+        let rows = tokenwise ? inputShape.dropLast().reduce(1, *) : 1
+        return "\(inputs)→\(outputs)" + (rows > 1 ? " × \(rows) rows" : "")
+    }
+}

@@ -54,7 +54,7 @@ public final class Sequential {
         var g = gradLogits
         for i in layers.indices.reversed() {
             let layer = layers[i]
-            let next = mode.profile.map { $0.backward(layer) { layer.backward(g, inputGradient: i > 0) } }
+            let next = mode.profile.map { $0.backward(layer, inputGradient: i > 0) { layer.backward(g, inputGradient: i > 0) } }
                 ?? layer.backward(g, inputGradient: i > 0)
             layerDone?(layerParameters[i])
             guard let next else { break }

@@ -34,6 +34,9 @@ public struct Benchmark {
         /// Mean seconds per step in each layer type's forward and backward passes (slowest
         /// rank, every pass of the variant).
         public var layerSeconds: [String: LayerProfile.Times]
+        /// The same for each shape of the convolutions and linear layers, with its FLOPs per
+        /// step (its GFLOP/s against `sgemmGFLOPsPerRank`).
+        public var shapeSeconds: [String: LayerProfile.ShapeTimes]
         /// What the CPU runs: OpenBLAS's build and core, and samtrain's kernel path (AVX-512,
         /// AVX2 + FMA or portable) and whether its direct convolutions are in use.
         public var cpu: String
@@ -108,6 +111,18 @@ public struct Benchmark {
         for (i, name) in layerNames.enumerated() {
             layerSeconds[name] = LayerProfile.Times(forward: layerTimes[2 * i], backward: layerTimes[2 * i + 1])
         }
+        let shapeNames = profile.shapes.keys.sorted()
+        let shapeTimes = world.allreduceMaxDoubles(shapeNames.flatMap { name -> [Double] in
+            let t = profile.shapes[name]!
+            return [t.forward / Double(steps), t.backward / Double(steps)]
+        })
+        var shapeSeconds: [String: LayerProfile.ShapeTimes] = [:]
+        for (i, name) in shapeNames.enumerated() {
+            let t = profile.shapes[name]!   // FLOPs: the same on every rank
+            shapeSeconds[name] = LayerProfile.ShapeTimes(forward: shapeTimes[2 * i], backward: shapeTimes[2 * i + 1],
+                                                         forwardFLOPs: t.forwardFLOPs / Double(steps),
+                                                         backwardFLOPs: t.backwardFLOPs / Double(steps))
+        }
 
         // The reference on as many threads as the model: OpenBLAS's own, for this measure only.
         openblas_set_num_threads(Int32(threads))
@@ -129,7 +144,7 @@ public struct Benchmark {
                       modelGFLOPsPerRank: flopsPerImage * imagesPerSecond / Double(R) / 1e9,
                       sgemmGFLOPsPerRank: sgemm, sgemmSize: 512, inputShape: net.inputShape,
                       peakResidentMBPerRank: world.allreduceMaxDoubles([Benchmark.peakResidentMB()])[0],
-                      forwardFLOPsPerImage: net.forwardFLOPsPerExample, layerSeconds: layerSeconds,
+                      forwardFLOPsPerImage: net.forwardFLOPsPerExample, layerSeconds: layerSeconds, shapeSeconds: shapeSeconds,
                       cpu: Benchmark.cpuDescription())
     }
 

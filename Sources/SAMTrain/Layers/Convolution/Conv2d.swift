@@ -157,3 +157,10 @@ public final class Conv2d: Layer {
         return wantsInput ? inputGradient : nil
     }
 }
+
+extension Conv2d: ShapeProfiled {
+    func profileShape(inputShape: [Int]) -> String {
+        let plane = inputShape.dropFirst().map(String.init).joined(separator: "×")
+        return "\(kernelSize)×\(kernelSize)/\(stride) \(inChannels)→\(outChannels) on \(plane)"
+    }
+}
