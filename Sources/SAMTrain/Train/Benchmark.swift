@@ -101,27 +101,22 @@ public struct Benchmark {
         let phases = Phase.allCases.map { step.timer.seconds[$0, default: 0] / Double(steps) }
         let slowestPhases = world.allreduceMaxDoubles(phases)
         net.profile = nil
-        // Every rank runs the same layers, so the keys agree; sorted for the same order.
-        let layerNames = profile.seconds.keys.sorted()
-        let layerTimes = world.allreduceMaxDoubles(layerNames.flatMap { name -> [Double] in
-            let t = profile.seconds[name]!
-            return [t.forward / Double(steps), t.backward / Double(steps)]
-        })
-        var layerSeconds: [String: LayerProfile.Times] = [:]
-        for (i, name) in layerNames.enumerated() {
-            layerSeconds[name] = LayerProfile.Times(forward: layerTimes[2 * i], backward: layerTimes[2 * i + 1])
+        // Per step, the slowest rank's forward and backward seconds of each entry.
+        func slowestPerStep<Entry>(_ entries: [String: Entry], _ seconds: (Entry) -> (Double, Double)) -> [String: (Double, Double)] {
+            // Every rank runs the same layers, so the keys agree; sorted for the same order.
+            let names = entries.keys.sorted()
+            let times = world.allreduceMaxDoubles(names.flatMap { name -> [Double] in
+                let (forward, backward) = seconds(entries[name]!)
+                return [forward / Double(steps), backward / Double(steps)]
+            })
+            return Dictionary(uniqueKeysWithValues: names.enumerated().map { ($1, (times[2 * $0], times[2 * $0 + 1])) })
         }
-        let shapeNames = profile.shapes.keys.sorted()
-        let shapeTimes = world.allreduceMaxDoubles(shapeNames.flatMap { name -> [Double] in
-            let t = profile.shapes[name]!
-            return [t.forward / Double(steps), t.backward / Double(steps)]
-        })
-        var shapeSeconds: [String: LayerProfile.ShapeTimes] = [:]
-        for (i, name) in shapeNames.enumerated() {
-            let t = profile.shapes[name]!   // FLOPs: the same on every rank
-            shapeSeconds[name] = LayerProfile.ShapeTimes(forward: shapeTimes[2 * i], backward: shapeTimes[2 * i + 1],
-                                                         forwardFLOPs: t.forwardFLOPs / Double(steps),
-                                                         backwardFLOPs: t.backwardFLOPs / Double(steps))
+        let layerSeconds = slowestPerStep(profile.seconds) { ($0.forward, $0.backward) }
+            .mapValues { LayerProfile.Times(forward: $0.0, backward: $0.1) }
+        let shapeSeconds = slowestPerStep(profile.shapes) { ($0.forward, $0.backward) }.map { name, t in
+            let flops = profile.shapes[name]!   // the same on every rank
+            return (name, LayerProfile.ShapeTimes(forward: t.0, backward: t.1, forwardFLOPs: flops.forwardFLOPs / Double(steps),
+                                                  backwardFLOPs: flops.backwardFLOPs / Double(steps)))
         }
 
         // The reference on as many threads as the model: OpenBLAS's own, for this measure only.
@@ -144,7 +139,8 @@ public struct Benchmark {
                       modelGFLOPsPerRank: flopsPerImage * imagesPerSecond / Double(R) / 1e9,
                       sgemmGFLOPsPerRank: sgemm, sgemmSize: 512, inputShape: net.inputShape,
                       peakResidentMBPerRank: world.allreduceMaxDoubles([Benchmark.peakResidentMB()])[0],
-                      forwardFLOPsPerImage: net.forwardFLOPsPerExample, layerSeconds: layerSeconds, shapeSeconds: shapeSeconds,
+                      forwardFLOPsPerImage: net.forwardFLOPsPerExample, layerSeconds: layerSeconds,
+                      shapeSeconds: Dictionary(uniqueKeysWithValues: shapeSeconds),
                       cpu: Benchmark.cpuDescription())
     }
 
