@@ -25,6 +25,9 @@ struct BenchCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Run every pass in chunks of K examples (as train's --micro-batch): peak memory follows K.", valueName: "K"))
     var microBatch: Int?
 
+    @Option(help: ArgumentHelp("Also time each convolution and linear shape alone on N examples per call, over and over on the same data: the rate its kernels reach while the data stays in the cache, without the model's traffic around them.", valueName: "N"))
+    var shapesAlone: Int?
+
     @Flag(help: "Print the results as a JSON array (one object per batch size).")
     var json = false
 
@@ -43,8 +46,8 @@ struct BenchCommand: ParsableCommand {
         try samConfiguration.validate()
         let net = model.configuration
         try net.check(imageShape: net.defaultInputShape, classes: 10, source: "samtrain bench")
-        guard !batchPerRank.isEmpty, batchPerRank.allSatisfy({ $0 > 0 }), steps > 0, warmup >= 0, threads > 0 else {
-            throw ValidationError("--batch-per-rank, --steps and --threads must be positive, --warmup ≥ 0")
+        guard !batchPerRank.isEmpty, batchPerRank.allSatisfy({ $0 > 0 }), steps > 0, warmup >= 0, threads > 0, (shapesAlone ?? 1) > 0 else {
+            throw ValidationError("--batch-per-rank, --steps, --threads and --shapes-alone must be positive, --warmup ≥ 0")
         }
     }
 
@@ -58,6 +61,7 @@ struct BenchCommand: ParsableCommand {
                 var bench = Benchmark(model: model.configuration, step: step, learningRate: optimization.lr,
                                       steps: steps, warmup: warmup, threads: threads)
                 bench.convolution.lowering = convolution
+                bench.shapesAloneExamples = shapesAlone
                 let r = try bench.run(world: world)
                 results.append(r)
                 if world.isCoordinator && !json { print(BenchCommand.table(r) + "\n") }
@@ -87,13 +91,18 @@ struct BenchCommand: ParsableCommand {
                                   100 * (t.forward + t.backward) / max(layerTotal, 1e-12)))
         }
         if !r.shapeSeconds.isEmpty {
-            lines.append("  per shape                                   forward   GFLOP/s   backward   GFLOP/s")
+            lines.append("  per shape                                   forward   GFLOP/s   backward   GFLOP/s"
+                         + (r.shapeAloneSeconds == nil ? "" : "   alone: forward, backward GFLOP/s"))
             let rate = { (flops: Double, seconds: Double) in seconds > 0 ? flops / seconds / 1e9 : 0 }
             for (name, t) in r.shapeSeconds.sorted(by: { $0.value.forward + $0.value.backward > $1.value.forward + $1.value.backward }) {
                 let label = name.count > 40 ? String(name.prefix(39)) + "…" : name.padding(toLength: 40, withPad: " ", startingAt: 0)
-                lines.append("    " + label + String(format: "%8.2f ms %7.1f %8.2f ms %7.1f", t.forward * 1e3,
-                                                        rate(t.forwardFLOPs, t.forward), t.backward * 1e3,
-                                                        rate(t.backwardFLOPs, t.backward)))
+                var line = "    " + label + String(format: "%8.2f ms %7.1f %8.2f ms %7.1f", t.forward * 1e3,
+                                                      rate(t.forwardFLOPs, t.forward), t.backward * 1e3,
+                                                      rate(t.backwardFLOPs, t.backward))
+                if let alone = r.shapeAloneSeconds?[name] {
+                    line += String(format: "   %7.1f %7.1f", rate(alone.forwardFLOPs, alone.forward), rate(alone.backwardFLOPs, alone.backward))
+                }
+                lines.append(line)
             }
         }
         lines.append(String(format: "model FLOPs       %10.1f MFLOP forward per image", r.forwardFLOPsPerImage / 1e6))

@@ -37,6 +37,9 @@ public struct Benchmark {
         /// The same for each shape of the convolutions and linear layers, with its FLOPs per
         /// step (its GFLOP/s against `sgemmGFLOPsPerRank`).
         public var shapeSeconds: [String: LayerProfile.ShapeTimes]
+        /// With `shapesAloneExamples`: each shape's layer timed alone on that many examples,
+        /// over and over (seconds and FLOPs per call; nil when not asked for).
+        public var shapeAloneSeconds: [String: LayerProfile.ShapeTimes]?
         /// What the CPU runs: OpenBLAS's build and core, and samtrain's kernel path (AVX-512,
         /// AVX2 + FMA or portable) and whether its direct convolutions are in use.
         public var cpu: String
@@ -53,6 +56,10 @@ public struct Benchmark {
     public var seed: UInt64 = 0
     /// How the net's convolutions run (`bench --convolution`).
     public var convolution = ConvolutionSettings()
+    /// Also time each convolution and linear shape alone on this many examples per call
+    /// (`bench --shapes-alone N`), over and over on the same data: what its kernels reach
+    /// when its data stays in the cache, without the model's traffic around them.
+    public var shapesAloneExamples: Int?
 
     public init(model: ModelConfiguration, step: StepSettings, learningRate: Float, steps: Int, warmup: Int, threads: Int) {
         self.model = model
@@ -101,13 +108,13 @@ public struct Benchmark {
         let phases = Phase.allCases.map { step.timer.seconds[$0, default: 0] / Double(steps) }
         let slowestPhases = world.allreduceMaxDoubles(phases)
         net.profile = nil
-        // Per step, the slowest rank's forward and backward seconds of each entry.
-        func slowestPerStep<Entry>(_ entries: [String: Entry], _ seconds: (Entry) -> (Double, Double)) -> [String: (Double, Double)] {
+        // Per step (per call, with `calls` 1), the slowest rank's forward and backward seconds of each entry.
+        func slowestPerStep<Entry>(_ entries: [String: Entry], calls: Int = steps, _ seconds: (Entry) -> (Double, Double)) -> [String: (Double, Double)] {
             // Every rank runs the same layers, so the keys agree; sorted for the same order.
             let names = entries.keys.sorted()
             let times = world.allreduceMaxDoubles(names.flatMap { name -> [Double] in
                 let (forward, backward) = seconds(entries[name]!)
-                return [forward / Double(steps), backward / Double(steps)]
+                return [forward / Double(calls), backward / Double(calls)]
             })
             return Dictionary(uniqueKeysWithValues: names.enumerated().map { ($1, (times[2 * $0], times[2 * $0 + 1])) })
         }
@@ -117,6 +124,11 @@ public struct Benchmark {
             let flops = profile.shapes[name]!   // the same on every rank
             return (name, LayerProfile.ShapeTimes(forward: t.0, backward: t.1, forwardFLOPs: flops.forwardFLOPs / Double(steps),
                                                   backwardFLOPs: flops.backwardFLOPs / Double(steps)))
+        }
+        let alone = shapesAloneExamples.map { examples in
+            slowestPerStep(Benchmark.timeShapesAlone(profile, examples: examples, parallelism: net.parallelism, seed: seed), calls: 1) {
+                ($0.forward, $0.backward)
+            }
         }
 
         // The reference on as many threads as the model: OpenBLAS's own, for this measure only.
@@ -141,7 +153,52 @@ public struct Benchmark {
                       peakResidentMBPerRank: world.allreduceMaxDoubles([Benchmark.peakResidentMB()])[0],
                       forwardFLOPsPerImage: net.forwardFLOPsPerExample, layerSeconds: layerSeconds,
                       shapeSeconds: Dictionary(uniqueKeysWithValues: shapeSeconds),
+                      shapeAloneSeconds: alone.map { times in
+                          Dictionary(uniqueKeysWithValues: times.map { name, t in
+                              let entry = profile.shapeLayers[name]!
+                              let flops = entry.layer.forwardFLOPsPerExample(inputShape: entry.inputShape) * Double(shapesAloneExamples!)
+                              return (name, LayerProfile.ShapeTimes(forward: t.0, backward: t.1, forwardFLOPs: flops, backwardFLOPs: 2 * flops))
+                          })
+                      },
                       cpu: Benchmark.cpuDescription())
+    }
+
+    /// Seconds per forward and per backward call (∂W and ∂x) of each shape's layer on
+    /// `examples` examples of random data, over and over so that its data stays in the cache
+    /// (as far as it fits): the best of 5 rounds of about 5 ms each.
+    static func timeShapesAlone(_ profile: LayerProfile, examples: Int, parallelism: Parallelism, seed: UInt64) -> [String: LayerProfile.Times] {
+        var rng = SplitMix64(seed: seed, stream: RandomStream.sharpness.rawValue)
+        var mode = PassMode.train
+        mode.parallelism = parallelism
+        var result: [String: LayerProfile.Times] = [:]
+        for (key, entry) in profile.shapeLayers.sorted(by: { $0.key < $1.key }) {
+            let layer = entry.layer
+            let x = Tensor(shape: [examples] + entry.inputShape)
+            for i in 0..<x.count { x[i] = rng.uniform(-1, 1) }
+            let g = Tensor(shape: [examples] + layer.outputShape(for: entry.inputShape))
+            for i in 0..<g.count { g[i] = rng.uniform(-1, 1) }
+            // One call each to size the rounds (and to warm the caches).
+            var t0 = PhaseTimer.now()
+            _ = layer.forward(x, mode: mode)
+            _ = layer.backward(g, inputGradient: true)
+            let calls = max(1, Int(0.005 / max(PhaseTimer.now() - t0, 1e-9)))
+            var best = LayerProfile.Times(forward: .infinity, backward: .infinity)
+            for _ in 0..<5 {
+                var forward = 0.0, backward = 0.0
+                for _ in 0..<calls {
+                    t0 = PhaseTimer.now()
+                    _ = layer.forward(x, mode: mode)
+                    let t1 = PhaseTimer.now()
+                    _ = layer.backward(g, inputGradient: true)
+                    forward += t1 - t0
+                    backward += PhaseTimer.now() - t1
+                }
+                best.forward = min(best.forward, forward / Double(calls))
+                best.backward = min(best.backward, backward / Double(calls))
+            }
+            result[key] = best
+        }
+        return result
     }
 
     /// OpenBLAS's configuration (its build and the core it picked) and samtrain's kernels.

@@ -26,6 +26,9 @@ public final class LayerProfile: @unchecked Sendable, Equatable {
     public private(set) var seconds: [String: Times] = [:]
     /// Keyed by the layer type and `ShapeProfiled.profileShape`, e.g. "Conv2d 3×3/1 16→16 on 32×32".
     public private(set) var shapes: [String: ShapeTimes] = [:]
+    /// Per shape, the first layer seen with it and its input shape without the batch dimension
+    /// (`Benchmark` times each one alone).
+    private(set) var shapeLayers: [String: (layer: Layer, inputShape: [Int])] = [:]
     private var names: [ObjectIdentifier: String] = [:]
     /// Per layer instance, the shape key and forward FLOPs of its last forward pass.
     private var lastForward: [ObjectIdentifier: (key: String, flops: Double)] = [:]
@@ -44,6 +47,7 @@ public final class LayerProfile: @unchecked Sendable, Equatable {
             let key = name(layer) + " " + shaped.profileShape(inputShape: perExample)
             let flops = layer.forwardFLOPsPerExample(inputShape: perExample) * Double(examples)
             lastForward[ObjectIdentifier(layer)] = (key, flops)
+            if shapeLayers[key] == nil { shapeLayers[key] = (layer, perExample) }
             shapes[key, default: ShapeTimes()].forward += dt
             shapes[key, default: ShapeTimes()].forwardFLOPs += flops
         }

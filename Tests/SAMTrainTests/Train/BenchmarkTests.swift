@@ -4,11 +4,12 @@ import XCTest
 /// `samtrain bench`'s profile: per layer type, and per shape of the convolutions and linear
 /// layers with the FLOPs each pass did.
 final class BenchmarkTests: XCTestCase {
-    func run(_ variant: String, batch: Int) throws -> Benchmark.Result {
+    func run(_ variant: String, batch: Int, shapesAlone: Int? = nil) throws -> Benchmark.Result {
         let step = StepSettings(sam: SAMConfiguration(variant), optimizer: .sgd(momentum: 0.9, nesterov: false, weightDecay: 5e-4),
                                 globalBatch: batch)
-        return try Benchmark(model: ModelConfiguration(.cnn), step: step, learningRate: 0.05, steps: 2, warmup: 1, threads: 1)
-            .run(world: Communicator.world())
+        var bench = Benchmark(model: ModelConfiguration(.cnn), step: step, learningRate: 0.05, steps: 2, warmup: 1, threads: 1)
+        bench.shapesAloneExamples = shapesAlone
+        return try bench.run(world: Communicator.world())
     }
 
     func testShapesCountTheirFLOPsAndTime() throws {
@@ -22,6 +23,7 @@ final class BenchmarkTests: XCTestCase {
             "Linear 3136→256": 2.0 * 3136 * 256, "Linear 256→10": 2.0 * 256 * 10,
         ]
         XCTAssertEqual(Set(sgd.shapeSeconds.keys), Set(expected.keys))
+        XCTAssertNil(sgd.shapeAloneSeconds, "timed alone only when asked")
         for (name, perExample) in expected {
             let t = try XCTUnwrap(sgd.shapeSeconds[name])
             XCTAssertEqual(t.forwardFLOPs, perExample * Double(batch), name)
@@ -42,5 +44,22 @@ final class BenchmarkTests: XCTestCase {
             XCTAssertEqual(sam.shapeSeconds[name]?.forwardFLOPs, 2 * t.forwardFLOPs, name)
             XCTAssertEqual(sam.shapeSeconds[name]?.backwardFLOPs, 2 * t.backwardFLOPs, name)
         }
+    }
+
+    /// `bench --shapes-alone N`: every shape's layer once more on its own, N examples per call,
+    /// with the FLOPs of their forward and of their backward (∂W and ∂x).
+    func testShapesAloneTimeEveryShapeOnItsOwn() throws {
+        let r = try run("none", batch: 4, shapesAlone: 2)
+        let alone = try XCTUnwrap(r.shapeAloneSeconds)
+        XCTAssertEqual(Set(alone.keys), Set(r.shapeSeconds.keys))
+        for (name, t) in alone {
+            let inModel = try XCTUnwrap(r.shapeSeconds[name])
+            XCTAssertEqual(t.forwardFLOPs, inModel.forwardFLOPs / 2, name)
+            XCTAssertEqual(t.backwardFLOPs, 2 * t.forwardFLOPs, name)
+            XCTAssertGreaterThan(t.forward, 0, name)
+            XCTAssertGreaterThan(t.backward, 0, name)
+            XCTAssertLessThan(t.forward, 1, name)
+        }
+        try Subprocess.expectFailure(["bench", "--shapes-alone", "0"], naming: ["--shapes-alone", "must be positive"])
     }
 }
