@@ -126,9 +126,12 @@ public struct Benchmark {
                                                   backwardFLOPs: flops.backwardFLOPs / Double(steps)))
         }
         let alone = shapesAloneExamples.map { examples in
-            slowestPerStep(Benchmark.timeShapesAlone(profile, examples: examples, parallelism: net.parallelism, seed: seed), calls: 1) {
-                ($0.forward, $0.backward)
-            }
+            let times = Benchmark.timeShapesAlone(profile, examples: examples, parallelism: net.parallelism, seed: seed)
+            return Dictionary(uniqueKeysWithValues: slowestPerStep(times, calls: 1) { ($0.forward, $0.backward) }.map { name, t in
+                var slowest = times[name]!   // the FLOPs are the same on every rank
+                (slowest.forward, slowest.backward) = t
+                return (name, slowest)
+            })
         }
 
         // The reference on as many threads as the model: OpenBLAS's own, for this measure only.
@@ -153,24 +156,19 @@ public struct Benchmark {
                       peakResidentMBPerRank: world.allreduceMaxDoubles([Benchmark.peakResidentMB()])[0],
                       forwardFLOPsPerImage: net.forwardFLOPsPerExample, layerSeconds: layerSeconds,
                       shapeSeconds: Dictionary(uniqueKeysWithValues: shapeSeconds),
-                      shapeAloneSeconds: alone.map { times in
-                          Dictionary(uniqueKeysWithValues: times.map { name, t in
-                              let entry = profile.shapeLayers[name]!
-                              let flops = entry.layer.forwardFLOPsPerExample(inputShape: entry.inputShape) * Double(shapesAloneExamples!)
-                              return (name, LayerProfile.ShapeTimes(forward: t.0, backward: t.1, forwardFLOPs: flops, backwardFLOPs: 2 * flops))
-                          })
-                      },
+                      shapeAloneSeconds: alone,
                       cpu: Benchmark.cpuDescription())
     }
 
     /// Seconds per forward and per backward call (∂W and ∂x) of each shape's layer on
     /// `examples` examples of random data, over and over so that its data stays in the cache
-    /// (as far as it fits): the best of 5 rounds of about 5 ms each.
-    static func timeShapesAlone(_ profile: LayerProfile, examples: Int, parallelism: Parallelism, seed: UInt64) -> [String: LayerProfile.Times] {
+    /// (as far as it fits): the best of 5 rounds of about 5 ms each. The FLOPs are those of one
+    /// call (backward, ∂W and ∂x, twice the forward's).
+    static func timeShapesAlone(_ profile: LayerProfile, examples: Int, parallelism: Parallelism, seed: UInt64) -> [String: LayerProfile.ShapeTimes] {
         var rng = SplitMix64(seed: seed, stream: RandomStream.sharpness.rawValue)
         var mode = PassMode.train
         mode.parallelism = parallelism
-        var result: [String: LayerProfile.Times] = [:]
+        var result: [String: LayerProfile.ShapeTimes] = [:]
         for (key, entry) in profile.shapeLayers.sorted(by: { $0.key < $1.key }) {
             let layer = entry.layer
             let x = Tensor(shape: [examples] + entry.inputShape)
@@ -196,7 +194,8 @@ public struct Benchmark {
                 best.forward = min(best.forward, forward / Double(calls))
                 best.backward = min(best.backward, backward / Double(calls))
             }
-            result[key] = best
+            let flops = layer.forwardFLOPsPerExample(inputShape: entry.inputShape) * Double(examples)
+            result[key] = LayerProfile.ShapeTimes(forward: best.forward, backward: best.backward, forwardFLOPs: flops, backwardFLOPs: 2 * flops)
         }
         return result
     }
