@@ -27,9 +27,9 @@ public final class Reporter {
     }
 
     public func progress(epoch: Int, epochs: Int, step: Int, steps: Int, loss: Double, accuracy: Double,
-                         imagesPerSecond: Double, elapsed: Double) {
+                         imagesPerSecond: Double, secondsPerStep: Double) {
         guard enabled else { return }
-        let eta = elapsed / Double(step) * Double(steps - step)
+        let eta = secondsPerStep * Double(steps - step)
         let line = String(format: "epoch %d/%d  step %d/%d  loss %.4f  acc %.4f  %.0f images/s  ETA %.0fs",
                           epoch, epochs, step, steps, loss, accuracy, imagesPerSecond, eta)
         if isTerminal {

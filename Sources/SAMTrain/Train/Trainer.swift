@@ -169,6 +169,8 @@ public final class Trainer {
             step.timer.reset()
             let lastStep = min(stepsPerEpoch, totalSteps - epoch * stepsPerEpoch)
             var k = globalStep - epoch * stepsPerEpoch
+            // The timers and the clock start here, not at the epoch's first step after a resume.
+            let firstStep = k
             while k < lastStep {
                 // The whole step's batch is augmented once: every pass and micro-shard sees it.
                 step.timer.measure(.data) {
@@ -195,7 +197,7 @@ public final class Trainer {
                     let now = PhaseTimer.now()
                     let rate = g.examples / (now - intervalStart)
                     log.progress(epoch: epoch + 1, epochs: epochs, step: k, steps: lastStep, loss: g.loss,
-                                 accuracy: g.accuracy, imagesPerSecond: rate, elapsed: now - start)
+                                 accuracy: g.accuracy, imagesPerSecond: rate, secondsPerStep: (now - start) / Double(k - firstStep))
                     let phases = step.timer.seconds
                     metrics.record(StepRecord(
                         step: globalStep, epoch: epoch + 1, learningRate: lr, rho: sam.effectiveRho, loss: g.loss, accuracy: g.accuracy,
@@ -203,7 +205,7 @@ public final class Trainer {
                         ascended: stats.ascended, ascentSteps: Int(g.ascentSteps),
                         perturbed: g.ascentExamples == 0 ? nil : .init(loss: g.perturbedLoss, sharpness: g.sharpness,
                                                                        epsilonNorm: stats.epsilonNormSum / Double(stats.shards)),
-                        secondsPerStep: phases.mapValues { $0 / Double(k) }))
+                        secondsPerStep: phases.mapValues { $0 / Double(k - firstStep) }))
                     interval = StepTotals()
                     intervalStart = now
                 }

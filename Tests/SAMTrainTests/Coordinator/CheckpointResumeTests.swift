@@ -47,6 +47,16 @@ final class CheckpointResumeTests: XCTestCase {
         for key in ["step", "epoch", "lr", "rho", "loss", "loss_perturbed", "sharpness", "accuracy", "grad_norm", "epsilon_norm", "images_per_s", "seconds_per_step"] {
             XCTAssertNotNil(step[key], "step record lacks \(key)")
         }
+        // Seconds per step after a resume are over the steps this process ran (4 at step 25),
+        // not over the epoch's 25: about the uninterrupted run's, not a sixth of it.
+        func secondsPerStep(_ dir: String, step: Int) throws -> Double {
+            let lines = try String(contentsOfFile: dir + "/metrics.jsonl", encoding: .utf8).split(separator: "\n")
+            let record = try XCTUnwrap(lines.map { try JSONSerialization.jsonObject(with: Data($0.utf8)) as! [String: Any] }
+                .last { $0["kind"] as? String == "step" && $0["step"] as? Int == step }, "no step \(step) in \(dir)")
+            return (record["seconds_per_step"] as! [String: Double]).values.reduce(0, +)
+        }
+        let uninterrupted = try secondsPerStep(a, step: 25), afterResume = try secondsPerStep(b, step: 25)
+        XCTAssertGreaterThan(afterResume, 0.4 * uninterrupted, "seconds per step after the resume: \(afterResume), uninterrupted \(uninterrupted)")
         let csv = try String(contentsOfFile: a + "/metrics.csv", encoding: .utf8).split(separator: "\n")
         XCTAssertEqual(csv.count, 3)
         XCTAssertTrue(csv[0].hasPrefix("epoch,step,train_loss"))
