@@ -20,7 +20,7 @@ public struct SAMOptions: SettingsGroup {
     @Option(name: .customLong("m"), help: "Examples per perturbation under --scope shard (default: the per-rank batch).")
     public var m: Int?
 
-    @Option(help: ArgumentHelp("Cross-entropy label smoothing (default: the variant's; \(SAMOptions.defaults { "\($0.defaultLabelSmoothing)" })).", valueName: "label-smoothing"))
+    @Option(help: ArgumentHelp("Cross-entropy label smoothing s: 1 − s on the true class, s/(K−1) on each other (PyTorch's label_smoothing t is s = t·(K−1)/K) (default: the variant's; \(SAMOptions.defaults { "\($0.defaultLabelSmoothing)" })).", valueName: "label-smoothing"))
     public var labelSmoothing: Float?
 
     @Flag(help: "Put 0.5·wd·‖w‖² in the loss of every pass (Google's SAM) instead of decaying in the optimizer.")

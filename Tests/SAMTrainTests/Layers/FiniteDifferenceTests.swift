@@ -242,6 +242,21 @@ final class FiniteDifferenceTests: XCTestCase {
         }
     }
 
+    /// PyTorch's `label_smoothing=t` (t/K on every class) is samtrain's s = t·(K−1)/K
+    /// (docs/algorithms.md §4.1): 0.1 over 5 classes is 0.08 here.
+    func testPyTorchsSmoothingIsTheConvertedOne() {
+        let logits = randomTensor([4, 5], seed: 7)
+        let labels: [Int32] = [1, 3, 0, 4]
+        let value = SoftmaxCrossEntropy(labelSmoothing: 0.08).evaluate(logits: logits, labels: labels, gradient: Tensor(shape: [0]))
+        var torch = 0.0   // F.cross_entropy(z, y, label_smoothing=0.1): (1 − t)·NLL + t·mean_j(−log p_j)
+        for r in 0..<4 {
+            let row = (0..<5).map { Double(logits[r * 5 + $0]) }
+            let logP = row.map { $0 - log(row.map(exp).reduce(0, +)) }
+            torch += 0.9 * -logP[Int(labels[r])] + 0.1 * -logP.reduce(0, +) / 5
+        }
+        XCTAssertEqual(value.loss, torch / 4, accuracy: 1e-6)
+    }
+
     func testCrossEntropyIsStableForHugeLogits() {
         let loss = SoftmaxCrossEntropy()
         let logits = Tensor(shape: [2, 3], values: [1e4, -1e4, 0, -1e4, 1e4, 1e4])
