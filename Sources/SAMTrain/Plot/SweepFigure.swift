@@ -5,12 +5,14 @@
 public enum SweepFigure {
     public static let yColumns = ["error": "final_test_acc", "accuracy": "final_test_acc", "best": "best_test_acc",
                                   "train_accuracy": "final_train_acc", "train_loss": "final_train_loss",
-                                  "sharpness": "m_sharpness", "lambda": "lambda_max", "seconds": "seconds"]
+                                  "sharpness": "m_sharpness", "lambda": "lambda_max",
+                                  "sam_steps": "sam_steps", "train_seconds": "train_seconds", "seconds": "seconds"]
     /// A measure's name in a legend beside other measures (the y label says the rest).
     static let shortLabels = ["accuracy": "final test", "best": "best test", "train_accuracy": "final train", "error": "test error"]
     static let yLabels = ["error": "test error", "accuracy": "test accuracy", "best": "best test accuracy",
                           "train_accuracy": "train accuracy (labels trained on)", "train_loss": "final train loss",
-                          "sharpness": "m-sharpness", "lambda": "Hessian λ_max", "seconds": "seconds per cell"]
+                          "sharpness": "m-sharpness", "lambda": "Hessian λ_max",
+                          "sam_steps": "SAM steps", "train_seconds": "training seconds (the epochs')", "seconds": "seconds of the cell's last run"]
 
     public static func chart(results paths: [String], x: String, series: String, y: String, logX: Bool) throws -> LineChart {
         try chart(results: paths, x: x, series: series, y: [y], logX: logX)

@@ -38,6 +38,13 @@ public struct SweepRunner: Sendable {
         public var finalTrainLoss: Double
         public var sharpness: Double?
         public var lambdaMax: Double?
+        /// The SAM steps the run's schedule took (`--sam-from`, `--sam-every`; 0 for `--sam none`):
+        /// with the steps, the cost in gradient passes.
+        public var samSteps: Int?
+        /// The training time: the epochs' seconds of metrics.csv, summed over every process that
+        /// ran them (a resumed cell's earlier runs included; any pause of the processes too).
+        public var trainSeconds: Double?
+        /// The wall time of the cell's last run: training (or its resumed part) and the probe.
         public var seconds: Double
         /// When the cell's last run started and ended (Unix seconds; absent in older results).
         public var started: Double?
@@ -61,10 +68,12 @@ public struct SweepRunner: Sendable {
     public func finishedResult(_ cell: SweepFile.Cell) -> Result? {
         guard let data = FileManager.default.contents(atPath: resultPath(cell)),
               var result = try? JSONDecoder().decode(Result.self, from: data) else { return nil }
-        if result.finalTrainAccuracy == nil || result.bestTestEpoch == nil,
+        if result.finalTrainAccuracy == nil || result.bestTestEpoch == nil || result.samSteps == nil || result.trainSeconds == nil,
            let epochs = try? summarize(cell: cell, directory: directory + "/" + cell.name, seconds: result.seconds) {
             result.finalTrainAccuracy = result.finalTrainAccuracy ?? epochs.finalTrainAccuracy
             result.bestTestEpoch = result.bestTestEpoch ?? epochs.bestTestEpoch
+            result.samSteps = result.samSteps ?? epochs.samSteps
+            result.trainSeconds = result.trainSeconds ?? epochs.trainSeconds
         }
         return result
     }
@@ -285,25 +294,42 @@ public struct SweepRunner: Sendable {
         }
     }
 
-    /// Final and best test accuracy (and its epoch), the final train loss and accuracy, from
-    /// the cell's metrics.csv (rank 0 writes a row per epoch).
+    /// Final and best test accuracy (and its epoch), the final train loss and accuracy and the
+    /// training seconds, from the cell's metrics.csv (rank 0 writes a row per epoch); the SAM
+    /// steps from its config.json's schedule and the last row's step.
     func summarize(cell: SweepFile.Cell, directory dir: String, seconds: Double) throws -> Result {
         let path = dir + "/metrics.csv"
         guard FileManager.default.fileExists(atPath: path) else { throw SAMTrainError("\(path): missing after a successful run") }
         let table = try CSVTable(path: path)
-        let (epoch, trainLoss, trainAccuracy, testAccuracy) = try (table.column("epoch", source: path), table.column("train_loss", source: path),
-                                                                   table.column("train_acc", source: path), table.column("test_acc", source: path))
+        let (epoch, step, trainLoss, trainAccuracy, testAccuracy, epochSeconds) = try (
+            table.column("epoch", source: path), table.column("step", source: path), table.column("train_loss", source: path),
+            table.column("train_acc", source: path), table.column("test_acc", source: path), table.column("seconds", source: path))
         guard let last = table.rows.last else { throw SAMTrainError("\(path): no epoch rows") }
         let best = table.rows.compactMap { row in Double(row[testAccuracy]).map { (row, $0) } }.max { $0.1 < $1.1 }
+        let epochTimes = table.rows.map { Double($0[epochSeconds]) }
         return Result(cell: cell.name, settings: Dictionary(cell.settings.map { ($0.key, $0.value) }) { _, b in b },
                       finalTestAccuracy: Double(last[testAccuracy]) ?? .nan, bestTestAccuracy: best?.1 ?? .nan,
                       bestTestEpoch: best.flatMap { Int($0.0[epoch]) }, finalTrainAccuracy: Double(last[trainAccuracy]),
-                      finalTrainLoss: Double(last[trainLoss]) ?? .nan, sharpness: nil, lambdaMax: nil, seconds: seconds)
+                      finalTrainLoss: Double(last[trainLoss]) ?? .nan, sharpness: nil, lambdaMax: nil,
+                      samSteps: Int(last[step]).flatMap { Self.samSteps(config: dir + "/config.json", totalSteps: $0) },
+                      trainSeconds: epochTimes.contains(nil) ? nil : epochTimes.reduce(0) { $0 + $1! }, seconds: seconds)
+    }
+
+    /// How many of the run's `totalSteps` steps were SAM steps, by the schedule its config.json
+    /// records (nil when the file or a setting is missing).
+    static func samSteps(config path: String, totalSteps: Int) -> Int? {
+        guard let data = FileManager.default.contents(atPath: path),
+              let json = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
+              let settings = json["settings"] as? [String: Any], let sam = settings["sam"] as? String else { return nil }
+        if sam == "none" { return 0 }
+        guard let every = settings["sam_every"] as? Int, let from = settings["sam_from"] as? Double else { return nil }
+        let schedule = AscentSchedule(every: every, from: from)
+        return (0..<max(totalSteps, 0)).reduce(0) { $0 + (schedule.runsAscent(step: $1, totalSteps: totalSteps) ? 1 : 0) }
     }
 
     /// results.csv's columns after the settings, in order (the seconds last).
     public static let resultColumns = ["final_test_acc", "best_test_acc", "best_test_epoch", "final_train_acc", "final_train_loss",
-                                       "m_sharpness", "lambda_max", "seconds"]
+                                       "m_sharpness", "lambda_max", "sam_steps", "train_seconds", "seconds"]
 
     /// `results.csv` in `resultsDirectory`: one row per finished cell (of `cells`, by name):
     /// a column per axis (its value or label), one per other setting any cell has, then results.
@@ -320,7 +346,8 @@ public struct SweepRunner: Sendable {
             let numbers = [r.finalTestAccuracy, r.bestTestAccuracy].map { String(format: "%.4f", $0) } + [r.bestTestEpoch.map(String.init) ?? ""]
                 + [r.finalTrainAccuracy.map { String(format: "%.4f", $0) } ?? "", String(format: "%.4f", r.finalTrainLoss)]
             let probes = [r.sharpness, r.lambdaMax].map { $0.map { String(format: "%.5g", $0) } ?? "" }
-            let fields = ["\"\(r.cell)\""] + (labels + settings).map(CSVTable.field) + numbers + probes + [String(format: "%.1f", r.seconds)]
+            let cost = [r.samSteps.map(String.init) ?? "", r.trainSeconds.map { String(format: "%.1f", $0) } ?? "", String(format: "%.1f", r.seconds)]
+            let fields = ["\"\(r.cell)\""] + (labels + settings).map(CSVTable.field) + numbers + probes + cost
             lines.append(fields.joined(separator: ","))
         }
         let path = resultsDirectory + "/results.csv"

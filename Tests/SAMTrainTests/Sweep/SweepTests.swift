@@ -200,7 +200,7 @@ final class SweepTests: XCTestCase {
         let (dir, path) = try writeSweep("""
         {"name": "tiny-bundles", "expected_time": "seconds", "ranks": 2,
          "fixed": {"model": "mlp", "epochs": 2, "train_subset": 256, "test_subset": 200, "batch_size": 64, "label_noise": 0.5},
-         "axes": {"method": [{"label": "sgd", "sam": "none", "lr": 0.1}, {"sam": "sam", "rho": 0.1}]},
+         "axes": {"method": [{"label": "sgd", "sam": "none", "lr": 0.1}, {"sam": "sam", "rho": 0.1}, {"label": "late", "sam": "sam", "rho": 0.1, "sam_from": 0.5}]},
          "figures": [{"x": "method", "series": "label_noise", "y": ["accuracy", "best", "train_accuracy"]}]}
         """)
         defer { try? FileManager.default.removeItem(at: dir) }
@@ -212,13 +212,15 @@ final class SweepTests: XCTestCase {
         XCTAssertEqual(Array(table.columns.prefix(2)), ["cell", "method"])
         XCTAssertEqual(Array(table.columns.suffix(SweepRunner.resultColumns.count)), SweepRunner.resultColumns)
         func column(_ name: String) throws -> [String] { let i = try table.column(name, source: "results.csv"); return table.rows.map { $0[i] } }
-        XCTAssertEqual(try column("cell"), ["method=sgd", "method=sam=sam,rho=0.1"])
-        XCTAssertEqual(try column("method"), ["sgd", "sam=sam,rho=0.1"])
-        XCTAssertEqual(try column("sam"), ["none", "sam"])
-        XCTAssertEqual(try column("rho"), ["", "0.1"])
-        XCTAssertEqual(try column("lr"), ["0.1", ""])
-        XCTAssertEqual(try column("label-noise"), ["0.5", "0.5"])
-        for (row, cell) in zip(table.rows, ["method=sgd", "method=sam=sam,rho=0.1"]) {
+        XCTAssertEqual(try column("cell"), ["method=sgd", "method=sam=sam,rho=0.1", "method=late"])
+        XCTAssertEqual(try column("method"), ["sgd", "sam=sam,rho=0.1", "late"])
+        XCTAssertEqual(try column("sam"), ["none", "sam", "sam"])
+        XCTAssertEqual(try column("rho"), ["", "0.1", "0.1"])
+        XCTAssertEqual(try column("lr"), ["0.1", "", ""])
+        XCTAssertEqual(try column("label-noise"), ["0.5", "0.5", "0.5"])
+        // The cost: 2 epochs of 4 steps; SAM from half of them on takes the last 4.
+        XCTAssertEqual(try column("sam_steps"), ["0", "8", "4"])
+        for (row, cell) in zip(table.rows, ["method=sgd", "method=sam=sam,rho=0.1", "method=late"]) {
             let metricsPath = "\(out)/\(cell)/metrics.csv"
             let metrics = try CSVTable(path: metricsPath)
             let (epoch, train, test) = try (metrics.column("epoch", source: metricsPath), metrics.column("train_acc", source: metricsPath), metrics.column("test_acc", source: metricsPath))
@@ -228,6 +230,9 @@ final class SweepTests: XCTestCase {
             let best = metrics.rows.max { Double($0[test])! < Double($1[test])! }!
             XCTAssertEqual(row[try table.column("best_test_epoch", source: "")], best[epoch], cell)
             XCTAssertEqual(Double(row[try table.column("best_test_acc", source: "")])!, Double(best[test])!, accuracy: 5e-5, cell)
+            let epochSeconds = try metrics.column("seconds", source: metricsPath)
+            let trainSeconds = try XCTUnwrap(Double(row[try table.column("train_seconds", source: "")]))
+            XCTAssertEqual(trainSeconds, metrics.rows.map { Double($0[epochSeconds])! }.reduce(0, +), accuracy: 0.06, cell)
         }
         let figure = results + "/accuracy+best+train_accuracy-vs-method-per-label-noise"
         if run.stdout.contains("figure: ") {
@@ -238,12 +243,14 @@ final class SweepTests: XCTestCase {
             XCTAssertTrue(run.stdout.contains("figure not drawn: gnuplot"), run.output)
         }
 
-        // A result.json from before the train accuracy and the best epoch were recorded.
-        let old = out + "/method=sgd/result.json"
+        // A result.json from before the train accuracy, the best epoch and the cost were recorded.
+        let old = out + "/method=late/result.json"
         var json = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: old))) as? [String: Any])
         XCTAssertNotNil(json["finalTrainAccuracy"])
         json["finalTrainAccuracy"] = nil
         json["bestTestEpoch"] = nil
+        json["samSteps"] = nil
+        json["trainSeconds"] = nil
         try JSONSerialization.data(withJSONObject: json).write(to: URL(fileURLWithPath: old))
         let again = dir.appendingPathComponent("again").path
         let collected = try Subprocess.run(Subprocess.samtrain, ["sweep", path, "--out", out, "--collect", "--results", again], timeout: 60)
@@ -315,8 +322,8 @@ final class SweepTests: XCTestCase {
         }
         XCTAssertLessThan(max(windows[0].0, windows[1].0), min(windows[0].1, windows[1].1), "the cells did not run at the same time: \(windows)")
         func rows(_ out: String) throws -> [String] {
-            // Every column but the last, the seconds.
-            try String(contentsOfFile: out + "/results.csv", encoding: .utf8).split(separator: "\n").map { $0.split(separator: ",", omittingEmptySubsequences: false).dropLast().joined(separator: ",") }
+            // Every column but the last two, the times.
+            try String(contentsOfFile: out + "/results.csv", encoding: .utf8).split(separator: "\n").map { $0.split(separator: ",", omittingEmptySubsequences: false).dropLast(2).joined(separator: ",") }
         }
         let parallelRows = try rows(parallel)
         XCTAssertEqual(parallelRows.count, 3, parallelRows.joined(separator: "\n"))
