@@ -41,8 +41,9 @@ public struct SweepRunner: Sendable {
         /// The SAM steps the run's schedule took (`--sam-from`, `--sam-every`; 0 for `--sam none`):
         /// with the steps, the cost in gradient passes.
         public var samSteps: Int?
-        /// The training time: the epochs' seconds of metrics.csv, summed over every process that
-        /// ran them (a resumed cell's earlier runs included; any pause of the processes too).
+        /// The training time: each epoch's examples at its measured rate (metrics.csv's
+        /// images/s), summed, so that an epoch resumed mid-way counts whole (its row's seconds
+        /// are only the last process's part). A pause of the processes counts too.
         public var trainSeconds: Double?
         /// The wall time of the cell's last run: training (or its resumed part) and the probe.
         public var seconds: Double
@@ -301,26 +302,44 @@ public struct SweepRunner: Sendable {
         let path = dir + "/metrics.csv"
         guard FileManager.default.fileExists(atPath: path) else { throw SAMTrainError("\(path): missing after a successful run") }
         let table = try CSVTable(path: path)
-        let (epoch, step, trainLoss, trainAccuracy, testAccuracy, epochSeconds) = try (
+        let (epoch, step, trainLoss, trainAccuracy, testAccuracy, rate) = try (
             table.column("epoch", source: path), table.column("step", source: path), table.column("train_loss", source: path),
-            table.column("train_acc", source: path), table.column("test_acc", source: path), table.column("seconds", source: path))
+            table.column("train_acc", source: path), table.column("test_acc", source: path), table.column("images_per_s", source: path))
         guard let last = table.rows.last else { throw SAMTrainError("\(path): no epoch rows") }
         let best = table.rows.compactMap { row in Double(row[testAccuracy]).map { (row, $0) } }.max { $0.1 < $1.1 }
-        let epochTimes = table.rows.map { Double($0[epochSeconds]) }
+        let settings = Self.runSettings(config: dir + "/config.json")
+        let steps = table.rows.map { Int($0[step]) }
+        var trainSeconds: Double? = 0
+        if let batch = settings?["batch_size"] as? Int {
+            for (i, row) in table.rows.enumerated() {
+                guard let end = steps[i], let begin = i == 0 ? 0 : steps[i - 1], let perSecond = Double(row[rate]), perSecond > 0 else {
+                    trainSeconds = nil
+                    break
+                }
+                trainSeconds? += Double((end - begin) * batch) / perSecond
+            }
+        } else {
+            trainSeconds = nil
+        }
         return Result(cell: cell.name, settings: Dictionary(cell.settings.map { ($0.key, $0.value) }) { _, b in b },
                       finalTestAccuracy: Double(last[testAccuracy]) ?? .nan, bestTestAccuracy: best?.1 ?? .nan,
                       bestTestEpoch: best.flatMap { Int($0.0[epoch]) }, finalTrainAccuracy: Double(last[trainAccuracy]),
                       finalTrainLoss: Double(last[trainLoss]) ?? .nan, sharpness: nil, lambdaMax: nil,
-                      samSteps: Int(last[step]).flatMap { Self.samSteps(config: dir + "/config.json", totalSteps: $0) },
-                      trainSeconds: epochTimes.contains(nil) ? nil : epochTimes.reduce(0) { $0 + $1! }, seconds: seconds)
+                      samSteps: steps.last.flatMap { $0 }.flatMap { total in settings.flatMap { Self.samSteps(settings: $0, totalSteps: total) } },
+                      trainSeconds: trainSeconds, seconds: seconds)
     }
 
-    /// How many of the run's `totalSteps` steps were SAM steps, by the schedule its config.json
-    /// records (nil when the file or a setting is missing).
-    static func samSteps(config path: String, totalSteps: Int) -> Int? {
+    /// The `settings` of a run's config.json (nil when it is missing or unreadable).
+    static func runSettings(config path: String) -> [String: Any]? {
         guard let data = FileManager.default.contents(atPath: path),
-              let json = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
-              let settings = json["settings"] as? [String: Any], let sam = settings["sam"] as? String else { return nil }
+              let json = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else { return nil }
+        return json["settings"] as? [String: Any]
+    }
+
+    /// How many of the run's `totalSteps` steps were SAM steps, by the schedule its settings
+    /// record (nil when a setting is missing).
+    static func samSteps(settings: [String: Any], totalSteps: Int) -> Int? {
+        guard let sam = settings["sam"] as? String else { return nil }
         if sam == "none" { return 0 }
         guard let every = settings["sam_every"] as? Int, let from = settings["sam_from"] as? Double else { return nil }
         let schedule = AscentSchedule(every: every, from: from)

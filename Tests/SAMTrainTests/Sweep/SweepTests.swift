@@ -230,6 +230,7 @@ final class SweepTests: XCTestCase {
             let best = metrics.rows.max { Double($0[test])! < Double($1[test])! }!
             XCTAssertEqual(row[try table.column("best_test_epoch", source: "")], best[epoch], cell)
             XCTAssertEqual(Double(row[try table.column("best_test_acc", source: "")])!, Double(best[test])!, accuracy: 5e-5, cell)
+            // Not resumed: each epoch's examples at its rate are its seconds.
             let epochSeconds = try metrics.column("seconds", source: metricsPath)
             let trainSeconds = try XCTUnwrap(Double(row[try table.column("train_seconds", source: "")]))
             XCTAssertEqual(trainSeconds, metrics.rows.map { Double($0[epochSeconds])! }.reduce(0, +), accuracy: 0.06, cell)
@@ -261,6 +262,39 @@ final class SweepTests: XCTestCase {
         let refused = try Subprocess.run(Subprocess.samtrain, ["sweep", path, "--out", out, "--cell", "method=sgd", "--results", again], timeout: 60)
         XCTAssertNotEqual(refused.status, 0)
         XCTAssertTrue(refused.stderr.contains("--results does not go with --cell"), refused.output)
+    }
+
+    /// A cell's cost when its second epoch was resumed mid-way: the epoch counts whole at its
+    /// measured rate (its row's seconds are only the resumed part), and the SAM steps follow
+    /// the schedule config.json records.
+    func testCostOfAResumedCellCountsWholeEpochs() throws {
+        let (dir, path) = try writeSweep("""
+        {"name": "cost", "expected_time": "seconds", "ranks": 2, "fixed": {"model": "mlp", "epochs": 2}, "axes": {"rho": [0.1]}}
+        """)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let sweep = try SweepFile(path: path, quick: false)
+        let cellDirectory = dir.appendingPathComponent("rho=0.1").path
+        try FileManager.default.createDirectory(atPath: cellDirectory, withIntermediateDirectories: true)
+        try """
+        epoch,step,train_loss,train_acc,test_loss,test_acc,images_per_s,seconds
+        1,4,2.0,0.3,1.9,0.35,64,4.0
+        2,8,1.5,0.5,1.4,0.55,32,2.0
+        """.write(toFile: cellDirectory + "/metrics.csv", atomically: true, encoding: .utf8)
+        try #"{"settings": {"batch_size": 64, "sam": "sam", "sam_every": 2, "sam_from": 0.5}}"#
+            .write(toFile: cellDirectory + "/config.json", atomically: true, encoding: .utf8)
+        let runner = SweepRunner(sweep: sweep, directory: dir.path, samtrain: "samtrain")
+        let result = try runner.summarize(cell: sweep.cells[0], directory: cellDirectory, seconds: 1)
+        XCTAssertEqual(try XCTUnwrap(result.trainSeconds), 4 + 8, accuracy: 1e-9, "epoch 2: 4 steps of 64 at 32 images/s")
+        XCTAssertEqual(result.samSteps, 2, "steps 4 and 6 of 0…7")
+        XCTAssertEqual(result.bestTestEpoch, 2)
+
+        try #"{"settings": {"batch_size": 64, "sam": "none", "sam_every": 1, "sam_from": 0}}"#
+            .write(toFile: cellDirectory + "/config.json", atomically: true, encoding: .utf8)
+        XCTAssertEqual(try runner.summarize(cell: sweep.cells[0], directory: cellDirectory, seconds: 1).samSteps, 0)
+        try FileManager.default.removeItem(atPath: cellDirectory + "/config.json")
+        let bare = try runner.summarize(cell: sweep.cells[0], directory: cellDirectory, seconds: 1)
+        XCTAssertNil(bare.samSteps, "no config.json: the cost is unknown, not 0")
+        XCTAssertNil(bare.trainSeconds)
     }
 
     /// SIGTERM to a running sweep stops its cell (mpirun and the ranks) within seconds and
