@@ -6,7 +6,7 @@ struct SweepCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "sweep",
         abstract: "Run a grid of training runs from a sweep file; rerunning finishes only the missing cells.",
-        discussion: "Run it without mpirun: each cell is started under mpirun with the file's rank count. --slurm submits the unfinished cells as a Slurm job array instead; --collect then writes results.csv. An axis's value is one setting or a bundle of settings with an optional label (README, \"Studies\"). results.csv has a column per axis (the value or label), one per other setting, then final and best test accuracy, the best epoch, final train accuracy (on the labels trained on) and loss, m-sharpness, lambda_max and seconds."
+        discussion: "Run it without mpirun: each cell is started under mpirun with the file's rank count. --slurm submits the unfinished cells as a Slurm job array instead; --collect then writes results.csv. An axis's value is one setting or a bundle of settings with an optional label (README, \"Studies\"). results.csv has a column per axis (the value or label), one per other setting, then final and best test accuracy, the best epoch, final train accuracy (on the labels trained on) and loss, m-sharpness, lambda_max and the cost: the SAM steps, the training seconds (a resumed epoch counted whole) and the wall seconds of the last run."
     )
 
     @Argument(help: "The sweep file (JSON; see sweeps/).")
