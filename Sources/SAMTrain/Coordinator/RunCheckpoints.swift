@@ -21,6 +21,9 @@ public final class RunCheckpoints {
     public private(set) var lastGood: (path: String, step: Int)? {
         didSet { watchdog?.newestCheckpoint = lastGood?.path }
     }
+    /// The epoch so far of the checkpoint resumed from, this rank's (nil: resumed at an
+    /// epoch's end, or from a checkpoint written before samtrain kept it).
+    private(set) var resumedEpoch: EpochProgress?
 
     init(world: Communicator, model: Sequential, step: SAMStep, configuration: TrainingConfiguration,
          schedule: LearningRateSchedule, stepsPerEpoch: Int, totalSteps: Int, directory: CheckpointDirectory?,
@@ -51,8 +54,10 @@ public final class RunCheckpoints {
     /// Writes the checkpoint of step `globalStep` (rank 0), with BatchNorm statistics averaged
     /// across ranks, when the state is good (`stateIsGood` on `batch`, the step's batch);
     /// otherwise the run has diverged and stops, keeping the last good checkpoint.
-    func save(globalStep: Int, batch: Tensor, labels: [Int32]) throws {
+    /// `epoch`: the epoch so far, kept when the step is mid-epoch.
+    func save(globalStep: Int, batch: Tensor, labels: [Int32], epoch: EpochProgress) throws {
         guard let directory else { return }
+        let epochMetadata = globalStep % stepsPerEpoch == 0 ? [:] : epoch.metadata(world: world, now: PhaseTimer.now())
         // Every rank's own BatchNorm statistics, and their mean, without touching the live
         // ones: checkpointing at any step must not change the run (resume is bit-exact).
         let n = model.store.buffers.count, R = world.size
@@ -69,7 +74,8 @@ public final class RunCheckpoints {
         }
         try world.agree {
             guard world.isCoordinator else { return }
-            try directory.save(Checkpoint(model: model, optimizer: step.optimizer, metadata: try metadata(globalStep: globalStep),
+            let metadata = try metadata(globalStep: globalStep).merging(epochMetadata) { a, _ in a }
+            try directory.save(Checkpoint(model: model, optimizer: step.optimizer, metadata: metadata,
                                           buffers: mean.array, rankBuffers: rankBuffers, rankVariantState: rankVariantState),
                                step: globalStep)
         }
@@ -154,6 +160,8 @@ public final class RunCheckpoints {
             }
             try checkpoint.restore(into: model, optimizer: resumed == 0 ? nil : step.optimizer, source: location, rank: world.rank)
             try checkpoint.restoreVariantState(step.variant.state, rank: world.rank, source: location)
+            resumedEpoch = resumed % stepsPerEpoch == 0 ? nil
+                : EpochProgress(metadata: checkpoint.metadata, rank: world.rank)
             lastGood = (resumedPath, resumed)
             return resumed
         }

@@ -21,8 +21,9 @@ extension SweepRunner {
         /// with the steps, the cost in gradient passes.
         public var samSteps: Int?
         /// The training time: each epoch's examples at its measured rate (metrics.csv's
-        /// images/s), summed, so that an epoch resumed mid-way counts whole (its row's seconds
-        /// are only the last process's part). A pause of the processes counts too.
+        /// images/s), summed, so that an epoch resumed mid-way counts whole even where its row's
+        /// seconds are only the last process's part (checkpoints written before they kept the
+        /// epoch so far). A pause of the processes counts too.
         public var trainSeconds: Double?
         /// The wall time of the cell's last run: training (or its resumed part) and the probe.
         public var seconds: Double

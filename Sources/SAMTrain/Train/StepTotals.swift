@@ -34,6 +34,32 @@ struct StepTotals {
                           perturbedLossSum: g[5], gradientNorm: g[6], epsilonNorm: g[7], ascentSteps: ascentSteps)
     }
 
+    /// The totals in a fixed order (a checkpoint keeps them), and back.
+    var values: [Double] {
+        [lossSum, correct, examples, ascentLossSum, ascentExamples, perturbedLossSum, gradientNorm, epsilonNorm, ascentSteps]
+    }
+
+    init?(values v: [Double]) {
+        guard v.count == 9, v.allSatisfy(\.isFinite) else { return nil }
+        self.init(lossSum: v[0], correct: v[1], examples: v[2], ascentLossSum: v[3], ascentExamples: v[4],
+                  perturbedLossSum: v[5], gradientNorm: v[6], epsilonNorm: v[7], ascentSteps: v[8])
+    }
+
+    init() {}
+
+    init(lossSum: Double, correct: Double, examples: Double, ascentLossSum: Double, ascentExamples: Double,
+         perturbedLossSum: Double, gradientNorm: Double, epsilonNorm: Double, ascentSteps: Double) {
+        self.lossSum = lossSum
+        self.correct = correct
+        self.examples = examples
+        self.ascentLossSum = ascentLossSum
+        self.ascentExamples = ascentExamples
+        self.perturbedLossSum = perturbedLossSum
+        self.gradientNorm = gradientNorm
+        self.epsilonNorm = epsilonNorm
+        self.ascentSteps = ascentSteps
+    }
+
     var loss: Double { lossSum / examples }
     var accuracy: Double { correct / examples }
     /// Mean loss at w + ε over the SAM steps, and its excess over the loss at w there.

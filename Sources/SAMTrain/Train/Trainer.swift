@@ -32,6 +32,8 @@ public final class Trainer {
     /// Time spent on progress lines, metrics records and checkpoints (the coordinator's
     /// overhead: what a run without them would not spend), per epoch.
     var coordinatorSeconds = 0.0
+    /// The epoch being trained, so far (a checkpoint mid-epoch keeps it).
+    var epochSoFar = EpochProgress(start: 0)
 
     /// Builds everything a run needs. Every stage that can fail on one rank alone goes
     /// through `world.agree`, so that all ranks fail together with one message.
@@ -164,13 +166,19 @@ public final class Trainer {
             let plan = EpochPlan(datasetCount: train.count, globalBatch: batchSize, rank: world.rank,
                                  worldSize: world.size, seed: seed, epoch: epoch)
             let start = PhaseTimer.now()
-            var epochTotals = StepTotals(), interval = StepTotals()
+            var interval = StepTotals()
             var intervalStart = start
             step.timer.reset()
             let lastStep = min(stepsPerEpoch, totalSteps - epoch * stepsPerEpoch)
             var k = globalStep - epoch * stepsPerEpoch
             // The timers and the clock start here, not at the epoch's first step after a resume.
             let firstStep = k
+            // A run resumed mid-epoch takes up the epoch's totals and seconds from its checkpoint.
+            epochSoFar = EpochProgress(start: start)
+            if k > 0, let resumed = checkpoints.resumedEpoch {
+                epochSoFar.totals = resumed.totals
+                epochSoFar.earlierSeconds = resumed.earlierSeconds
+            }
             while k < lastStep {
                 // The whole step's batch is augmented once: every pass and micro-shard sees it.
                 step.timer.measure(.data) {
@@ -188,7 +196,7 @@ public final class Trainer {
                 }
                 globalStep += 1
                 k += 1
-                epochTotals.add(stats)
+                epochSoFar.totals.add(stats)
                 interval.add(stats)
                 if logging {
                     let loggingStart = PhaseTimer.now()
@@ -215,8 +223,8 @@ public final class Trainer {
                 // Mid-epoch stop requests; the epoch's last step is followed by its evaluation first.
                 if k < lastStep { try stopIfRequested(batch: images, labels: labels) }
             }
-            let seconds = PhaseTimer.now() - start
-            let g = epochTotals.summed(over: world)
+            let seconds = epochSoFar.seconds(at: PhaseTimer.now())
+            let g = epochSoFar.totals.summed(over: world)
             try checkReplicasAgree(epoch: epoch)
             let (testLoss, testAccuracy) = evaluate()
             let record = EpochRecord(epoch: epoch + 1, step: globalStep, trainLoss: g.loss, trainAccuracy: g.accuracy,
@@ -272,7 +280,7 @@ public final class Trainer {
     func saveCheckpoint(batch: Tensor, labels: [Int32]) throws {
         let start = PhaseTimer.now()
         defer { coordinatorSeconds += PhaseTimer.now() - start }
-        try checkpoints.save(globalStep: globalStep, batch: batch, labels: labels)
+        try checkpoints.save(globalStep: globalStep, batch: batch, labels: labels, epoch: epochSoFar)
     }
 
     /// Ends the run here when any rank has received a stop signal: the ranks agree with one

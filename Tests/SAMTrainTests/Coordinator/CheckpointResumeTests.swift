@@ -10,6 +10,18 @@ final class CheckpointResumeTests: XCTestCase {
          "--checkpoint-every", "7", "--keep", "2", "--log-every", "5", "--out", out] + extra
     }
 
+    /// metrics.csv's epoch rows without their times (images/s and seconds).
+    func epochResults(_ dir: String) throws -> [[String]] {
+        try CSVTable(path: dir + "/metrics.csv").rows.map { Array($0.prefix(6)) }
+    }
+
+    /// metrics.csv's seconds of epoch `epoch` (from 1).
+    func epochSeconds(_ dir: String, epoch: Int) throws -> Double {
+        let table = try CSVTable(path: dir + "/metrics.csv")
+        let column = try table.column("seconds", source: dir)
+        return try XCTUnwrap(Double(table.rows[epoch - 1][column]))
+    }
+
     func finalCheckpoint(_ dir: String) throws -> Data {
         try XCTUnwrap(FileManager.default.contents(atPath: dir + "/checkpoint-step0000080.safetensors"), "no final checkpoint in \(dir)")
     }
@@ -33,6 +45,8 @@ final class CheckpointResumeTests: XCTestCase {
         let kept = CheckpointDirectory.list(b)
         XCTAssertTrue((2...3).contains(kept.count), "--keep 2: \(kept)")
         XCTAssertTrue(kept.first?.hasSuffix("checkpoint-step0000021.safetensors") == true, "\(kept)")
+        let earlierSeconds = try XCTUnwrap(Checkpoint.read(from: kept[0]).metadata["epoch_seconds"].flatMap(Double.init))
+        XCTAssertGreaterThan(earlierSeconds, 0)
 
         let resumed = try Subprocess.mpirun(2, run(out: b, ["--resume", b]))
         XCTAssertEqual(resumed.status, 0, resumed.output)
@@ -48,15 +62,22 @@ final class CheckpointResumeTests: XCTestCase {
             XCTAssertNotNil(step[key], "step record lacks \(key)")
         }
         // Seconds per step after a resume are over the steps this process ran (4 at step 25),
-        // not over the epoch's 25: about the uninterrupted run's, not a sixth of it.
+        // not over the epoch's 25: about those of the same process's next epoch (step 45), not a
+        // sixth of them. (One process against itself: the machine's load does not matter.)
         func secondsPerStep(_ dir: String, step: Int) throws -> Double {
             let lines = try String(contentsOfFile: dir + "/metrics.jsonl", encoding: .utf8).split(separator: "\n")
             let record = try XCTUnwrap(lines.map { try JSONSerialization.jsonObject(with: Data($0.utf8)) as! [String: Any] }
                 .last { $0["kind"] as? String == "step" && $0["step"] as? Int == step }, "no step \(step) in \(dir)")
             return (record["seconds_per_step"] as! [String: Double]).values.reduce(0, +)
         }
-        let uninterrupted = try secondsPerStep(a, step: 25), afterResume = try secondsPerStep(b, step: 25)
-        XCTAssertGreaterThan(afterResume, 0.4 * uninterrupted, "seconds per step after the resume: \(afterResume), uninterrupted \(uninterrupted)")
+        let nextEpoch = try secondsPerStep(b, step: 45), afterResume = try secondsPerStep(b, step: 25)
+        XCTAssertGreaterThan(afterResume, 0.4 * nextEpoch, "seconds per step after the resume: \(afterResume), in the next epoch \(nextEpoch)")
+        // The epoch resumed at step 21 is recorded whole: its train loss and accuracy are the
+        // uninterrupted run's bit for bit (the checkpoint kept every rank's totals so far), and
+        // its seconds include the killed process's 21 steps.
+        XCTAssertEqual(try epochResults(b), try epochResults(a), "the resumed run's epoch records differ")
+        let resumedEpoch = try epochSeconds(b, epoch: 1)
+        XCTAssertGreaterThan(resumedEpoch, earlierSeconds, "epoch 1's seconds leave out the killed process's \(earlierSeconds) s")
         let csv = try String(contentsOfFile: a + "/metrics.csv", encoding: .utf8).split(separator: "\n")
         XCTAssertEqual(csv.count, 3)
         XCTAssertTrue(csv[0].hasPrefix("epoch,step,train_loss"))
@@ -208,6 +229,7 @@ final class CheckpointResumeTests: XCTestCase {
         let last = "/checkpoint-step0000060.safetensors"
         XCTAssertEqual(FileManager.default.contents(atPath: a + last), FileManager.default.contents(atPath: b + last),
                        "the resumed run's parameters differ from the uninterrupted run's")
+        XCTAssertEqual(try epochResults(b), try epochResults(a), "the resumed run's epoch records differ")
     }
 
     /// An --out directory in use by a live run is refused (here the test holds its lock).
