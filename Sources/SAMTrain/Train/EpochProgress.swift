@@ -34,8 +34,8 @@ struct EpochProgress {
     init?(metadata: [String: String], rank: Int) {
         guard let seconds = metadata[Self.secondsKey].flatMap(Double.init), seconds.isFinite, seconds >= 0,
               let text = metadata[Self.totalsKey(rank: rank)] else { return nil }
-        let values = text.split(separator: ",").compactMap { Double($0) }
-        guard let totals = StepTotals(values: values) else { return nil }
+        let fields = text.split(separator: ",", omittingEmptySubsequences: false).map { Double($0) }
+        guard !fields.contains(nil), let totals = StepTotals(values: fields.map { $0! }) else { return nil }
         self.init(totals: totals, earlierSeconds: seconds, start: 0)
     }
 
