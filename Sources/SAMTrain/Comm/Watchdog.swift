@@ -15,6 +15,10 @@ import Foundation
 ///   other ranks (a stopped one included: it sends SIGCONT, SIGTERM, SIGKILL). Checkpoints
 ///   are renamed into place, so the newest one stays valid.
 ///
+/// Time is the watch's own clock, which stands still while this process does not run: a job
+/// suspended as a whole (SIGSTOP to every rank, Slurm's `scontrol suspend`, a paused VM) goes
+/// on when continued, even when one rank wakes before another.
+///
 /// UDP and not MPI: the ranks run MPI_THREAD_FUNNELED (only the main thread calls MPI), and
 /// the heartbeats must go on while the main thread is blocked inside MPI.
 public final class Watchdog: @unchecked Sendable {
@@ -23,7 +27,7 @@ public final class Watchdog: @unchecked Sendable {
     let size: Int
     let socket: Int32
     var peers: [sockaddr_in?]
-    /// Heartbeats: when each peer was last heard of, and what it said.
+    /// Heartbeats: when each peer was last heard of (the watch's clock), and what it said.
     var lastHeard: [Double]
     var peerStep: [Int]
     var peerWaiting: [Bool]
@@ -42,6 +46,9 @@ public final class Watchdog: @unchecked Sendable {
 
     static let heartbeatInterval = 0.5
     static let silentAfter = 3.0
+    /// The most the watch's clock advances between two of its turns (0.1 s apart when the
+    /// process runs): a longer gap is time this process was suspended.
+    static let longestTurn = 1.0
 
     /// Sets up the heartbeat sockets (collective: every rank calls it) and starts the watch.
     public init(world: Communicator, timeout: Double) {
@@ -49,7 +56,7 @@ public final class Watchdog: @unchecked Sendable {
         rank = world.rank
         size = world.size
         socket = Foundation.socket(AF_INET, Int32(SOCK_DGRAM.rawValue), 0)
-        lastHeard = Array(repeating: PhaseTimer.now(), count: size)
+        lastHeard = Array(repeating: 0, count: size)
         peerStep = Array(repeating: 0, count: size)
         peerWaiting = Array(repeating: false, count: size)
         peers = Array(repeating: nil, count: size)
@@ -104,8 +111,13 @@ public final class Watchdog: @unchecked Sendable {
     func watch() {
         var nextBeat = 0.0
         var buffer = [UInt8](repeating: 0, count: 128)
+        // The clock counts only time this process ran; a wait starts at the turn that sees it.
+        var now = 0.0, lastWall = PhaseTimer.now()
+        var seenWait = 0.0, waitStart = 0.0
         while true {
-            let now = PhaseTimer.now()
+            let wall = PhaseTimer.now()
+            now += min(wall - lastWall, Watchdog.longestTurn)
+            lastWall = wall
             if now >= nextBeat {
                 let beat = "\(rank) \(step) \(waitingSince > 0 ? 1 : 0)"
                 for r in 0..<size where r != rank {
@@ -130,7 +142,11 @@ public final class Watchdog: @unchecked Sendable {
                 peerWaiting[fields[0]] = fields[2] == 1
             }
             let since = waitingSince
-            if since > 0, now - since > timeout { expire(waited: now - since, now: now) }
+            if since != seenWait {
+                seenWait = since
+                waitStart = now
+            }
+            if since > 0, now - waitStart > timeout { expire(waited: now - waitStart, now: now) }
             usleep(100_000)
         }
     }

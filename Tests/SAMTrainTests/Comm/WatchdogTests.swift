@@ -52,6 +52,37 @@ final class WatchdogTests: XCTestCase {
         XCTAssertEqual(CheckpointResumeTests.processes(mentioning: dir.path), [], "a rank outlived the job")
     }
 
+    /// A job suspended as a whole for longer than the timeout (SIGSTOP to every rank, as
+    /// Slurm's `scontrol suspend` does) trains on when continued, even when rank 1 wakes first
+    /// and finds rank 0 silent since before the suspension.
+    func testSuspendedJobGoesOnWhenContinued() throws {
+        try Subprocess.requireFashionMNIST()
+        let dir = Subprocess.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        var suspended = false
+        let r = try Subprocess.mpirun(2, ["train", "--model", "mlp", "--epochs", "6", "--train-subset", "2048", "--batch-size", "64",
+                                          "--checkpoint-every", "10", "--log-every", "5", "--collective-timeout", "3",
+                                          "--out", dir.path], timeout: 120, killWhen: {
+            guard !suspended, !CheckpointDirectory.list(dir.path).isEmpty,
+                  let rank0 = WatchdogTests.pid(ofRank: 0, mentioning: dir.path),
+                  let rank1 = WatchdogTests.pid(ofRank: 1, mentioning: dir.path) else { return false }
+            // Rank 0 first, so that rank 1 is waiting for it in a collective when it stops too.
+            kill(rank0, SIGSTOP)
+            usleep(300_000)
+            kill(rank1, SIGSTOP)
+            usleep(6_000_000)   // twice the timeout
+            kill(rank1, SIGCONT)
+            usleep(300_000)     // rank 1 alone, its collective waiting since before the stop
+            kill(rank0, SIGCONT)
+            suspended = true
+            return false
+        })
+        XCTAssertTrue(suspended, "the job was never suspended:\n\(r.output)")
+        XCTAssertEqual(r.status, 0, r.output)
+        XCTAssertFalse(r.stderr.contains("did not complete"), r.output)
+        XCTAssertTrue(r.stdout.contains("epoch 6/6"), r.output)
+    }
+
     func testTimeoutOutsideItsRangeIsRefused() throws {
         try Subprocess.expectFailure(["train", "--collective-timeout", "0"], naming: ["--collective-timeout 0", "between 1 and 1000000"])
     }
