@@ -1,5 +1,5 @@
 // libFuzzer target: a checkpoint file (safetensors decoding, then the metadata's validation),
-// restored into a small model when it decodes.
+// restored into a small model when it decodes, and its epoch so far read as a resume reads it.
 import Foundation
 import SAMTrain
 
@@ -11,6 +11,7 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ count: Int) -> CInt {
     let bytes = [UInt8](UnsafeBufferPointer(start: data, count: count))
     if let checkpoint = try? Checkpoint(bytes: bytes, source: "fuzz.safetensors") {
         try? checkpoint.restore(into: model, optimizer: optimizer, source: "fuzz.safetensors", rank: 1)
+        _ = EpochProgress(metadata: checkpoint.metadata, rank: 1)
     }
     return 0
 }

@@ -23,6 +23,21 @@ public struct AscentSchedule: Equatable, Sendable {
         step % every == 0 && Double(step) >= from * Double(totalSteps)
     }
 
+    /// How many steps of `range` (0-based, in a run of `totalSteps`) are SAM steps: the count of
+    /// `runsAscent` over the range, in closed form, so that a step count read from a file costs
+    /// nothing however large it is.
+    public func ascentSteps(in range: Range<Int>, totalSteps: Int) -> Int {
+        guard every > 0, totalSteps >= 0, range.upperBound > 0 else { return 0 }
+        // The first step s with Double(s) >= from · T is that product rounded up.
+        let threshold = (from * Double(totalSteps)).rounded(.up)
+        guard threshold < Double(range.upperBound) else { return 0 }   // also false for NaN
+        let lower = max(range.lowerBound, 0, Int(max(threshold, 0)))
+        let remainder = lower % every
+        let gap = remainder == 0 ? 0 : every - remainder   // to the next multiple of `every`
+        guard gap < range.upperBound - lower else { return 0 }
+        return (range.upperBound - 1 - (lower + gap)) / every + 1
+    }
+
     /// Whether every step is a SAM step.
     public var isEveryStep: Bool { every == 1 && from == 0 }
 }

@@ -115,7 +115,8 @@ extension SweepRunner {
         if sam == "none" { return 0 }
         guard let every = settings["sam_every"] as? Int, let from = settings["sam_from"] as? Double else { return nil }
         let schedule = AscentSchedule(every: every, from: from)
-        return (0..<max(totalSteps, 0)).reduce(0) { $0 + (schedule.runsAscent(step: $1, totalSteps: totalSteps) ? 1 : 0) }
+        guard (try? schedule.validate()) != nil else { return nil }
+        return schedule.ascentSteps(in: 0..<max(totalSteps, 0), totalSteps: totalSteps)
     }
 
     /// results.csv's columns after the settings, in order (the seconds last).

@@ -142,7 +142,7 @@ public struct Benchmark {
         // Backward ≈ 2 × forward; each pass of the variant is one forward + backward.
         let sam = self.step.sam
         // A schedule's plain steps make one pass (`--sam-every`, `--sam-from`).
-        let sampled = (warmup..<(warmup + steps)).filter { sam.schedule.runsAscent(step: $0, totalSteps: warmup + steps) }.count
+        let sampled = sam.schedule.ascentSteps(in: warmup..<(warmup + steps), totalSteps: warmup + steps)
         let ascentShare = Double(sampled) / Double(steps)
         let passes = ascentShare * sam.options.passesPerStep + (1 - ascentShare)
         let flopsPerImage = net.forwardFLOPsPerExample * 3 * passes

@@ -4,7 +4,7 @@ import Foundation
 /// mid-epoch keeps every rank's, so that a run resumed there writes the epoch's record (train
 /// loss and accuracy, images/s, seconds) over the whole epoch, as the uninterrupted run does,
 /// and not over the part the resumed process ran.
-struct EpochProgress {
+public struct EpochProgress {
     var totals = StepTotals()
     /// Seconds that earlier processes spent on the epoch (a resumed run's), before `start`.
     var earlierSeconds = 0.0
@@ -31,7 +31,7 @@ struct EpochProgress {
     /// Rank `rank`'s epoch so far from a checkpoint's metadata (its `start` is the trainer's to
     /// set); nil when the checkpoint has none (written at an epoch's end, or before samtrain
     /// kept it).
-    init?(metadata: [String: String], rank: Int) {
+    public init?(metadata: [String: String], rank: Int) {
         guard let seconds = metadata[Self.secondsKey].flatMap(Double.init), seconds.isFinite, seconds >= 0,
               let text = metadata[Self.totalsKey(rank: rank)] else { return nil }
         let fields = text.split(separator: ",", omittingEmptySubsequences: false).map { Double($0) }

@@ -16,6 +16,26 @@ final class AscentScheduleTests: XCTestCase {
         XCTAssertThrowsError(try AscentSchedule(from: 1).validate()) { XCTAssertTrue("\($0)".contains("--sam-from 1.0")) }
     }
 
+    /// The closed-form count is the count of `runsAscent` over the range, and a hostile size
+    /// (a step count read from a file) is answered at once, without a trap.
+    func testAscentStepsCountsWhatRunsAscentSays() {
+        for every in [1, 2, 3, 7] {
+            for from in [0, 0.1, 0.5, 0.8, 0.9, 0.999, 1.0 / 3] {
+                let schedule = AscentSchedule(every: every, from: from)
+                for total in [0, 1, 2, 9, 10, 11, 100, 4690] {
+                    for range in [0..<total, 0..<(total / 2), (total / 3)..<total, (total / 2)..<(total / 2)] {
+                        let brute = range.filter { schedule.runsAscent(step: $0, totalSteps: total) }.count
+                        XCTAssertEqual(schedule.ascentSteps(in: range, totalSteps: total), brute, "every \(every) from \(from) total \(total) \(range)")
+                    }
+                }
+            }
+        }
+        XCTAssertEqual(AscentSchedule(every: 1).ascentSteps(in: 0..<Int.max, totalSteps: Int.max), Int.max)
+        XCTAssertEqual(AscentSchedule(every: 7, from: 0.5).ascentSteps(in: (Int.max - 3)..<Int.max, totalSteps: Int.max), 0)
+        XCTAssertEqual(AscentSchedule(every: 2, from: .nan).ascentSteps(in: 0..<10, totalSteps: 10), 0)
+        XCTAssertEqual(AscentSchedule(every: 0).ascentSteps(in: 0..<10, totalSteps: 10), 0)
+    }
+
     /// The final parameter digest of a short cnn run on 2 ranks.
     func digest(_ flags: [String], out: String? = nil) throws -> String {
         let r = try Subprocess.mpirun(2, ["train", "--model", "cnn", "--train-subset", "512", "--test-subset", "64",
