@@ -67,10 +67,14 @@ put("regression", "SafeTensors", "format-version-999", checkpoint({"format_versi
 put("regression", "SafeTensors", "header-length-huge", struct.pack("<Q", 2**63) + b"{}")
 # The epoch so far of a mid-epoch checkpoint (read on resume): damaged totals give none.
 good_totals = "1.5,2,3,4,5,6,7,8,9"
-put("corpus", "SafeTensors", "epoch-so-far", checkpoint({"epoch_seconds": "12.5", "epoch_totals_rank0": good_totals, "epoch_totals_rank1": good_totals}))
-put("regression", "SafeTensors", "epoch-totals-a-word", checkpoint({"epoch_seconds": "1", "epoch_totals_rank1": "1,2,3,4,x,6,7,8,9,10"}))
-put("regression", "SafeTensors", "epoch-totals-infinite", checkpoint({"epoch_seconds": "1e400", "epoch_totals_rank1": "1e400,2,3,4,5,6,7,8,9"}))
-put("regression", "SafeTensors", "epoch-totals-many-fields", checkpoint({"epoch_seconds": "1", "epoch_totals_rank1": "," * 200000}))
+def epoch(rank1, seconds="1"):
+    return checkpoint({"world_size": "2", "epoch_seconds": seconds, "epoch_totals_rank0": good_totals, "epoch_totals_rank1": rank1})
+put("corpus", "SafeTensors", "epoch-so-far", epoch(good_totals, "12.5"))
+put("regression", "SafeTensors", "epoch-totals-a-word", epoch("1,2,3,4,x,6,7,8,9,10"))
+put("regression", "SafeTensors", "epoch-totals-infinite", epoch("1e400,2,3,4,5,6,7,8,9", "1e400"))
+put("regression", "SafeTensors", "epoch-totals-many-fields", epoch("," * 200000))
+put("regression", "SafeTensors", "epoch-totals-one-rank-missing", checkpoint({"world_size": "2", "epoch_seconds": "1", "epoch_totals_rank0": good_totals}))
+put("regression", "SafeTensors", "epoch-totals-rank-beyond", checkpoint({"world_size": "2", "epoch_seconds": "1", "epoch_totals_rank0": good_totals, "epoch_totals_rank7": good_totals}))
 
 # conformance vectors
 base = {

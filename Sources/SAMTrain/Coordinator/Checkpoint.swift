@@ -39,6 +39,7 @@ public struct Checkpoint {
                 throw fail("metadata \(key) is \(n), outside 1…\(Checkpoint.maximumStep)")
             }
         }
+        if let problem = EpochProgress.problem(in: metadata) { throw fail(problem) }
     }
 
     /// A metadata count in 0…`maximumStep` (nil when absent and not required).

@@ -45,6 +45,24 @@ public struct EpochProgress {
         self.start = start
     }
 
+    /// What is wrong with a checkpoint's epoch so far (nil: nothing, or it has none). Present,
+    /// it must be readable for every rank of `world_size`, so that no rank resumes without it.
+    public static func problem(in metadata: [String: String]) -> String? {
+        let ranks = metadata.keys.filter { $0.hasPrefix(totalsPrefix) }
+        guard !ranks.isEmpty || metadata[secondsKey] != nil else { return nil }
+        guard let size = metadata["world_size"].flatMap(Int.init), ranks.count == size else {
+            return "metadata has the epoch totals of \(ranks.count) ranks, for world_size \(metadata["world_size"] ?? "missing")"
+        }
+        for key in ranks.sorted() {
+            guard let rank = Int(key.dropFirst(totalsPrefix.count)), (0..<size).contains(rank),
+                  EpochProgress(metadata: metadata, rank: rank) != nil else {
+                return "metadata \(key) is not an epoch's totals so far (9 finite numbers, beside a finite epoch_seconds ≥ 0)"
+            }
+        }
+        return nil
+    }
+
     static let secondsKey = "epoch_seconds"
-    static func totalsKey(rank: Int) -> String { "epoch_totals_rank\(rank)" }
+    static let totalsPrefix = "epoch_totals_rank"
+    static func totalsKey(rank: Int) -> String { totalsPrefix + "\(rank)" }
 }

@@ -39,4 +39,22 @@ final class EpochProgressTests: XCTestCase {
             XCTAssertNil(EpochProgress(metadata: meta, rank: 0), "\(meta)")
         }
     }
+
+    /// A checkpoint with an epoch so far has it for every rank, readable, or is refused; one
+    /// without any is fine (written at an epoch's end, or before samtrain kept it).
+    func testACheckpointsEpochSoFarIsWholeOrRefused() {
+        let good = "1.5,2,3,4,5,6,7,8,9"
+        XCTAssertNil(EpochProgress.problem(in: ["world_size": "2"]))
+        XCTAssertNil(EpochProgress.problem(in: ["world_size": "2", "epoch_seconds": "1", "epoch_totals_rank0": good, "epoch_totals_rank1": good]))
+        for meta in [
+            ["world_size": "2", "epoch_seconds": "1", "epoch_totals_rank0": good],
+            ["world_size": "2", "epoch_seconds": "1"],
+            ["epoch_seconds": "1", "epoch_totals_rank0": good],
+            ["world_size": "2", "epoch_seconds": "1", "epoch_totals_rank0": good, "epoch_totals_rank2": good],
+            ["world_size": "2", "epoch_seconds": "1", "epoch_totals_rank0": good, "epoch_totals_rank1": "1,2"],
+            ["world_size": "1", "epoch_seconds": "-3", "epoch_totals_rank0": good],
+        ] {
+            XCTAssertNotNil(EpochProgress.problem(in: meta), "\(meta)")
+        }
+    }
 }
