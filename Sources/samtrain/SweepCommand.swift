@@ -102,10 +102,13 @@ struct SweepCommand: ParsableCommand {
         print(SweepCommand.table(finished, cells: sweep.cells, axes: sweep.axes.map(\.key)))
         print("results: \(directory)/results.csv")
         for f in sweep.figures {
-            let base = "\(directory)/\(SweepCommand.figureName(f))"
             do {
-                let files = try SweepFigure.chart(results: [directory + "/results.csv"], x: f.x, series: f.series, y: f.y, logX: f.logX).render(to: base)
-                print("figure: " + files.joined(separator: ", "))
+                let charts = f.byEpoch
+                    ? try SweepFigure.epochCharts(f, cells: sweep.cells, directory: runner.directory, title: sweep.name)
+                    : [(f.name, try SweepFigure.chart(results: [directory + "/results.csv"], x: f.x, series: f.series, y: f.y, logX: f.logX))]
+                for (name, chart) in charts {
+                    print("figure: " + (try chart.render(to: "\(directory)/\(name)")).joined(separator: ", "))
+                }
             } catch {
                 print("figure not drawn: \((error as? SAMTrainError)?.message ?? "\(error)")")
             }
@@ -135,11 +138,6 @@ struct SweepCommand: ParsableCommand {
         let (job, script) = try array.submit(options: sbatchOptions)
         print("submitted \(unfinished.count) of \(sweep.cells.count) cells as Slurm array job \(job) (\(script)); logs \(directory)/slurm/\(job)_<task>.out")
         print("when it has ended: samtrain sweep \(file)\(quick ? " --quick" : "") --out \(runner.directory) --collect\(results.map { " --results \($0)" } ?? "")")
-    }
-
-    /// A figure's file name: `accuracy-vs-rho-per-m`; several measures joined by `+`.
-    static func figureName(_ f: (x: String, series: String, y: [String], logX: Bool)) -> String {
-        "\(f.y.joined(separator: "+"))-vs-\(f.x)-per-\(f.series)"
     }
 
     static func table(_ results: [SweepRunner.Result], cells: [SweepFile.Cell], axes: [String]) -> String {

@@ -1,3 +1,5 @@
+import Foundation
+
 /// A sweep's results as a chart: y (test error, accuracy, sharpness, λ_max, …) against one
 /// axis, one line per value of another (test error vs ρ per m; accuracy vs noise per variant).
 /// An x whose values are not all numbers (a bundle axis's labels) is drawn as categories in
@@ -7,6 +9,9 @@ public enum SweepFigure {
                                   "train_accuracy": "final_train_acc", "train_loss": "final_train_loss",
                                   "sharpness": "m_sharpness", "lambda": "lambda_max",
                                   "sam_steps": "sam_steps", "train_seconds": "train_seconds", "seconds": "seconds"]
+    /// What a figure over the epochs may draw (x `epoch`), by metrics.csv's column.
+    public static let epochColumns = ["error": "test_acc", "accuracy": "test_acc", "train_accuracy": "train_acc",
+                                      "train_loss": "train_loss", "test_loss": "test_loss"]
     /// A measure's name in a legend beside other measures (the y label says the rest).
     static let shortLabels = ["accuracy": "final test", "best": "best test", "train_accuracy": "final train", "error": "test error"]
     static let yLabels = ["error": "test error", "accuracy": "test accuracy", "best": "best test accuracy",
@@ -73,4 +78,50 @@ public enum SweepFigure {
         }
         return chart
     }
+
+    /// A figure over the epochs (x `epoch`): a line per cell and measure from the cell's
+    /// metrics.csv in `directory`, named by the cell's value of `series` and its labels on the
+    /// other axes but `per`; a chart per value of `per` (one chart without it), named
+    /// `<figure>-<per>-<value>`. Cells without a metrics.csv are left out.
+    public static func epochCharts(_ figure: SweepFile.Figure, cells: [SweepFile.Cell], directory: String,
+                                   title: String) throws -> [(name: String, chart: LineChart)] {
+        func value(_ cell: SweepFile.Cell, _ key: String) -> String? { cell.labels.first { $0.axis == key }?.label ?? cell.value(key) }
+        var groups: [String?] = []
+        for cell in cells {
+            let group = figure.per.flatMap { value(cell, $0) }
+            if !groups.contains(group) { groups.append(group) }
+        }
+        let yLabel = figure.y.count == 1 ? epochYLabels[figure.y[0]] ?? figure.y[0] : figure.y.map { epochYLabels[$0] ?? $0 }.joined(separator: " / ")
+        var charts: [(name: String, chart: LineChart)] = []
+        for group in groups {
+            var chart = LineChart(title: title + (group.map { ", \(figure.per!) = \($0)" } ?? ""), xLabel: "epoch", yLabel: yLabel, logX: figure.logX)
+            var seriesValues: [String] = []
+            for cell in cells where figure.per.flatMap({ value(cell, $0) }) == group {
+                let path = directory + "/" + cell.name + "/metrics.csv"
+                guard FileManager.default.fileExists(atPath: path) else { continue }
+                let table = try CSVTable(path: path)
+                let epoch = try table.column("epoch", source: path)
+                let label = value(cell, figure.series) ?? "-"
+                if !seriesValues.contains(label) { seriesValues.append(label) }
+                let others = cell.labels.filter { $0.axis != figure.series && $0.axis != figure.per }.map { "\($0.axis) = \($0.label)" }
+                for (m, y) in figure.y.enumerated() {
+                    let column = try table.column(epochColumns[y]!, source: path)
+                    let points = table.rows.compactMap { row in
+                        Double(row[epoch]).flatMap { x in Double(row[column]).map { (x: x, y: y == "error" ? 1 - $0 : $0) } }
+                    }
+                    let name = (["\(figure.series) = \(label)"] + others + (figure.y.count > 1 ? [epochShortLabels[y] ?? y] : [])).joined(separator: ", ")
+                    chart.series.append((name, points))
+                    chart.styles[name] = LineChart.Style(color: seriesValues.firstIndex(of: label)!, dash: m)
+                }
+            }
+            guard !chart.series.isEmpty else { continue }
+            let suffix = group.map { "-\(figure.per!)-" + String($0.map { $0.isLetter || $0.isNumber || "._+=,-".contains($0) ? $0 : "_" }) } ?? ""
+            charts.append((figure.name + suffix, chart))
+        }
+        return charts
+    }
+
+    static let epochShortLabels = ["accuracy": "test", "train_accuracy": "train", "error": "test error", "train_loss": "train loss", "test_loss": "test loss"]
+    static let epochYLabels = ["error": "test error", "accuracy": "test accuracy", "train_accuracy": "train accuracy (labels trained on)",
+                               "train_loss": "train loss", "test_loss": "test loss"]
 }

@@ -26,9 +26,8 @@ public struct SweepFile: Sendable {
     var lines: [String: Int] = [:]
     public var axes: [SweepAxis]
     public var sharpness: (subset: Int, rho: Float, m: Int)?
-    /// Figures drawn from results.csv when the sweep ends: y (one measure or several) against
-    /// x, a line per value of series.
-    public var figures: [(x: String, series: String, y: [String], logX: Bool)] = []
+    /// Figures drawn when the sweep is collected.
+    public var figures: [Figure] = []
     /// The paper's numbers that the grid reproduces (label → figure), printed beside it.
     public var published: [(key: String, value: String)] = []
 
@@ -39,6 +38,23 @@ public struct SweepFile: Sendable {
     public static let maximumSettings = 1_000
     /// The grid's size (checked against `maximumCells` when read).
     public private(set) var cellCount = 1
+
+    /// A figure of the sweep: y (one measure or several) against x, a line per value of
+    /// series. x is a column of results.csv (an axis or a setting), or `epoch`: then each
+    /// cell's metrics.csv gives lines over the epochs (how a run got to its final numbers:
+    /// the fall from the best test accuracy as the noisy labels are fitted), and `per`, an
+    /// axis or a setting, draws a chart per value of it.
+    public struct Figure: Sendable, Equatable {
+        public var x: String
+        public var series: String
+        public var y: [String]
+        public var logX = false
+        public var per: String?
+        public var byEpoch: Bool { x == "epoch" }
+        /// Its file name: `accuracy-vs-rho-per-m`, several measures joined by `+`
+        /// (`SweepFigure.epochCharts` adds `per`'s axis and label).
+        public var name: String { "\(y.joined(separator: "+"))-vs-\(x)-per-\(series)" }
+    }
 
     /// One training run of the grid.
     public struct Cell: Sendable {
@@ -149,6 +165,13 @@ public struct SweepFile: Sendable {
             throw fail("sharpness", "m \(probe.m) is more than the \(probe.subset / ranks) examples each of the \(ranks) ranks probes (subset \(probe.subset)): the m-sharpness would be 0; give m ≤ subset ÷ ranks", line: written.line(at: place))
         }
         fixed = settings.map { ($0.key, $0.value.text) }
+        // A chart per value of an axis or a setting (a fixed one gives one chart).
+        let keys = Set(axes.map(\.key) + fixed.map(\.key) + axes.flatMap { $0.values.flatMap { $0.settings.map(\.key) } })
+        for figure in figures {
+            if let per = figure.per, !keys.contains(per) {
+                throw fail("per", "\(per) is neither an axis (\(axes.map(\.key).joined(separator: ", "))) nor a setting of the sweep; a per-epoch figure draws a chart per value of one")
+            }
+        }
         flags = Set(settings.filter(\.value.isFlag).map(\.key))
         if axes.isEmpty && file.axes == nil { throw fail("axes", "a sweep needs axes") }
         // Bounded before any cell is listed: the product of the axes' lengths, and each cell's settings.
@@ -535,29 +558,40 @@ private struct SweepDocument: Decodable {
         }
     }
 
-    /// `figures`: `{x, series, y, log_x}` each; y one measure or a list.
+    /// `figures`: `{x, series, y, log_x, per}` each; y one measure or a list; `per` only
+    /// with x `epoch`.
     struct Figures: Decodable {
-        var figures: [(x: String, series: String, y: [String], logX: Bool)] = []
+        var figures: [SweepFile.Figure] = []
 
         init(from decoder: Decoder) throws {
-            let notAList = Problem("figures", "must be a list of {x, series, y, log_x}")
+            let notAList = Problem("figures", "must be a list of {x, series, y, log_x, per}")
             // Every item an object before any is read.
             guard var check = try? decoder.unkeyedContainer() else { throw notAList }
             while !check.isAtEnd { guard (try? check.nestedContainer(keyedBy: JSONKey.self)) != nil else { throw notAList } }
             var list = try decoder.unkeyedContainer()
             while !list.isAtEnd {
                 let item = try list.nestedContainer(keyedBy: JSONKey.self)
-                try item.refuseKeys(except: ["x", "series", "y", "log_x"]) { _ in "unknown figure key; use x, series, y, log_x" }
+                try item.refuseKeys(except: ["x", "series", "y", "log_x", "per"]) { _ in "unknown figure key; use x, series, y, log_x, per" }
                 guard let x = try? item.decode(String.self, forKey: JSONKey("x")), let series = try? item.decode(String.self, forKey: JSONKey("series")) else {
                     throw Problem("figures", "each figure needs x and series")
                 }
-                // One measure, or a list of them drawn together (final and best test accuracy).
+                // One measure, or a list of them drawn together (final and best test accuracy);
+                // over the epochs, what metrics.csv has by epoch.
+                let byEpoch = x == "epoch"
+                let known = byEpoch ? SweepFigure.epochColumns : SweepFigure.yColumns
                 let measures = (try? item.decode(String.self, forKey: JSONKey("y"))).map { [$0] }
                     ?? (try? item.decode([String].self, forKey: JSONKey("y"))) ?? (item.contains(JSONKey("y")) ? [] : ["error"])
-                guard !measures.isEmpty, measures.allSatisfy({ SweepFigure.yColumns[$0] != nil }), Set(measures).count == measures.count else {
-                    throw Problem("y", "one of \(SweepFigure.yColumns.keys.sorted().joined(separator: ", ")), or a list of them without repeats")
+                guard !measures.isEmpty, measures.allSatisfy({ known[$0] != nil }), Set(measures).count == measures.count else {
+                    throw Problem("y", "one of \(known.keys.sorted().joined(separator: ", "))\(byEpoch ? " over the epochs" : ""), or a list of them without repeats")
                 }
-                figures.append((dashed(x), dashed(series), measures, (try? item.decode(Bool.self, forKey: JSONKey("log_x"))) ?? false))
+                var per: String?
+                if item.contains(JSONKey("per")) {
+                    guard byEpoch else { throw Problem("per", "a chart per value of an axis is for x epoch only") }
+                    guard let axis = try? item.decode(String.self, forKey: JSONKey("per")) else { throw Problem("per", "must be an axis's name") }
+                    per = dashed(axis)
+                }
+                figures.append(SweepFile.Figure(x: dashed(x), series: dashed(series), y: measures,
+                                                logX: (try? item.decode(Bool.self, forKey: JSONKey("log_x"))) ?? false, per: per))
             }
         }
     }

@@ -112,9 +112,19 @@ final class SweepAxisTests: XCTestCase {
             ("{\"axes\": {\"method\": [{\"sam\": \"none\"}]}, \"figures\": [{\"x\": \"method\", \"series\": \"m\", \"y\": [\"accuracy\", \"accuracy\"]}]}",
              ["y:", "without repeats"]),
             ("{\"axes\": {\"method\": [{\"sam\": \"none\"}]}, \"figures\": [{\"x\": \"method\", \"series\": \"m\", \"y\": [\"accuracy\", \"colour\"]}]}", ["y:", "train_accuracy"]),
+            // Over the epochs: what metrics.csv has by epoch; a chart per value of an axis.
+            ("{\"axes\": {\"method\": [{\"sam\": \"none\"}]}, \"figures\": [{\"x\": \"epoch\", \"series\": \"method\", \"y\": \"lambda\"}]}",
+             ["y:", "over the epochs", "test_loss", "train_accuracy"]),
+            ("{\"axes\": {\"method\": [{\"sam\": \"none\"}]}, \"figures\": [{\"x\": \"rho\", \"series\": \"method\", \"per\": \"method\"}]}",
+             ["per:", "for x epoch only"]),
+            ("{\"axes\": {\"method\": [{\"sam\": \"none\"}]},\n \"figures\": [{\"x\": \"epoch\", \"series\": \"method\",\n \"per\": \"label_noise\"}]}",
+             ["s.json:3: per:", "label-noise is neither an axis (method) nor a setting of the sweep"]),
         ]
         for (text, fragments) in cases { expectError(text, fragments, quick: text.contains("\"quick\"")) }
         XCTAssertNoThrow(try sweep("{\"axes\": {\"rho\": [0.1]}, \"sharpness\": {\"subset\": 128, \"rho\": 0.05, \"m\": 64}}"))
+        let epochs = try sweep("{\"axes\": {\"rho\": [0.1], \"m\": [4]}, \"figures\": [{\"x\": \"epoch\", \"series\": \"m\", \"per\": \"rho\", \"y\": [\"accuracy\", \"train_accuracy\"]}]}")
+        XCTAssertEqual(epochs.figures, [SweepFile.Figure(x: "epoch", series: "m", y: ["accuracy", "train_accuracy"], per: "rho")])
+        XCTAssertEqual(epochs.figures[0].name, "accuracy+train_accuracy-vs-epoch-per-m")
 
         // What only train's parser knows: named on the line of the bundle that set it, not of
         // the key's first appearance in the file.

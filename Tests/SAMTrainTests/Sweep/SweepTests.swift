@@ -123,7 +123,11 @@ final class SweepTests: XCTestCase {
                 if let count = studies[name], !quick { XCTAssertEqual(sweep.cells.count, count, name) }
                 // Each figure's x and series are columns of results.csv: an axis or a setting.
                 let columns = Set(sweep.axes.map(\.key) + sweep.cells.flatMap { $0.settings.map(\.key) })
-                for f in sweep.figures { XCTAssertTrue(columns.contains(f.x) && columns.contains(f.series), "\(name): \(f)") }
+                // Over the epochs, a chart per value of an axis.
+                for f in sweep.figures {
+                    XCTAssertTrue((f.byEpoch || columns.contains(f.x)) && columns.contains(f.series), "\(name): \(f)")
+                    XCTAssertTrue(f.per.map(columns.contains) ?? true, "\(name): \(f)")
+                }
             }
         }
         // The studies train on all 60,000 examples for their length; their quick runs do not.
@@ -201,7 +205,8 @@ final class SweepTests: XCTestCase {
         {"name": "tiny-bundles", "expected_time": "seconds", "ranks": 2,
          "fixed": {"model": "mlp", "epochs": 2, "train_subset": 256, "test_subset": 200, "batch_size": 64, "label_noise": 0.5},
          "axes": {"method": [{"label": "sgd", "sam": "none", "lr": 0.1}, {"sam": "sam", "rho": 0.1}, {"label": "late", "sam": "sam", "rho": 0.1, "sam_from": 0.5}]},
-         "figures": [{"x": "method", "series": "label_noise", "y": ["accuracy", "best", "train_accuracy"]}]}
+         "figures": [{"x": "method", "series": "label_noise", "y": ["accuracy", "best", "train_accuracy"]},
+                     {"x": "epoch", "series": "method", "per": "label_noise", "y": ["accuracy", "train_accuracy"]}]}
         """)
         defer { try? FileManager.default.removeItem(at: dir) }
         let out = dir.appendingPathComponent("out").path, results = dir.appendingPathComponent("docs/studies/tiny").path
@@ -240,6 +245,18 @@ final class SweepTests: XCTestCase {
             XCTAssertTrue(FileManager.default.fileExists(atPath: figure + ".svg"), run.output)
             let svg = try String(contentsOfFile: figure + ".svg", encoding: .utf8)
             for text in ["sam=sam,rho=0.1", "label-noise = 0.5, final train"] { XCTAssertTrue(svg.contains(text), "\(text) not in the figure") }
+            // Over the epochs, from each cell's metrics.csv: a line per cell and measure, a chart per noise level.
+            let byEpoch = results + "/accuracy+train_accuracy-vs-epoch-per-method-label-noise-0.5"
+            let curves = try String(contentsOfFile: byEpoch + ".svg", encoding: .utf8)
+            for text in ["tiny-bundles, label-noise = 0.5", "method = sgd, test", "method = late, train", "epoch"] {
+                XCTAssertTrue(curves.contains(text), "\(text) not in the figure")
+            }
+            let sweep = try SweepFile(path: path, quick: false)
+            let charts = try SweepFigure.epochCharts(sweep.figures[1], cells: sweep.cells, directory: out, title: sweep.name)
+            XCTAssertEqual(charts.map(\.name), ["accuracy+train_accuracy-vs-epoch-per-method-label-noise-0.5"])
+            XCTAssertEqual(charts[0].chart.series.map(\.points.count), Array(repeating: 2, count: 6), "3 cells × 2 measures, 2 epochs each")
+            let late = try CSVTable(path: out + "/method=late/metrics.csv")
+            XCTAssertEqual(charts[0].chart.series[5].points.map(\.y), late.rows.map { Double($0[try! late.column("train_acc", source: "")])! })
         } else {
             XCTAssertTrue(run.stdout.contains("figure not drawn: gnuplot"), run.output)
         }
