@@ -94,7 +94,7 @@ public enum SweepFigure {
         let yLabel = figure.y.count == 1 ? epochYLabels[figure.y[0]] ?? figure.y[0] : figure.y.map { epochYLabels[$0] ?? $0 }.joined(separator: " / ")
         var charts: [(name: String, chart: LineChart)] = []
         for group in groups {
-            var chart = LineChart(title: title + (group.map { ", \(figure.per!) = \($0)" } ?? ""), xLabel: "epoch", yLabel: yLabel, logX: figure.logX)
+            var chart = LineChart(title: title + (group.map { ": \(figure.per!) = \($0)" } ?? ""), xLabel: "epoch", yLabel: yLabel, logX: figure.logX)
             var seriesValues: [String] = []
             for cell in cells where figure.per.flatMap({ value(cell, $0) }) == group {
                 let path = directory + "/" + cell.name + "/metrics.csv"

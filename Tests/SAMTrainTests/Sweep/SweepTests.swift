@@ -248,7 +248,7 @@ final class SweepTests: XCTestCase {
             // Over the epochs, from each cell's metrics.csv: a line per cell and measure, a chart per noise level.
             let byEpoch = results + "/accuracy+train_accuracy-vs-epoch-per-method-label-noise-0.5"
             let curves = try String(contentsOfFile: byEpoch + ".svg", encoding: .utf8)
-            for text in ["tiny-bundles, label-noise = 0.5", "method = sgd, test", "method = late, train", "epoch"] {
+            for text in ["tiny-bundles: label-noise = 0.5", "method = sgd, test", "method = late, train", "epoch"] {
                 XCTAssertTrue(curves.contains(text), "\(text) not in the figure")
             }
             let sweep = try SweepFile(path: path, quick: false)
