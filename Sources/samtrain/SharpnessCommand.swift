@@ -2,11 +2,13 @@ import ArgumentParser
 import Foundation
 import SAMTrain
 
+extension CheckpointModel.Labels: ExpressibleByArgument {}
+
 struct SharpnessCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "sharpness",
         abstract: "Sharpness of a checkpoint: Hessian eigenvalues, m-sharpness and a 1-D loss line (data-parallel).",
-        discussion: "Computed on the first --subset training examples with BatchNorm in eval mode."
+        discussion: "Computed on the first --subset of the training examples the run trained on (its --train-subset), with BatchNorm in eval mode, and with the labels it trained on (its --label-noise rebuilt from its seed) unless --labels clean."
     )
 
     @OptionGroup var source: CheckpointSource
@@ -19,6 +21,9 @@ struct SharpnessCommand: ParsableCommand {
 
     @Option(help: "Top Hessian eigenvalues by Lanczos (1: power iteration only).")
     var topK: Int = 1
+
+    @Option(help: "The labels of the probed examples: trained (those the run trained on, noisy under --label-noise: the loss it minimized) or clean (the dataset's own).")
+    var labels: CheckpointModel.Labels = .trained
 
     @Option(help: "Radius of the m-sharpness estimate.")
     var rho: Float = 0.05
@@ -44,7 +49,8 @@ struct SharpnessCommand: ParsableCommand {
         }
         MPIJob.run { world in
             let loaded = try source.load(world: world)
-            let landscape = LossLandscape(model: loaded.model, dataset: loaded.train, subset: subset, world: world)
+            let examples = loaded.trainingExamples(labels)
+            let landscape = LossLandscape(model: loaded.model, dataset: examples, subset: subset, world: world)
             landscape.finiteDifferenceStep = hvpStep
             let loss = landscape.evaluate(withGradient: false)
             let (lambda, used) = HessianSpectrum.topEigenvalue(landscape, maxIterations: iterations)
@@ -54,7 +60,8 @@ struct SharpnessCommand: ParsableCommand {
             guard world.isCoordinator else { return }
             if json {
                 let object: [String: Any] = [
-                    "checkpoint": source.checkpoint, "step": loaded.step, "subset": min(subset, loaded.train.count), "loss": loss,
+                    "checkpoint": source.checkpoint, "step": loaded.step, "subset": min(subset, examples.count), "loss": loss,
+                    "labels": labels.rawValue, "label_noise": Double(labels == .trained ? loaded.split?.labelNoise ?? 0 : 0),
                     "lambda_max": lambda, "power_iterations": used, "hvp_step": hvpStep, "top_eigenvalues": top,
                     "m_sharpness": ["rho": Double(rho), "m": m, "value": sharpness],
                     "line": line.map { ["t": Double($0.t), "loss": $0.loss] },
@@ -63,7 +70,9 @@ struct SharpnessCommand: ParsableCommand {
                 print(String(decoding: data, as: UTF8.self))
                 return
             }
-            print("checkpoint \(source.checkpoint) (step \(loaded.step)), \(min(subset, loaded.train.count)) training examples, \(world.size) rank(s): "
+            let noise = labels == .trained ? loaded.split?.labelNoise ?? 0 : 0
+            print("checkpoint \(source.checkpoint) (step \(loaded.step)), \(min(subset, examples.count)) training examples"
+                  + (noise > 0 ? String(format: " with the labels it trained on (%.3g label noise)", noise) : "") + ", \(world.size) rank(s): "
                   + String(format: "loss %.4f", loss))
             print(String(format: "hessian λ_max      %.4f  (%d power iterations)", lambda, used))
             if topK > 1 { print("hessian top \(topK)      " + top.map { String(format: "%.4f", $0) }.joined(separator: "  ")) }

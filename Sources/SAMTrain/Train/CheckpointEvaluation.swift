@@ -13,6 +13,20 @@ public struct CheckpointModel {
     public var dataDirectory: String
     /// What a state_dict load did (nil for a samtrain checkpoint read by its metadata).
     public var report: StateDict.Report?
+    /// The training split as the run recorded it: its first `subset` examples, `labelNoise`
+    /// of their labels corrupted from `seed` (nil for a state_dict: no run is known).
+    public var split: (subset: Int?, labelNoise: Float, seed: UInt64)?
+
+    /// Which labels the training examples carry: the ones the run trained on (its
+    /// --label-noise, rebuilt from its seed), or the dataset's own.
+    public enum Labels: String, CaseIterable, Sendable { case trained, clean }
+
+    /// The examples the run trained on (its --train-subset) with `labels`; without label
+    /// noise both are the same.
+    public func trainingExamples(_ labels: Labels) -> Dataset {
+        guard let split else { return train }
+        return train.training(subset: split.subset, labelNoise: labels == .trained ? split.labelNoise : 0, seed: split.seed)
+    }
 
     /// Where the weights and the data come from.
     public struct Source: Sendable {
@@ -82,10 +96,36 @@ public struct CheckpointModel {
             }
             let model = architecture.build(inputShape: test.imageShape, classes: test.classes)
             try checkpoint.restore(into: model, optimizer: nil, source: path)
-            return CheckpointModel(model: model, train: train, test: test, step: try checkpoint.count("step", source: path, required: false) ?? 0,
-                                   dataDirectory: directory)
+            var loaded = CheckpointModel(model: model, train: train, test: test, step: try checkpoint.count("step", source: path, required: false) ?? 0,
+                                         dataDirectory: directory)
+            loaded.split = try Self.split(settings, source: path)
+            return loaded
         }
         if let n = source.testSubset { loaded.test = loaded.test.prefix(n) }
         return loaded
+    }
+
+    /// The recorded training split; a checkpoint from before label noise or subsets has none.
+    /// A value that is there must be valid: it decides which labels are probed.
+    static func split(_ settings: [String: String], source path: String) throws -> (subset: Int?, labelNoise: Float, seed: UInt64) {
+        func bad(_ key: String) -> SAMTrainError {
+            SAMTrainError("\(path): its recorded \(key) \"\(settings[key] ?? "")\" is not a valid --\(key.replacingOccurrences(of: "_", with: "-")); the file is damaged")
+        }
+        var subset: Int?
+        if let text = settings["train_subset"], !["none", "all"].contains(text) {
+            guard let n = Int(text), n > 0 else { throw bad("train_subset") }
+            subset = n
+        }
+        var noise: Float = 0
+        if let text = settings["label_noise"] {
+            guard let f = Float(text), f >= 0, f < 1 else { throw bad("label_noise") }
+            noise = f
+        }
+        var seed: UInt64 = 0
+        if let text = settings["seed"] {
+            guard let s = UInt64(text) else { throw bad("seed") }
+            seed = s
+        }
+        return (subset, noise, seed)
     }
 }
