@@ -58,10 +58,11 @@ struct SharpnessCommand: ParsableCommand {
             let sharpness = MSharpness.estimate(landscape, rho: rho, m: m)
             let line = linePoints > 0 ? MSharpness.line(landscape, radius: lineRadius, points: linePoints) : []
             guard world.isCoordinator else { return }
+            let noise = labels == .trained ? loaded.split?.labelNoise ?? 0 : 0
             if json {
                 let object: [String: Any] = [
                     "checkpoint": source.checkpoint, "step": loaded.step, "subset": min(subset, examples.count), "loss": loss,
-                    "labels": labels.rawValue, "label_noise": Double(labels == .trained ? loaded.split?.labelNoise ?? 0 : 0),
+                    "labels": labels.rawValue, "label_noise": Double(noise),
                     "lambda_max": lambda, "power_iterations": used, "hvp_step": hvpStep, "top_eigenvalues": top,
                     "m_sharpness": ["rho": Double(rho), "m": m, "value": sharpness],
                     "line": line.map { ["t": Double($0.t), "loss": $0.loss] },
@@ -70,7 +71,6 @@ struct SharpnessCommand: ParsableCommand {
                 print(String(decoding: data, as: UTF8.self))
                 return
             }
-            let noise = labels == .trained ? loaded.split?.labelNoise ?? 0 : 0
             print("checkpoint \(source.checkpoint) (step \(loaded.step)), \(min(subset, examples.count)) training examples"
                   + (noise > 0 ? String(format: " with the labels it trained on (%.3g label noise)", noise) : "") + ", \(world.size) rank(s): "
                   + String(format: "loss %.4f", loss))

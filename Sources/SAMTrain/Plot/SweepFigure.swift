@@ -115,7 +115,7 @@ public enum SweepFigure {
                 }
             }
             guard !chart.series.isEmpty else { continue }
-            let suffix = group.map { "-\(figure.per!)-" + String($0.map { $0.isLetter || $0.isNumber || "._+=,-".contains($0) ? $0 : "_" }) } ?? ""
+            let suffix = group.map { "-\(figure.per!)-" + SweepAxis.directoryName($0) } ?? ""
             charts.append((figure.name + suffix, chart))
         }
         return charts
