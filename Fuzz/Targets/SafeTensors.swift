@@ -1,5 +1,6 @@
 // libFuzzer target: a checkpoint file (safetensors decoding, then the metadata's validation),
-// restored into a small model when it decodes, and its epoch so far read as a resume reads it.
+// restored into a small model when it decodes, its epoch so far read as a resume reads it, and
+// its recorded settings read as `samtrain sharpness` reads them (the model, the training split).
 import Foundation
 import SAMTrain
 
@@ -12,6 +13,9 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ count: Int) -> CInt {
     if let checkpoint = try? Checkpoint(bytes: bytes, source: "fuzz.safetensors") {
         try? checkpoint.restore(into: model, optimizer: optimizer, source: "fuzz.safetensors", rank: 1)
         _ = EpochProgress(metadata: checkpoint.metadata, rank: 1)
+        let settings = checkpoint.settings
+        _ = try? ModelConfiguration(recorded: settings, source: "fuzz.safetensors")
+        _ = try? CheckpointModel.split(settings, source: "fuzz.safetensors")
     }
     return 0
 }

@@ -102,6 +102,12 @@ public struct Checkpoint {
 
     public var metadata: [String: String] { file.metadata }
 
+    /// The run's settings as it recorded them (its flags by name); empty in a checkpoint that
+    /// records none.
+    public var settings: [String: String] {
+        (metadata["settings"].flatMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) } as? [String: String]) ?? [:]
+    }
+
     /// Loads the parameters, buffers and (if given) optimizer state into place, checking
     /// that every tensor the model needs is present with the model's shape.
     public func restore(into model: Sequential, optimizer: Optimizer?, source: String, rank: Int? = nil) throws {

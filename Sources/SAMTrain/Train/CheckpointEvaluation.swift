@@ -80,7 +80,7 @@ public struct CheckpointModel {
                 }
                 throw error
             }
-            let settings = (checkpoint.metadata["settings"].flatMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) } as? [String: String]) ?? [:]
+            let settings = checkpoint.settings
             // The model as the run built it: its name and its family's recorded flags (a ViT's shape).
             let architecture = try ModelConfiguration(recorded: settings, source: path)
             let kind = try source.dataset ?? DatasetKind.named(settings["dataset"] ?? "fashion-mnist")
@@ -107,7 +107,7 @@ public struct CheckpointModel {
 
     /// The recorded training split; a checkpoint from before label noise or subsets has none.
     /// A value that is there must be valid: it decides which labels are probed.
-    static func split(_ settings: [String: String], source path: String) throws -> (subset: Int?, labelNoise: Float, seed: UInt64) {
+    public static func split(_ settings: [String: String], source path: String) throws -> (subset: Int?, labelNoise: Float, seed: UInt64) {
         func bad(_ key: String) -> SAMTrainError {
             SAMTrainError("\(path): its recorded \(key) \"\(settings[key] ?? "")\" is not a valid --\(key.replacingOccurrences(of: "_", with: "-")); the file is damaged")
         }

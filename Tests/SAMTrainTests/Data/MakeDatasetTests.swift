@@ -137,13 +137,12 @@ final class MakeDatasetTests: XCTestCase {
 
     /// `--torchvision FashionMNIST` reads Debian's Fashion-MNIST files laid out as torchvision
     /// keeps them (`ROOT/FashionMNIST/raw/`, unpacked): 60,000 + 10,000 images, its class names,
-    /// and the first training image equal to the IDX file's. Skipped without torchvision (torch
-    /// is too big to install for this).
+    /// and the first training image equal to the IDX file's. torchvision is installed from PyPI
+    /// beside torch when missing, as the PyTorch tests install torch.
     func testTorchvisionDatasetOnDisk() throws {
         try Subprocess.requireFashionMNIST()
-        guard try Self.python("import torchvision, numpy, PIL, safetensors").status == 0 else {
-            throw XCTSkip("torchvision is not installed (pip install torchvision)")
-        }
+        try Self.requirePython(["numpy", "PIL", "safetensors"], packages: ["numpy", "pillow", "safetensors"])
+        try ResidualNetworkTests.requireTorch(also: ["torchvision"])
         let dir = Subprocess.temporaryDirectory("samtrain-make-dataset-tv")
         defer { try? FileManager.default.removeItem(at: dir) }
         let check = #"""
