@@ -75,14 +75,15 @@ put("regression", "SafeTensors", "epoch-totals-infinite", epoch("1e400,2,3,4,5,6
 put("regression", "SafeTensors", "epoch-totals-many-fields", epoch("," * 200000))
 put("regression", "SafeTensors", "epoch-totals-one-rank-missing", checkpoint({"world_size": "2", "epoch_seconds": "1", "epoch_totals_rank0": good_totals}))
 put("regression", "SafeTensors", "epoch-totals-rank-beyond", checkpoint({"world_size": "2", "epoch_seconds": "1", "epoch_totals_rank0": good_totals, "epoch_totals_rank7": good_totals}))
-# The recorded settings `samtrain sharpness` reads: the model and the training split.
+# The recorded settings `samtrain sharpness` reads: the model and the training split (a regression
+# input is a valid checkpoint whose settings are refused).
 def recorded(**settings):
     return checkpoint({"settings": json.dumps(settings)})
 put("corpus", "SafeTensors", "settings-split", recorded(model="vit-t4", vit_depth="2", train_subset="1000", label_noise="0.4", seed="7"))
-put("regression", "SafeTensors", "settings-noise-one", recorded(label_noise="1"))
-put("regression", "SafeTensors", "settings-noise-nan", recorded(label_noise="nan", train_subset="-3", seed="-1"))
-put("regression", "SafeTensors", "settings-subset-2^63", recorded(train_subset=str(2**63), seed=str(2**64)))
-put("regression", "SafeTensors", "settings-not-strings", checkpoint({"settings": '{"train_subset": 5, "model": ["vit"]}'}))
+put("regression", "SafeTensors", "settings-noise-one", recorded(model="cnn", label_noise="1"))
+put("regression", "SafeTensors", "settings-noise-nan", recorded(model="cnn", label_noise="nan", train_subset="-3", seed="-1"))
+put("regression", "SafeTensors", "settings-subset-2^63", recorded(model="cnn", train_subset=str(2**63), seed=str(2**64)))
+put("regression", "SafeTensors", "settings-not-strings", checkpoint({"settings": '{"train_subset": 5, "model": ["vit"]}'}))  # read as none: no model
 put("regression", "SafeTensors", "settings-vit-huge", recorded(model="vit-t4", vit_depth=str(2**62), vit_heads="0"))
 
 # conformance vectors

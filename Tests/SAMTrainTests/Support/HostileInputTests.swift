@@ -42,7 +42,12 @@ final class HostileInputTests: XCTestCase {
                 try CIFAR.decode(bytes, records: 1, CIFAR.format(name.hasPrefix("cifar100") ? .cifar100 : .cifar10), path: name,
                                  pixels: &pixels, labels: &labels, at: 0)
             },
-            "SafeTensors": { _ = try Checkpoint(bytes: $1, source: $0) },
+            // A checkpoint, then its recorded settings as `samtrain sharpness` reads them.
+            "SafeTensors": {
+                let settings = try Checkpoint(bytes: $1, source: $0).settings
+                _ = try CheckpointModel.split(settings, source: $0)
+                _ = try ModelConfiguration(recorded: settings, source: $0)
+            },
             "Conformance": { _ = try ConformanceCase(data: Data($1), source: $0) },
             "Sweep": { try SweepFile(data: Data($1), source: $0, quick: false).validate() },
             "CSV": { _ = try CSVTable(data: Data($1), source: $0) },
