@@ -1,7 +1,8 @@
 # Independent check of the 40 % label-noise cell at SAM rho 0.1 (docs/results.md): samtrain's cnn
 # in PyTorch, SAM with one epsilon per 64-example half (as 2 ranks of 64 with the shard scope),
 # symmetric label noise, SGD lr 0.05, momentum 0.9, weight decay 5e-4, batch 128.
-# Usage: python3 torch_sam_noise.py NOISE RHO SEED STEPS (prints the loss at w every 4 steps).
+# Usage: python3 torch_sam_noise.py NOISE RHO SEED STEPS [--save-init FILE | --load-init FILE]
+# (prints the loss at w every 4 steps; FILE is a state_dict with samtrain's names, for --init).
 import gzip, sys, numpy as np, torch, torch.nn as nn, torch.nn.functional as F
 noise, rho, seed, steps = float(sys.argv[1]), float(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
 torch.manual_seed(seed); rng = np.random.default_rng(seed); torch.set_num_threads(1)
@@ -17,6 +18,12 @@ net = nn.Sequential(*cbr(1, 32), *cbr(32, 32), nn.MaxPool2d(2), *cbr(32, 64), *c
                     nn.Flatten(), nn.Linear(3136, 256), nn.ReLU(), nn.Linear(256, 10))
 opt = torch.optim.SGD(net.parameters(), lr=0.05, momentum=0.9, weight_decay=5e-4)
 params = list(net.parameters())
+if len(sys.argv) > 6 and sys.argv[5] == "--save-init":
+    from safetensors.torch import save_file
+    save_file({k: v.contiguous() for k, v in net.state_dict().items() if "num_batches" not in k}, sys.argv[6])
+if len(sys.argv) > 6 and sys.argv[5] == "--load-init":
+    from safetensors.torch import load_file
+    state = load_file(sys.argv[6]); net.load_state_dict({k: state[k] for k in net.state_dict() if k in state}, strict=False)
 order = torch.tensor(rng.permutation(len(y)))
 for step in range(steps):
     idx = order[step * 128:(step + 1) * 128]
