@@ -107,8 +107,9 @@ public final class RunCheckpoints {
             "steps_per_epoch": "\(stepsPerEpoch)", "world_size": "\(world.size)",
             "threads": "\(model.parallelism.threads)",
             "learning_rate_next": "\(schedule.rate(at: globalStep))",
-            // Every random draw is keyed by (seed, stream, index): no generator state to store.
-            "rng": "splitmix64 streams keyed by seed \(configuration.batches.seed)",
+            // Every random draw is keyed by (seed, stream, index): no generator state to store,
+            // only how the keys make streams (the seed is among the settings).
+            "rng": SplitMix64.keying,
             // Where eval and sharpness find the data by default.
             // Absolute: eval may run from another directory.
             "data": URL(fileURLWithPath: configuration.data.data).standardizedFileURL.path,
@@ -173,8 +174,17 @@ public final class RunCheckpoints {
         if meta["world_size"] != "\(world.size)" {
             differences.append("ranks: checkpoint \(meta["world_size"] ?? "?"), now \(world.size)")
         }
+        if let streams = Self.streamDifference(saved: meta["rng"]) { differences.append(streams) }
         let saved = (meta["settings"].flatMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) } as? [String: String]) ?? [:]
         return differences + Self.settingDifferences(saved: saved, now: configuration.resultDefiningSettings)
+    }
+
+    /// How a checkpoint's random streams (`rng`) differ from this build's, if they do.
+    /// Checkpoints before 2026-12 keyed their streams so that they overlapped: the same seed
+    /// now draws another order, label noise and augmentation, so such a run cannot go on.
+    static func streamDifference(saved rng: String?) -> String? {
+        rng == SplitMix64.keying ? nil
+            : "random streams: checkpoint \"\(rng ?? "?")\", now \"\(SplitMix64.keying)\" (the same seed draws otherwise since samtrain mended how it keys them, docs/algorithms.md §6.6; start the run again)"
     }
 
     /// The result-defining settings in which a checkpoint's run (`saved`) differs from this one.

@@ -9,17 +9,31 @@ public struct SplitMix64: RandomNumberGenerator {
     public init(seed: UInt64) { state = seed }
 
     /// A generator for one purpose (`stream`) of one run (`seed`), e.g. the permutation of
-    /// epoch 3: streams never overlap in practice and need no stored state.
+    /// epoch 3, with no stored state. Each part of the key goes through the output mix before
+    /// the next is added, so two keys start at unrelated states and their sequences do not
+    /// overlap in practice (docs/algorithms.md §6.6). Keys must not enter the state linearly:
+    /// with `stream·γ` added to one state (γ the step below), the streams of one seed were
+    /// the same sequence one draw apart, and the label noise chose nearly the examples that
+    /// the first epoch's permutation put first.
     public init(seed: UInt64, stream: UInt64, index: UInt64 = 0) {
-        var mixer = SplitMix64(seed: seed ^ 0x5AD7_0000_0000_0000)
-        _ = mixer.next()
-        state = mixer.next() &+ stream &* 0x9E37_79B9_7F4A_7C15 &+ index &* 0xD1B5_4A32_D192_ED03
-        _ = next()
+        state = Self.mix(Self.mix(Self.mix(seed ^ 0x5AD7_0000_0000_0000) &+ stream &* 0xD1B5_4A32_D192_ED03)
+                         &+ index &* 0x8CB9_2BA7_2F3D_8DD7)
     }
+
+    /// How `init(seed:stream:index:)` keys its streams; checkpoints record it, and a run
+    /// resumes only from a checkpoint whose draws were keyed the same way.
+    public static let keying = "splitmix64, streams keyed through the mix (2026-12)"
 
     public mutating func next() -> UInt64 {
         state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
+        return Self.mix(state)
+    }
+
+    /// SplitMix64's output function: a bijection of UInt64 whose every output bit depends on
+    /// every input bit.
+    @inline(__always)
+    static func mix(_ x: UInt64) -> UInt64 {
+        var z = x
         z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
         z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
         return z ^ (z >> 31)
@@ -84,7 +98,7 @@ public struct SplitMix64: RandomNumberGenerator {
 }
 
 /// Named random streams, so that adding a new use of randomness never shifts another.
-public enum RandomStream: UInt64 {
+public enum RandomStream: UInt64, CaseIterable {
     case initialization = 1
     case permutation = 2
     case labelNoise = 3
