@@ -16,10 +16,10 @@ struct SharpnessCommand: ParsableCommand {
     @Option(help: "Training examples to probe.")
     var subset: Int = 2000
 
-    @Option(help: "Largest number of power iterations for λ_max (stops earlier at 0.1 % change).")
+    @Option(help: "Lanczos steps (Hessian-vector products) for λ_max.")
     var iterations: Int = 20
 
-    @Option(help: "Top Hessian eigenvalues by Lanczos (1: power iteration only).")
+    @Option(help: "Top Hessian eigenvalues to report (Lanczos, max(3k, 20) steps; 1: λ_max alone).")
     var topK: Int = 1
 
     @Option(help: "The labels of the probed examples: trained (those the run trained on, noisy under --label-noise: the loss it minimized) or clean (the dataset's own).")
@@ -53,7 +53,7 @@ struct SharpnessCommand: ParsableCommand {
             let landscape = LossLandscape(model: loaded.model, dataset: examples, subset: subset, world: world)
             landscape.finiteDifferenceStep = hvpStep
             let loss = landscape.evaluate(withGradient: false)
-            let (lambda, used) = HessianSpectrum.topEigenvalue(landscape, maxIterations: iterations)
+            let (lambda, used) = HessianSpectrum.topEigenvalue(landscape, steps: iterations)
             let top = topK > 1 ? HessianSpectrum.topEigenvalues(landscape, k: topK) : [lambda]
             let sharpness = MSharpness.estimate(landscape, rho: rho, m: m)
             let line = linePoints > 0 ? MSharpness.line(landscape, radius: lineRadius, points: linePoints) : []
@@ -63,7 +63,7 @@ struct SharpnessCommand: ParsableCommand {
                 let object: [String: Any] = [
                     "checkpoint": source.checkpoint, "step": loaded.step, "subset": min(subset, examples.count), "loss": loss,
                     "labels": labels.rawValue, "label_noise": Double(noise),
-                    "lambda_max": lambda, "power_iterations": used, "hvp_step": hvpStep, "top_eigenvalues": top,
+                    "lambda_max": lambda, "lanczos_steps": used, "hvp_step": hvpStep, "top_eigenvalues": top,
                     "m_sharpness": ["rho": Double(rho), "m": m, "value": sharpness],
                     "line": line.map { ["t": Double($0.t), "loss": $0.loss] },
                 ]
@@ -74,7 +74,7 @@ struct SharpnessCommand: ParsableCommand {
             print("checkpoint \(source.checkpoint) (step \(loaded.step)), \(min(subset, examples.count)) training examples"
                   + (noise > 0 ? String(format: " with the labels it trained on (%.3g label noise)", noise) : "") + ", \(world.size) rank(s): "
                   + String(format: "loss %.4f", loss))
-            print(String(format: "hessian λ_max      %.4f  (%d power iterations)", lambda, used))
+            print(String(format: "hessian λ_max      %.4f  (%d Lanczos steps)", lambda, used))
             if topK > 1 { print("hessian top \(topK)      " + top.map { String(format: "%.4f", $0) }.joined(separator: "  ")) }
             print(String(format: "m-sharpness        %.5f  (ρ %.3g, m %d)", sharpness, rho, m))
             for p in line { print(String(format: "line t %+6.3f     loss %.4f", p.t, p.loss)) }

@@ -1,7 +1,7 @@
 import Foundation
 
 /// The top of the Hessian's spectrum from Hessian-vector products (docs/algorithms.md §8.3): the largest
-/// eigenvalue by power iteration, the top k by Lanczos with full reorthogonalization.
+/// eigenvalue, or the top k, by Lanczos with full reorthogonalization.
 public enum HessianSpectrum {
     /// A unit vector drawn from `seed` (the same on every rank).
     static func randomUnit(count: Int, seed: UInt64) -> FlatBuffer {
@@ -12,66 +12,58 @@ public enum HessianSpectrum {
         return v
     }
 
-    /// λ_max, the largest (algebraic) eigenvalue, by power iteration until the estimate
-    /// changes by less than `tolerance` (relative) or `maxIterations`. Power iteration finds
-    /// the eigenvalue of largest magnitude; away from a minimum that can be negative, and it
-    /// converges slowly when the top two are close. In either case Lanczos (which finds both
-    /// ends of the spectrum) takes over with `maxIterations` more products: a shifted power
-    /// iteration on H − μI stalled there, since most eigenvalues sit near 0, i.e. near −μ.
-    public static func topEigenvalue(_ landscape: LossLandscape, seed: UInt64 = 0, maxIterations: Int = 50,
-                                     tolerance: Double = 1e-3) -> (value: Double, iterations: Int) {
-        let first = powerIteration(landscape, shift: 0, seed: seed, maxIterations: maxIterations, tolerance: tolerance)
-        guard first.value < 0 || first.iterations == maxIterations else { return first }
-        let top = topEigenvalues(landscape, k: 1, steps: max(maxIterations, 20), seed: seed &+ 1)[0]
-        return (first.value > 0 ? max(top, first.value) : top, first.iterations + max(maxIterations, 20))
-    }
-
-    /// The dominant eigenvalue of H − shift·I.
-    static func powerIteration(_ landscape: LossLandscape, shift: Double, seed: UInt64, maxIterations: Int,
-                               tolerance: Double) -> (value: Double, iterations: Int) {
-        let n = landscape.weights.count
-        let v = randomUnit(count: n, seed: seed), hv = FlatBuffer(count: n)
-        var lambda = 0.0
-        for iteration in 1...maxIterations {
-            landscape.hessianVectorProduct(v, into: hv)
-            if shift != 0 { hv.add(v, scaledBy: Float(-shift)) }
-            let next = v.dot(hv)
-            let norm = hv.norm()
-            guard norm > 0 else { return (0, iteration) }
-            v.copy(from: hv)
-            v.scale(by: Float(1 / norm))
-            if iteration > 1 && abs(next - lambda) <= tolerance * abs(next) { return (next, iteration) }
-            lambda = next
-        }
-        return (lambda, maxIterations)
+    /// λ_max, the largest (algebraic) eigenvalue: the top Ritz value of `steps` Lanczos steps
+    /// (Hessian-vector products) from a seeded unit vector. After j products it is the largest
+    /// Rayleigh quotient over the j-dimensional Krylov space, which holds the j-th power iterate
+    /// of the same start: never below power iteration's estimate, and it finds the algebraic top
+    /// where the largest magnitude is negative (away from a minimum). No early stop: when the
+    /// start holds little of the top eigenvector, the estimate rests on λ₂ for a few steps
+    /// before it climbs (HessianTests: steps 4–6 within 0.1 % of λ₂, then λ₁ at step 9), so a
+    /// rule "stop when it changes by less than 0.1 %" stops 20 % low; power iteration with that
+    /// rule did so on 1 start in 12 of a small trained MLP.
+    public static func topEigenvalue(_ landscape: LossLandscape, seed: UInt64 = 0, steps: Int = 20) -> (value: Double, steps: Int) {
+        let run = lanczos(landscape, steps: steps, seed: seed)
+        return (run.ritz[0], run.products)
     }
 
     /// The `k` largest eigenvalues (descending) from `steps` Lanczos steps.
     public static func topEigenvalues(_ landscape: LossLandscape, k: Int, steps: Int? = nil, seed: UInt64 = 0) -> [Double] {
+        Array(lanczos(landscape, steps: steps ?? max(3 * k, 20), seed: seed).ritz.prefix(k))
+    }
+
+    /// Lanczos with full reorthogonalization from `randomUnit(seed)`: `steps` products (fewer
+    /// when the dimension is smaller or the Krylov space closes), the Ritz values descending.
+    /// Keeps one basis vector per step.
+    static func lanczos(_ landscape: LossLandscape, steps: Int, seed: UInt64) -> (ritz: [Double], products: Int) {
         let n = landscape.weights.count
-        let m = min(steps ?? max(3 * k, 20), n)
+        let m = max(1, min(steps, n))
         var basis: [FlatBuffer] = [randomUnit(count: n, seed: seed)]
         var alpha: [Double] = [], beta: [Double] = []
         let w = FlatBuffer(count: n)
         for j in 0..<m {
             landscape.hessianVectorProduct(basis[j], into: w)
-            let a = w.dot(basis[j])
-            alpha.append(a)
+            alpha.append(w.dot(basis[j]))
+            if j == m - 1 { break }
             // Full reorthogonalization against every earlier vector (twice, for stability).
             for _ in 0..<2 { for q in basis { w.add(q, scaledBy: Float(-w.dot(q))) } }
             let b = w.norm()
-            if j == m - 1 || b < 1e-10 { break }
+            if b < 1e-10 { break }   // the Krylov space is invariant: its Ritz values are exact
             beta.append(b)
             let next = FlatBuffer(count: n)
             next.copy(from: w)
             next.scale(by: Float(1 / b))
             basis.append(next)
         }
+        return (symmetricEigenvalues(tridiagonal(alpha, beta)).sorted(by: >), alpha.count)
+    }
+
+    /// The symmetric tridiagonal matrix with diagonal `alpha` and off-diagonal `beta`.
+    static func tridiagonal(_ alpha: [Double], _ beta: [Double]) -> [[Double]] {
         let t = alpha.count
         var matrix = [[Double]](repeating: [Double](repeating: 0, count: t), count: t)
         for i in 0..<t { matrix[i][i] = alpha[i] }
-        for i in 0..<(t - 1) where i < beta.count { matrix[i][i + 1] = beta[i]; matrix[i + 1][i] = beta[i] }
-        return Array(symmetricEigenvalues(matrix).sorted(by: >).prefix(k))
+        for i in 0..<(t - 1) { matrix[i][i + 1] = beta[i]; matrix[i + 1][i] = beta[i] }
+        return matrix
     }
 
     /// Eigenvalues of a small symmetric matrix by cyclic Jacobi rotations.

@@ -4,16 +4,16 @@ import XCTest
 
 /// ESAM against the float64 reference of `NormalizationAndSelectionVariantTests`.
 extension NormalizationAndSelectionVariantTests {
-    /// Seed 7, β = 0.5, γ = 0.5 on 8 examples. The draws choose tensors {0.weight, 0.bias,
-    /// 1.bias, 3.bias} at step 0 and {0.weight, 1.weight} at step 1; the sharpest examples
-    /// are 0, 1, 4, 7 at step 0 and 0, 2, 4, 7 at step 1 (by the float64 reference). Two
+    /// Seed 9, β = 0.5, γ = 0.5 on 8 examples. The draws choose tensors {0.bias, 1.bias,
+    /// 3.weight} at step 0 and {0.weight, 1.bias, 3.weight} at step 1; the sharpest examples
+    /// are 3, 4, 6, 7 at step 0 and 0, 3, 4, 6 at step 1 (by the float64 reference). Two
     /// steps equal the reference; the same rule with the other examples, or with every
     /// tensor perturbed, does not.
     func testESAMChoosesTheStatedTensorsAndExamples() throws {
         let (_, _, x, y) = batch()
-        let rho = 0.5, delta = 1e-12, beta = 0.5, seed: UInt64 = 7
-        let statedTensors: [[Int]] = [[0, 1, 3, 5], [0, 2]]
-        let statedExamples: [[Int]] = [[0, 1, 4, 7], [0, 2, 4, 7]]
+        let rho = 0.5, delta = 1e-12, beta = 0.5, seed: UInt64 = 9
+        let statedTensors: [[Int]] = [[1, 3, 4], [0, 3, 4]]
+        let statedExamples: [[Int]] = [[3, 4, 6, 7], [0, 3, 4, 6]]
 
         var c = SAMConfiguration("esam")
         c.rho = Float(rho)

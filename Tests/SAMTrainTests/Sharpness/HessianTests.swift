@@ -15,7 +15,7 @@ final class HessianTests: XCTestCase {
         return Dataset(images: x, labels: y, channels: 1, height: 1, width: features, classes: classes)
     }
 
-    func testPowerIterationAndLanczosMatchTheExactHessianOfSoftmaxRegression() {
+    func testLanczosMatchesTheExactHessianOfSoftmaxRegression() {
         let store = ParameterStore()
         let model = Sequential(store: store, layers: [Linear(store: store, name: "0", inputs: features, outputs: classes)],
                                inputShape: [1, 1, features], classes: classes)
@@ -40,14 +40,31 @@ final class HessianTests: XCTestCase {
             } }
         }
         let exact = HessianSpectrum.symmetricEigenvalues(h).sorted(by: >)
-        let power = HessianSpectrum.topEigenvalue(landscape).value
-        XCTAssertEqual(power, exact[0], accuracy: 0.02 * exact[0], "power iteration λ_max \(power) vs exact \(exact[0])")
+        let top = HessianSpectrum.topEigenvalue(landscape).value
+        XCTAssertEqual(top, exact[0], accuracy: 0.02 * exact[0], "λ_max \(top) vs exact \(exact[0])")
         let lanczos = HessianSpectrum.topEigenvalues(landscape, k: 3)
         for i in 0..<3 { XCTAssertEqual(lanczos[i], exact[i], accuracy: 0.02 * exact[0], "eigenvalue \(i + 1)") }
-        // Power iteration cut off before it converges: Lanczos takes over.
-        let early = HessianSpectrum.topEigenvalue(landscape, maxIterations: 2, tolerance: 1e-9)
-        XCTAssertGreaterThan(early.iterations, 2, "no Lanczos after an unconverged power iteration")
-        XCTAssertEqual(early.value, exact[0], accuracy: 0.01 * exact[0])
+        // Cut off before it converges, the estimate is a Rayleigh quotient of the Krylov space:
+        // at most λ_max, and at least power iteration's after as many products from the same start.
+        for steps in 1...4 {
+            let early = HessianSpectrum.topEigenvalue(landscape, steps: steps)
+            XCTAssertEqual(early.steps, steps)
+            XCTAssertLessThanOrEqual(early.value, exact[0] * (1 + 1e-4), "\(steps) steps")
+            XCTAssertGreaterThanOrEqual(early.value, powerIteration(landscape, products: steps) * (1 - 1e-4), "\(steps) steps")
+        }
+    }
+
+    /// The Rayleigh quotient vᵀHv after `products` − 1 power steps from `randomUnit(seed 0)`.
+    func powerIteration(_ landscape: LossLandscape, products: Int) -> Double {
+        let v = HessianSpectrum.randomUnit(count: landscape.weights.count, seed: 0), hv = FlatBuffer(count: v.count)
+        var quotient = 0.0
+        for _ in 0..<products {
+            landscape.hessianVectorProduct(v, into: hv)
+            quotient = v.dot(hv)
+            v.copy(from: hv)
+            v.scale(by: Float(1 / hv.norm()))
+        }
+        return quotient
     }
 
     func tinyMLP() -> Sequential {
@@ -58,9 +75,11 @@ final class HessianTests: XCTestCase {
     }
 
     /// What `samtrain sharpness` does, on a small mlp trained to a minimum and read back from
-    /// its safetensors checkpoint: λ_max by power iteration (the command's 20 iterations)
-    /// within 2 % of the top eigenvalue of the dense Hessian, built column by column.
-    func testPowerIterationOnATrainedCheckpointMatchesADenseHessianOfAnMLP() throws {
+    /// its safetensors checkpoint: λ_max (the command's 20 Lanczos steps) within 2 % of the top
+    /// eigenvalue of the dense Hessian, built column by column, from every one of 12 starts.
+    /// (Power iteration, stopping at a change below 0.1 %, stopped at λ₂ = 0.837, 20 % low,
+    /// from the start of seed 9; so did Lanczos with that rule, at step 5.)
+    func testLambdaMaxOnATrainedCheckpointMatchesADenseHessianOfAnMLP() throws {
         let dataset = data(seed: 6)
         let trained = tinyMLP()
         trained.initialize(seed: 5)
@@ -94,8 +113,10 @@ final class HessianTests: XCTestCase {
         for i in 0..<n { for j in (i + 1)..<n { let s = (dense[i][j] + dense[j][i]) / 2; dense[i][j] = s; dense[j][i] = s } }
         let exact = HessianSpectrum.symmetricEigenvalues(dense).sorted(by: >)
         XCTAssertGreaterThan(exact[0], 0)
-        let power = HessianSpectrum.topEigenvalue(landscape, seed: 9, maxIterations: 20)
-        XCTAssertEqual(power.value, exact[0], accuracy: 0.02 * exact[0], "λ_max \(power.value) after \(power.iterations) iterations vs dense \(exact[0])")
+        for seed: UInt64 in 0..<12 {
+            let top = HessianSpectrum.topEigenvalue(landscape, seed: seed)
+            XCTAssertEqual(top.value, exact[0], accuracy: 0.02 * exact[0], "seed \(seed): λ_max \(top.value) vs dense \(exact[0])")
+        }
         let lanczos = HessianSpectrum.topEigenvalues(landscape, k: 3)
         for i in 0..<3 { XCTAssertEqual(lanczos[i], exact[i], accuracy: 0.02 * exact[0], "eigenvalue \(i + 1)") }
     }
@@ -152,8 +173,8 @@ final class HessianTests: XCTestCase {
         }
         XCTAssertGreaterThan(tops[1], 0)
         for t in tops { XCTAssertEqual(t, tops[1], accuracy: 1e-2 * tops[1], "λ_max per step: \(tops)") }
-        let power = HessianSpectrum.topEigenvalue(landscape, seed: 3, maxIterations: 20)
-        XCTAssertEqual(power.value, tops[1], accuracy: 0.02 * tops[1])
+        let top = HessianSpectrum.topEigenvalue(landscape, seed: 3)
+        XCTAssertEqual(top.value, tops[1], accuracy: 0.02 * tops[1])
         XCTAssertEqual(model.store.values.array, before, "the probes restore w")
 
         landscape.freezesActivationPatterns = false
